@@ -1,0 +1,31 @@
+"""The siamese objective: healthy brains should get the same latent code at the same place.
+
+After affine registration, location p holds comparable anatomy in every healthy brain. Pulling
+the codes of two different subjects together at each p (invariance) shrinks the healthy spread
+that the per-location one-class scorers must learn, so a lesion stands out further from it
+(Alaverdyan et al., MedIA 2020). A variance floor per channel (as in VICReg) stops the trivial
+solution where every code collapses to a constant.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def latent_mask(masks: torch.Tensor, stride: int) -> torch.Tensor:
+    """Brain mask (B, 1, D, H, W) pooled to the latent grid: True where most of a cell is brain."""
+    return F.avg_pool3d(masks.float(), stride) > 0.5
+
+
+def siamese_losses(z: torch.Tensor, zmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(invariance, variance) terms for a batch whose consecutive samples form pairs."""
+    za, zb = z[0::2], z[1::2]
+    n = min(len(za), len(zb))
+    za, zb = za[:n], zb[:n]
+    both = (zmask[0::2][:n] & zmask[1::2][:n]).float()
+    invariance = (((za - zb) ** 2).mean(dim=1, keepdim=True) * both).sum() / both.sum().clamp(min=1)
+    flat = z.permute(1, 0, 2, 3, 4)[:, zmask[:, 0]]  # (C, locations in brain)
+    std = torch.sqrt(flat.var(dim=1) + 1e-4)
+    variance = F.relu(1.0 - std).mean()
+    return invariance, variance

@@ -1,0 +1,143 @@
+"""Reading scans into SimpleITK images and writing results atomically.
+
+Every format a user may hand us (NIfTI, NRRD, MetaImage, a DICOM series folder) is read into one
+type, ``SimpleITK.Image``, because it carries the geometry (origin, spacing, direction) that every
+output must keep. Writes go to a temporary file in the destination folder and are renamed into
+place, so a crash never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+class InputError(ValueError):
+    """A problem with what the user gave us, reported as one line without a traceback."""
+
+
+def image_suffix(path: str | os.PathLike[str]) -> str:
+    """Return the image suffix of ``path`` (``.nii.gz`` counts as one suffix), or ``""``."""
+    name = Path(path).name.lower()
+    for suffix in SUPPORTED_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return ""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # ITK messages start with a file/line location; the last line names the actual problem.
+    return lines[-1] if lines else type(error).__name__
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    series_ids = reader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(f"{folder}: folder holds no DICOM series")
+    # A folder may hold several series (localisers, other sequences): take the largest one.
+    files = max((reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids), key=len)
+    if len(files) < 2:
+        raise InputError(f"{folder}: the DICOM series has a single slice; a 3D volume is needed")
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+def read_image(path: str | os.PathLike[str]) -> sitk.Image:
+    """Read a 3D scalar scan as float32, keeping its geometry; raise ``InputError`` if unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            image = _read_dicom_series(path)
+        else:
+            if not image_suffix(path):
+                raise InputError(
+                    f"{path}: unsupported file type; use NIfTI (.nii, .nii.gz), NRRD, MHA/MHD "
+                    "or a DICOM series folder"
+                )
+            image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"{path}: cannot be read as an image ({_first_line(error)})") from None
+    return _as_scalar_volume(image, path)
+
+
+def _as_scalar_volume(image: sitk.Image, path: Path) -> sitk.Image:
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; a scalar (grey-level) scan is needed")
+    if image.GetDimension() == 4:
+        if image.GetSize()[3] != 1:
+            raise InputError(f"{path}: is a 4D series with {image.GetSize()[3]} volumes; give one 3D volume")
+        image = image[:, :, :, 0]
+    if image.GetDimension() != 3:
+        raise InputError(f"{path}: is {image.GetDimension()}D; a 3D volume is needed")
+    if min(image.GetSize()) < 8:
+        raise InputError(f"{path}: size {image.GetSize()} is too small for a brain scan")
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    values = sitk.GetArrayViewFromImage(image)
+    if not np.isfinite(values).all():
+        raise InputError(f"{path}: contains NaN or infinite values")
+    if float(values.max()) <= float(values.min()):
+        raise InputError(f"{path}: every voxel has the same value; the scan is empty")
+    return image
+
+
+def copy_geometry(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """Wrap a (z, y, x) numpy array as an image on ``reference``'s grid."""
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(reference)
+    return image
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it into place only on success."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    suffix = image_suffix(destination) or destination.suffix
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=f".partial{suffix}", dir=destination.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_image(image: sitk.Image, destination: str | os.PathLike[str], compress: bool = True) -> Path:
+    """Write ``image`` atomically; the format follows the destination's suffix."""
+    if not image_suffix(destination):
+        raise InputError(f"{destination}: unsupported output type; use .nii.gz, .nii, .nrrd or .mha")
+    with atomic_path(destination) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=compress)
+    return Path(destination)
+
+
+def write_json(data: Any, destination: str | os.PathLike[str]) -> Path:
+    """Write JSON atomically (indented, trailing newline)."""
+    with atomic_path(destination) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return Path(destination)
+
+
+def geometry(image: sitk.Image) -> dict[str, list[float] | list[int]]:
+    """The geometry of an image as plain lists (for summaries and comparisons)."""
+    return {
+        "size": list(image.GetSize()),
+        "origin": list(image.GetOrigin()),
+        "spacing": list(image.GetSpacing()),
+        "direction": list(image.GetDirection()),
+    }

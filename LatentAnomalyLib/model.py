@@ -1,0 +1,115 @@
+"""A loaded model: a verified bundle turned into the objects the pipeline runs.
+
+The bundle's ``config.json`` says how to preprocess, which encoder to build, which scorers it
+holds and which one is the default; ``calibration.json`` holds the thresholds fixed on healthy
+validation scans. Nothing is executed from the bundle: classes are picked by name from the
+library's own registries and filled with arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .brainmask_net import BrainMaskConfig
+from .brainmask_net import build_net as build_brainmask_net
+from .bundle import Bundle, BundleError
+from .encoders import EncoderConfig, build_encoder
+from .normalize import NormalisationConfig
+from .preprocess import PreprocessConfig
+from .registration import RegistrationConfig
+from .scorers import scorer_class
+from .template import GridConfig, Template
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL_NAME = "latent-anomaly-t1"
+
+
+def default_model_path() -> Path:
+    """The bundled default model (``LATENT_ANOMALY_MODEL`` overrides it)."""
+    return Path(os.environ.get("LATENT_ANOMALY_MODEL", REPO_MODELS / DEFAULT_MODEL_NAME))
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples, as the frozen config dataclasses declare them."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+def preprocess_config_from_json(data: dict[str, Any]) -> PreprocessConfig:
+    return PreprocessConfig(
+        grid=GridConfig(**_tuples(data["grid"])),
+        registration=RegistrationConfig(**_tuples(data["registration"])),
+        brainmask=BrainMaskConfig(**_tuples(data["brainmask"])),
+        normalisation=NormalisationConfig(**_tuples(data["normalisation"])),
+        registration_spacing=float(data.get("registration_spacing", 2.0)),
+    )
+
+
+@dataclass
+class Model:
+    """Everything detection needs, loaded from one bundle."""
+
+    name: str
+    version: str
+    bundle: Bundle
+    config: dict[str, Any]
+    preprocess: PreprocessConfig
+    template: Template
+    brainmask_net: torch.nn.Module | None
+    encoder: torch.nn.Module
+    latent_mean: np.ndarray
+    latent_std: np.ndarray
+    scorers: dict[str, Any]
+    calibration: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_scorer(self) -> str:
+        return str(self.config["default_scorer"])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Model:
+        bundle = Bundle.load(path or default_model_path())
+        config = bundle.json("config.json")
+        pre = preprocess_config_from_json(config["preprocess"])
+        template = Template.load(bundle.folder, config["template_files"], pre.grid)
+        brainmask_net = None
+        if bundle.has("brainmask.safetensors"):
+            brainmask_net = build_brainmask_net(pre.brainmask)
+            brainmask_net.load_state_dict(bundle.state_dict("brainmask.safetensors"))
+            brainmask_net.eval()
+        encoder = build_encoder(EncoderConfig(**_tuples(config["encoder"])))
+        weights = bundle.state_dict("encoder.safetensors")
+        stats = bundle.arrays("latent_stats.safetensors")
+        encoder.load_state_dict(weights)
+        encoder.eval()
+        scorers = {}
+        for name, files in config["scorers"].items():
+            meta = bundle.json(files["meta"])
+            arrays = bundle.arrays(files["arrays"]) if files.get("arrays") else {}
+            scorers[name] = scorer_class(meta["scorer"]).from_state(arrays, meta)
+        if config["default_scorer"] not in scorers:
+            raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
+        return cls(
+            name=bundle.manifest["model_name"],
+            version=bundle.manifest["model_version"],
+            bundle=bundle,
+            config=config,
+            preprocess=pre,
+            template=template,
+            brainmask_net=brainmask_net,
+            encoder=encoder,
+            latent_mean=stats["mean"],
+            latent_std=stats["std"],
+            scorers=scorers,
+            calibration=bundle.json("calibration.json"),
+            metrics=bundle.json("metrics.json") if bundle.has("metrics.json") else {},
+        )
+
+    def standardise_latent(self, latent: np.ndarray) -> np.ndarray:
+        return ((latent - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]).astype(np.float32)

@@ -1,0 +1,24 @@
+"""Scorer registry: name -> class, so bundles name their scorers as data."""
+
+from __future__ import annotations
+
+from .base import EncodedScan, Scorer
+from .gaussian import GaussianScorer
+from .knn import KNNScorer
+from .lof import LOFScorer
+from .ocsvm import OCSVMScorer
+from .residual import ResidualScorer
+
+SCORERS: dict[str, type] = {
+    cls.name: cls for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, ResidualScorer)
+}
+LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian")
+
+
+def scorer_class(name: str) -> type:
+    if name not in SCORERS:
+        raise ValueError(f"unknown scorer {name!r}; known: {', '.join(SCORERS)}")
+    return SCORERS[name]
+
+
+__all__ = ["LATENT_SCORERS", "SCORERS", "EncodedScan", "Scorer", "scorer_class"]

@@ -1,0 +1,83 @@
+"""The model grid and the template images that live on it.
+
+The model grid is a fixed 2 mm box in MNI152 space (identity direction, LPS coordinates). The
+ICBM 2009a T1 brain template and its grey/white-matter probability maps are resampled onto it once,
+at training time, and stored in the model bundle as NIfTI files: detection then needs nothing
+outside the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .geometry import make_grid, resample
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The model grid: MNI152 box at 2 mm, sized to hold the ICBM brain with a margin."""
+
+    size: tuple[int, int, int] = (80, 96, 80)
+    spacing: float = 2.0
+    origin: tuple[float, float, float] = (-79.0, -78.0, -74.0)
+
+    def image(self) -> sitk.Image:
+        return make_grid(self.size, self.spacing, self.origin)
+
+
+@dataclass
+class Template:
+    """Template images on the model grid, as float32 arrays in (z, y, x) order."""
+
+    t1: np.ndarray
+    gm: np.ndarray
+    wm: np.ndarray
+    grid: GridConfig = field(default_factory=GridConfig)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.t1 > 0
+
+    def as_image(self, name: str) -> sitk.Image:
+        image = sitk.GetImageFromArray(getattr(self, name).astype(np.float32))
+        image.CopyInformation(self.grid.image())
+        return image
+
+    def save(self, folder: Path) -> dict[str, str]:
+        """Write the three template images; returns {name: file name} for the bundle config."""
+        names = {}
+        for name in ("t1", "gm", "wm"):
+            file_name = f"template_{name}.nii.gz"
+            sitk.WriteImage(self.as_image(name), str(folder / file_name), useCompression=True)
+            names[name] = file_name
+        return names
+
+    @classmethod
+    def load(cls, folder: Path, files: dict[str, str], grid: GridConfig) -> Template:
+        arrays = {
+            name: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / files[name]))).astype(np.float32)
+            for name in ("t1", "gm", "wm")
+        }
+        expected = tuple(reversed(grid.size))
+        for name, array in arrays.items():
+            if array.shape != expected:
+                raise ValueError(f"template {name} has shape {array.shape}, expected {expected}")
+        return cls(grid=grid, **arrays)
+
+
+def build_template(templates_dir: Path, grid: GridConfig = GridConfig()) -> Template:
+    """Resample the ICBM 2009a templates from ``templates_dir`` onto the model grid."""
+    reference = grid.image()
+    stem = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
+    arrays = {}
+    for name in ("t1", "gm", "wm"):
+        source = sitk.Cast(sitk.ReadImage(str(templates_dir / stem.format(name))), sitk.sitkFloat32)
+        arrays[name] = sitk.GetArrayFromImage(resample(source, reference)).astype(np.float32)
+    # The brain-masked T1 is 0..255; priors are 0..255 probabilities.
+    t1 = arrays["t1"] / 255.0
+    t1[t1 < 0.02] = 0.0
+    return Template(t1=t1, gm=arrays["gm"] / 255.0, wm=arrays["wm"] / 255.0, grid=grid)
