@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import InputError
+
 SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-
-
-class InputError(ValueError):
-    """A problem with what the user gave us, reported as one line without a traceback."""
+__all__ = ["SUPPORTED_SUFFIXES", "InputError", "atomic_path", "copy_geometry", "geometry", "image_suffix",
+           "read_image", "write_image", "write_json"]
 
 
 def image_suffix(path: str | os.PathLike[str]) -> str:

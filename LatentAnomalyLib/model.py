@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .brainmask_net import BrainMaskConfig
 from .brainmask_net import build_net as build_brainmask_net
 from .bundle import Bundle, BundleError
+from .configs import PreprocessConfig, preprocess_config_from_json
+from .configs import tuples as _tuples
 from .encoders import EncoderConfig, build_encoder
-from .normalize import NormalisationConfig
-from .preprocess import PreprocessConfig
-from .registration import RegistrationConfig
 from .scorers import scorer_class
-from .template import GridConfig, Template
+from .template import Template
 
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL_NAME = "latent-anomaly-t1"
@@ -33,21 +31,6 @@ DEFAULT_MODEL_NAME = "latent-anomaly-t1"
 def default_model_path() -> Path:
     """The bundled default model (``LATENT_ANOMALY_MODEL`` overrides it)."""
     return Path(os.environ.get("LATENT_ANOMALY_MODEL", REPO_MODELS / DEFAULT_MODEL_NAME))
-
-
-def _tuples(data: dict[str, Any]) -> dict[str, Any]:
-    """JSON lists back to tuples, as the frozen config dataclasses declare them."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-
-
-def preprocess_config_from_json(data: dict[str, Any]) -> PreprocessConfig:
-    return PreprocessConfig(
-        grid=GridConfig(**_tuples(data["grid"])),
-        registration=RegistrationConfig(**_tuples(data["registration"])),
-        brainmask=BrainMaskConfig(**_tuples(data["brainmask"])),
-        normalisation=NormalisationConfig(**_tuples(data["normalisation"])),
-        registration_spacing=float(data.get("registration_spacing", 2.0)),
-    )
 
 
 @dataclass

@@ -16,24 +16,15 @@ import SimpleITK as sitk
 import torch
 
 from .brainmask import looks_skull_stripped, mask_from_probability, predict_probability, stripped_mask
-from .brainmask_net import BrainMaskConfig
+from .configs import GridConfig, PreprocessConfig
 from .geometry import axis_aligned_grid, resample, resample_mask
 from .io import InputError
-from .normalize import NormalisationConfig, NormalisationError, normalise
-from .registration import RegistrationConfig, register_affine, scale_factor
-from .template import GridConfig, Template
+from .normalize import NormalisationError, normalise
+from .registration import register_affine, scale_factor
+from .template import Template
 
 SKULL_MODES = ("auto", "stripped", "skull")
 PLAUSIBLE_SCALE = (0.3, 2.5)  # brain volume relative to the template; outside this registration failed
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    grid: GridConfig = field(default_factory=GridConfig)
-    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
-    brainmask: BrainMaskConfig = field(default_factory=BrainMaskConfig)
-    normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
-    registration_spacing: float = 2.0
 
 
 @dataclass

@@ -8,22 +8,10 @@ invertible, which is what maps scores back to the scan's own grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import SimpleITK as sitk
 
-
-@dataclass(frozen=True)
-class RegistrationConfig:
-    """Settings stored in the model bundle so training and detection register identically."""
-
-    shrink_factors: tuple[int, ...] = (4, 2, 1)
-    smoothing_mm: tuple[float, ...] = (4.0, 2.0, 0.0)
-    sampling_fraction: float = 0.25
-    iterations: int = 100
-    histogram_bins: int = 32
-    seed: int = 20261123
+from .configs import RegistrationConfig
 
 
 def _method(config: RegistrationConfig, fixed_mask: sitk.Image | None) -> sitk.ImageRegistrationMethod:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-KINDS = ("hypointense", "necrotic", "texture_loss")
+KINDS = ("hypointense", "necrotic", "texture_loss", "tumour")
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,28 @@ def _smooth_noise(shape: tuple[int, ...], rng: np.random.Generator, sigma: float
     return noise / (noise.std() + 1e-8)
 
 
+def _mass_effect(image: np.ndarray, mask: np.ndarray, centre: np.ndarray, radius: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Push tissue radially away from ``centre`` (a growing mass displaces its surroundings)."""
+    offset = grid - centre.reshape(3, 1, 1, 1)
+    dist = np.sqrt((offset**2).sum(0)) + 1e-3
+    push = 0.35 * radius * np.exp(-((dist / (2.0 * radius)) ** 2))
+    coords = grid - offset / dist * push  # sample from closer to the centre
+    moved = ndimage.map_coordinates(image, coords, order=1, mode="constant")
+    moved_mask = ndimage.map_coordinates(mask.astype(np.float32), coords, order=1, mode="constant") > 0.5
+    return moved.astype(np.float32), moved_mask & mask
+
+
 def paint_lesion(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kind: str | None = None) -> SyntheticLesion:
     """Paint one lesion into a normalised model-grid image (the input is not modified)."""
     kind = kind or KINDS[int(rng.integers(len(KINDS)))]
-    inner = ndimage.binary_erosion(mask, iterations=5)
+    inner = ndimage.binary_erosion(mask, iterations=8 if kind == "tumour" else 5)
     candidates = np.argwhere(inner if inner.any() else mask)
     centre = candidates[int(rng.integers(len(candidates)))]
-    radii = rng.uniform(4.0, 11.0) * rng.uniform(0.75, 1.25, size=3)  # voxels of 2 mm: 8-22 mm
+    scale = rng.uniform(6.0, 15.0) if kind == "tumour" else rng.uniform(4.0, 11.0)  # voxels of 2 mm
+    radii = scale * rng.uniform(0.75, 1.25, size=3)
     grid = np.indices(image.shape, dtype=np.float32)
+    if kind == "tumour":
+        image, mask = _mass_effect(image, mask, centre, scale, grid)
     dist = np.sqrt(sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(3)))
     level = dist + 0.15 * _smooth_noise(image.shape, rng, 3.0)
     weight = 1.0 / (1.0 + np.exp(-(1.0 - level) / 0.08))
@@ -48,6 +62,11 @@ def paint_lesion(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, 
     elif kind == "necrotic":
         core = 1.0 / (1.0 + np.exp(-(0.5 - level) / 0.08))
         target = image * rng.uniform(0.65, 0.85) * (1 - core) + rng.uniform(0.15, 0.35) * core + texture
+    elif kind == "tumour":
+        # Necrotic core, a near-isointense solid rim and surrounding oedema (mildly hypointense).
+        core = 1.0 / (1.0 + np.exp(-(0.45 - level) / 0.06))
+        oedema = rng.uniform(0.78, 0.92)
+        target = image * oedema * (1 - core) + rng.uniform(0.2, 0.45) * core + texture
     elif kind == "texture_loss":
         local_mean = ndimage.gaussian_filter(image, 3.0)
         target = local_mean + 2.0 * texture

@@ -14,19 +14,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .geometry import make_grid, resample
-
-
-@dataclass(frozen=True)
-class GridConfig:
-    """The model grid: MNI152 box at 2 mm, sized to hold the ICBM brain with a margin."""
-
-    size: tuple[int, int, int] = (80, 96, 80)
-    spacing: float = 2.0
-    origin: tuple[float, float, float] = (-79.0, -78.0, -74.0)
-
-    def image(self) -> sitk.Image:
-        return make_grid(self.size, self.spacing, self.origin)
+from .configs import GridConfig
+from .geometry import resample
 
 
 @dataclass

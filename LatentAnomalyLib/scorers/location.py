@@ -74,7 +74,7 @@ class LocationScorer:
         rng = np.random.default_rng(cfg.seed)
         latents = np.stack([s.latent for s in scans]).astype(np.float32)
         region = np.any([latent_grid_mask(s.mask, cfg.stride, 0.05) for s in scans], axis=0)
-        positions = np.argwhere(region).astype(np.int32)
+        positions = np.ascontiguousarray(np.argwhere(region), dtype=np.int32)
         # Hold out whole subjects (a scan and its mirror together) to measure each location's spread.
         subject_ids = [s.subject if s.subject is not None else str(i) for i, s in enumerate(scans)]
         unique = sorted(set(subject_ids))

@@ -1,0 +1,179 @@
+"""The `latent-anomaly` command: argument parsing, progress display and error reporting only.
+
+Every subcommand calls the library; user errors (bad input, bad bundle, bad option) end with one
+line on stderr and exit code 2, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+class UsageError(ValueError):
+    """A problem with the command line itself."""
+
+
+def _add_detect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="detect anomalies in one scan", description="Detect anomalies in one T1-weighted brain MRI.")
+    p.add_argument("input", help="NIfTI, NRRD, MHA file or a DICOM series folder")
+    p.add_argument("--out", required=True, help="output folder (heatmap.nii.gz, labelmap.nii.gz, summary.json)")
+    p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
+    p.add_argument("--scorer", help="scorer in the bundle (default: the bundle's default)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--skull", default="auto", choices=("auto", "stripped", "skull"),
+                   help="whether the scan is skull-stripped (auto: decided from the scan)")
+    p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold")
+    p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd", "mha"), help="output image format")
+    p.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"))
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="describe a model bundle", description="Describe a model bundle and check its checksums.")
+    p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model bundle on healthy scans", description="Train a model bundle from a configuration file.")
+    p.add_argument("--config", required=True, help="training configuration (JSON), e.g. configs/default_t1.json")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--workdir", help="folder for stage outputs and caches (default: <out>.work)")
+    p.add_argument("--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--data", help="data root (default: $LATENT_ANOMALY_DATA or ../shared/data)")
+    p.add_argument("--force", action="store_true", help="redo stages whose outputs exist")
+    p.add_argument("--max-cases", type=int, help="use only the first N scans of each split part (smoke tests)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=JSON",
+                   help="override a configuration entry, e.g. encoder_train.epochs=2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latent-anomaly", description="Unsupervised anomaly detection in brain MRI.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_detect(sub)
+    _add_info(sub)
+    _add_train(sub)
+    from .cli_evaluate import add_batch, add_evaluate
+
+    add_evaluate(sub)
+    add_batch(sub)
+    return parser
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .detect_io import detect_file
+
+    summary = detect_file(
+        args.input, args.out, model_path=args.model, scorer=args.scorer, device=args.device,
+        skull=args.skull, threshold=args.threshold, image_format=args.format, progress=args.progress,
+    )
+    flagged = summary["flagged_volume_ml"]
+    print(f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
+          f"{summary['n_components']} flagged region(s), {flagged:.1f} mL "
+          f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); subject score {summary['subject_score']:.2f} "
+          f"(threshold {summary['subject_threshold']:.2f}); outputs in {Path(args.out)}")
+    for message in summary.get("messages", []):
+        print(f"note: {message}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model_info import describe
+
+    info = describe(args.model)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(info["text"])
+    return 0
+
+
+def _apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    for item in overrides:
+        if "=" not in item:
+            raise UsageError(f"--override needs KEY=JSON, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parsed
+    return raw
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .errors import InputError
+    from .training.config import STAGES, TrainConfig
+    from .training.run import TrainingRun
+
+    config_path = Path(args.config)
+    if not config_path.is_file():
+        raise InputError(f"{config_path}: no such configuration file")
+    try:
+        raw = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{config_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    config = TrainConfig.from_dict(_apply_overrides(raw, args.override))
+    stages = STAGES if args.stages == "all" else tuple(s.strip() for s in args.stages.split(","))
+    device, message = resolve_device(args.device)
+    if message:
+        print(f"note: {message}", file=sys.stderr)
+    out = Path(args.out)
+    workdir = Path(args.workdir) if args.workdir else out.with_name(out.name + ".work")
+    run = TrainingRun(config, workdir, Path(args.data) if args.data else None, device,
+                      log=lambda s: print(s, flush=True), max_cases=args.max_cases)
+    result = run.run(stages, force=args.force, out=out)
+    if result:
+        print(f"wrote bundle {result}")
+    return 0
+
+
+COMMANDS = {"detect": cmd_detect, "info": cmd_info, "train": cmd_train}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .bundle import BundleError
+    from .errors import InputError
+    from .normalize import NormalisationError
+
+    if args.command not in COMMANDS:
+        from .cli_evaluate import COMMANDS as MORE
+
+        COMMANDS.update(MORE)
+    try:
+        return COMMANDS[args.command](args)
+    except (InputError, BundleError, NormalisationError, UsageError, FileNotFoundError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        if args.debug:
+            raise
+        print(f"error: unexpected failure ({type(error).__name__}: {error}); rerun with --debug for details", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
