@@ -12,16 +12,13 @@ support as the mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
-from .geometry import axis_aligned_grid, resample
-
 from .brainmask_net import BrainMaskConfig, head_intensity_scale, net_input, predict_array
+from .geometry import axis_aligned_grid, resample
 
 
 def foreground(array: np.ndarray, fraction: float) -> np.ndarray:

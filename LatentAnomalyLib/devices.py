@@ -22,11 +22,14 @@ def resolve_device(requested: str) -> tuple[str, str | None]:
 
 
 def _run(model: torch.nn.Module, image: np.ndarray, device: str, reconstruction: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent map and, when asked, the reconstruction stacked with its reference (prefiltered input)."""
     model.to(device)
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(device)
     with torch.inference_mode():
         z = model.encode(x)
-        rec = model.decode(z)[0, 0].float().cpu().numpy() if reconstruction else None
+        rec = None
+        if reconstruction:
+            rec = torch.stack([model.decode(z)[0, 0], model.prefilter(x)[0, 0]]).float().cpu().numpy()
     return z[0].float().cpu().numpy(), rec
 
 
@@ -35,7 +38,8 @@ def encode_with_fallback(
 ) -> tuple[np.ndarray, np.ndarray | None, str, str | None]:
     """Encode on ``device``; on CUDA out-of-memory, retry on the CPU and say so.
 
-    Returns (latent, reconstruction or None, device actually used, message or None).
+    Returns (latent, reconstruction or None, device actually used, message or None); a
+    reconstruction is a (2, D, H, W) stack of the decoder's output and the prefiltered input.
     """
     if device == "cuda":
         try:

@@ -26,7 +26,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import run_evaluation
+    from .evaluation_run import run_evaluation
 
     result = run_evaluation(args)
     print(result["text"])

@@ -21,7 +21,8 @@ from .bundle import Bundle, BundleError
 from .configs import PreprocessConfig, preprocess_config_from_json
 from .configs import tuples as _tuples
 from .encoders import EncoderConfig, build_encoder
-from .scorers import scorer_class
+from .scorers import LATENT_SCORERS, scorer_class
+from .scorers.location import LatentSpace
 from .template import Template
 
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -71,11 +72,19 @@ class Model:
         stats = bundle.arrays("latent_stats.safetensors")
         encoder.load_state_dict(weights)
         encoder.eval()
+        space = None
+        if config.get("latent_space"):
+            files = config["latent_space"]
+            space = LatentSpace.from_state(bundle.arrays(files["arrays"]), bundle.json(files["meta"]))
         scorers = {}
         for name, files in config["scorers"].items():
             meta = bundle.json(files["meta"])
             arrays = bundle.arrays(files["arrays"]) if files.get("arrays") else {}
-            scorers[name] = scorer_class(meta["scorer"]).from_state(arrays, meta)
+            scorer_type = scorer_class(meta["scorer"])
+            if name in LATENT_SCORERS:
+                scorers[name] = scorer_type.from_state(arrays, meta, space)
+            else:
+                scorers[name] = scorer_type.from_state(arrays, meta)
         if config["default_scorer"] not in scorers:
             raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
         return cls(

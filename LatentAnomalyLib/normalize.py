@@ -27,6 +27,51 @@ class NormalisationConfig:
     low_percentile: float = 1.0
     high_percentile: float = 99.0
     clip: tuple[float, float] = (-0.5, 2.0)
+    bias_degree: int = 0
+    bias_iterations: int = 3
+
+
+def polynomial_basis(shape: tuple[int, int, int], degree: int, points: np.ndarray) -> np.ndarray:
+    """Monomials up to ``degree`` of voxel coordinates scaled to [-1, 1], for (N, 3) index points."""
+    coords = [(points[:, i] / max(shape[i] - 1, 1)) * 2.0 - 1.0 for i in range(3)]
+    columns = [np.ones(len(points))]
+    for total in range(1, degree + 1):
+        for i in range(total + 1):
+            for j in range(total - i + 1):
+                k = total - i - j
+                columns.append(coords[0] ** i * coords[1] ** j * coords[2] ** k)
+    return np.stack(columns, axis=1)
+
+
+def bias_field(image: np.ndarray, mask: np.ndarray, gm: np.ndarray, wm: np.ndarray, config: NormalisationConfig) -> np.ndarray:
+    """Multiplicative bias field: a low-order polynomial of log intensity fitted to grey and white matter.
+
+    Why: IXI scans are not bias-corrected and carry the 3 T centre-bright profile, while many
+    other datasets are corrected; left in, that smooth profile is what separates scanners most
+    (deep white matter darker and cortex brighter than IXI everywhere in other sites' healthy
+    scans). A polynomial is global, so a lesion cannot be "corrected away"; residuals beyond
+    2.5 MAD (lesions, partial volume) are dropped between iterations. The tissue classes come from
+    the registered template, each with its own offset, so the fit follows the field, not the anatomy.
+    """
+    wm_sel = mask & (wm >= config.wm_prior) & (image > 0)
+    gm_sel = mask & (gm >= config.gm_prior) & (image > 0)
+    points = np.concatenate([np.argwhere(wm_sel), np.argwhere(gm_sel)])
+    if len(points) < 500:
+        return np.ones_like(image, dtype=np.float32)
+    values = np.log(np.concatenate([image[wm_sel], image[gm_sel]]))
+    is_gm = np.concatenate([np.zeros(int(wm_sel.sum())), np.ones(int(gm_sel.sum()))])
+    basis = np.column_stack([polynomial_basis(image.shape, config.bias_degree, points), is_gm])
+    keep = np.ones(len(values), dtype=bool)
+    for _ in range(config.bias_iterations):
+        coef, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+        residual = values - basis @ coef
+        mad = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep]))) + 1e-6
+        keep = np.abs(residual - np.median(residual[keep])) < 2.5 * mad
+    inside = np.argwhere(mask)
+    field = np.ones(image.shape, dtype=np.float32)
+    smooth = polynomial_basis(image.shape, config.bias_degree, inside) @ coef[:-1]
+    field[mask] = np.exp(smooth - coef[0]).astype(np.float32)
+    return field
 
 
 class NormalisationError(ValueError):
@@ -52,6 +97,8 @@ def normalise(
     """Return the normalised image (0 outside ``mask``) and the anchors used."""
     if mask.sum() < 1000:
         raise NormalisationError(f"brain mask has only {int(mask.sum())} voxels on the model grid")
+    if config.bias_degree > 0:
+        image = image / bias_field(image, mask, gm, wm, config)
     if config.method == "tissue":
         low, high = tissue_anchors(image, mask, gm, wm, config)
         if high <= low:

@@ -69,70 +69,88 @@ class Detector:
         if self.scorer_name not in model.scorers:
             raise ValueError(f"scorer {self.scorer_name!r} is not in model {model.name}; it has: {', '.join(model.scorers)}")
         self.scorer = model.scorers[self.scorer_name]
-        self.calibration = model.calibration["scorers"][self.scorer_name]
         self.device, message = resolve_device(self.options.device)
         self.messages = [message] if message else []
         self.preprocessor = Preprocessor(model.preprocess, model.template, model.brainmask_net)
 
-    def encode(self, pre: Preprocessed) -> EncodedScan:
-        need_reconstruction = "reconstruction" in self.scorer.needs
-        latent, reconstruction, self.device, message = encode_with_fallback(
-            self.model.encoder, pre.image, self.device, need_reconstruction
-        )
+    def encode(self, pre: Preprocessed, reconstruction: bool | None = None) -> EncodedScan:
+        need = "reconstruction" in self.scorer.needs if reconstruction is None else reconstruction
+        latent, rec, self.device, message = encode_with_fallback(self.model.encoder, pre.image, self.device, need)
         if message:
             self.messages.append(message)
-        return EncodedScan(pre.image, pre.mask, self.model.standardise_latent(latent), reconstruction)
+        recon, filtered = (rec[0], rec[1]) if rec is not None else (None, None)
+        return EncodedScan(pre.image, pre.mask, self.model.standardise_latent(latent), recon, filtered=filtered)
 
-    def detect(self, image: sitk.Image) -> DetectionResult:
-        timings: dict[str, float] = {}
-
-        def stage(name: str, fraction: float) -> float:
-            self.progress(name, fraction)
-            return time.perf_counter()
-
-        t = stage("preprocess", 0.0)
+    def preprocess(self, image: sitk.Image, timings: dict[str, float]) -> Preprocessed:
+        t = time.perf_counter()
+        self.progress("preprocess", 0.0)
         self.preprocessor.device = self.device
         with torch.inference_mode():
             pre = self.preprocessor.run(image, self.options.skull)
         timings["preprocess"] = time.perf_counter() - t
         timings.update({f"preprocess.{k}": v for k, v in pre.timings.items()})
+        return pre
 
-        t = stage("encode", 0.45)
-        encoded = self.encode(pre)
+    def detect(self, image: sitk.Image) -> DetectionResult:
+        """Heatmap, label map and summary of one scan with this detector's scorer."""
+        return self.detect_scorers(image, [self.scorer_name])[self.scorer_name]
+
+    def detect_scorers(self, image: sitk.Image, names: list[str]) -> dict[str, DetectionResult]:
+        """Run several scorers of the model on one scan, preprocessing and encoding it once."""
+        unknown = [n for n in names if n not in self.model.scorers]
+        if unknown:
+            raise ValueError(f"scorer(s) {', '.join(unknown)} not in model {self.model.name}")
+        timings: dict[str, float] = {}
+        pre = self.preprocess(image, timings)
+        t = time.perf_counter()
+        self.progress("encode", 0.45)
+        need = any("reconstruction" in self.model.scorers[n].needs for n in names)
+        encoded = self.encode(pre, need)
         timings["encode"] = time.perf_counter() - t
+        results = {}
+        for i, name in enumerate(names):
+            results[name] = self._finish(image, pre, encoded, name, dict(timings), 0.6 + 0.4 * i / len(names))
+        self.progress("done", 1.0)
+        return results
 
-        t = stage("score", 0.6)
-        raw = self.scorer.score(encoded)
+    def _finish(self, image: sitk.Image, pre: Preprocessed, encoded: EncodedScan, name: str,
+                timings: dict[str, float], fraction: float) -> DetectionResult:
+        scorer = self.model.scorers[name]
+        calibration = self.model.calibration["scorers"][name]
+        t = time.perf_counter()
+        self.progress("score", fraction)
+        raw = scorer.score(encoded)
         timings["score"] = time.perf_counter() - t
 
-        t = stage("postprocess", 0.7)
-        post_config = PostprocessConfig(**self.calibration.get("postprocess", {}))
-        model_heatmap = postprocess(raw, pre.mask, post_config)
+        t = time.perf_counter()
+        model_heatmap = postprocess(raw, pre.mask, PostprocessConfig(**calibration.get("postprocess", {})))
         timings["postprocess"] = time.perf_counter() - t
 
-        t = stage("map to scan", 0.8)
+        t = time.perf_counter()
+        self.progress("map to scan", min(fraction + 0.1, 0.95))
         heatmap = pre.to_native(model_heatmap, self.model.preprocess.grid)
-        threshold = float(self.options.threshold if self.options.threshold is not None else self.calibration["voxel_threshold"])
-        min_ml = float(self.calibration.get("min_component_ml", 0.1))
+        user = self.options.threshold is not None and name == self.scorer_name
+        threshold = float(self.options.threshold if user else calibration["voxel_threshold"])
+        min_ml = float(calibration.get("min_component_ml", 0.1))
         labels, components = label_components(sitk.GetArrayFromImage(heatmap), threshold, heatmap, min_ml)
         labelmap = sitk.GetImageFromArray(labels)
         labelmap.CopyInformation(image)
         timings["map_to_scan"] = time.perf_counter() - t
-        self.progress("done", 1.0)
-
-        summary = self._summary(pre, model_heatmap, heatmap, labels, components, threshold, timings)
+        summary = self._summary(pre, raw, heatmap, labels, components, threshold, timings, name, user)
         return DetectionResult(heatmap, labelmap, summary, pre, model_heatmap, list(self.messages))
 
-    def _summary(self, pre: Preprocessed, model_heatmap: np.ndarray, heatmap: sitk.Image, labels: np.ndarray,
-                 components: list[dict[str, Any]], threshold: float, timings: dict[str, float]) -> dict[str, Any]:
+    def _summary(self, pre: Preprocessed, raw_scores: np.ndarray, heatmap: sitk.Image, labels: np.ndarray,
+                 components: list[dict[str, Any]], threshold: float, timings: dict[str, float], name: str,
+                 user_threshold: bool) -> dict[str, Any]:
         voxel_ml = float(np.prod(heatmap.GetSpacing())) / 1000.0
         brain_ml = float(pre.native_mask.sum()) * voxel_ml
         flagged_ml = float((labels > 0).sum()) * voxel_ml
-        score = subject_score(model_heatmap, pre.mask)
-        subject = self.model.calibration["scorers"][self.scorer_name]["subject"]
+        score = subject_score(raw_scores, pre.mask)  # before post-processing (see postprocess.py)
+        calibration = self.model.calibration["scorers"][name]
+        subject = calibration["subject"]
         healthy = np.asarray(subject["healthy_scores"], dtype=float)
         return {
-            "model": {"name": self.model.name, "version": self.model.version, "scorer": self.scorer_name},
+            "model": {"name": self.model.name, "version": self.model.version, "scorer": name},
             "library_version": __version__,
             "device": self.device,
             "skull_stripped_input": pre.skull_stripped,
@@ -141,7 +159,7 @@ class Detector:
             "subject_flagged": bool(score > float(subject["threshold"])),
             "subject_healthy_percentile": float((healthy < score).mean() * 100.0) if healthy.size else None,
             "voxel_threshold": threshold,
-            "voxel_threshold_source": "user" if self.options.threshold is not None else self.calibration.get("voxel_threshold_rule", "calibrated"),
+            "voxel_threshold_source": "user" if user_threshold else calibration.get("voxel_threshold_rule", "calibrated"),
             "brain_volume_ml": brain_ml,
             "flagged_volume_ml": flagged_ml,
             "flagged_fraction_of_brain": flagged_ml / brain_ml if brain_ml else 0.0,

@@ -19,11 +19,30 @@ class PostprocessConfig:
     median_size: int = 0
     gaussian_sigma_vox: float = 0.0
     erode_mask_vox: int = 0
+    scan_normalise: bool = False
+
+
+def normalise_within_scan(score: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Scores relative to the scan's own brain: (s - median) / (1.4826 MAD).
+
+    Why: a scanner unlike any in the training set shifts every location's score the same way;
+    lesions are a minority of the brain, so the scan's median and MAD describe its healthy part.
+    The cost: a change that covers most of the brain is normalised away, so the subject-level
+    score is computed before this step.
+    """
+    values = score[mask]
+    if values.size == 0:
+        return score
+    median = float(np.median(values))
+    mad = 1.4826 * float(np.median(np.abs(values - median))) or 1.0
+    return (score - median) / mad
 
 
 def postprocess(score: np.ndarray, mask: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """Filtered score map, 0 outside the (optionally eroded) brain mask."""
     out = score.astype(np.float32, copy=True)
+    if config.scan_normalise:
+        out = normalise_within_scan(out, mask).astype(np.float32)
     if config.median_size > 1:
         out = ndimage.median_filter(out, size=config.median_size)
     if config.gaussian_sigma_vox > 0:

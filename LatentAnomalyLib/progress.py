@@ -1,7 +1,8 @@
 """Progress display: a bar on a terminal, parseable lines otherwise (the Slicer module reads them).
 
-Line format, one per stage change: ``PROGRESS <percent> <stage>``. Anything that starts a process
-(Slicer, a batch script) can turn these into a progress bar without parsing human text.
+Line format, one per stage change, on stdout: ``PROGRESS <percent> <stage>``. Anything that starts
+a process (Slicer, a batch script) can turn these into a progress bar without parsing human text,
+and stderr keeps only what a person must read (the one-line error, notes).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class ProgressDisplay:
     """Callable ``(stage, fraction)``; mode is ``bar``, ``lines`` or ``none`` (``auto`` picks)."""
 
     def __init__(self, mode: str = "auto", stream: TextIO | None = None, label: str = ""):
-        self.stream = stream or sys.stderr
         if mode == "auto":
-            mode = "bar" if self.stream.isatty() else "lines"
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.stream = stream or (sys.stderr if mode == "bar" else sys.stdout)
         self.mode = mode
         self.label = label
         self.start = time.perf_counter()

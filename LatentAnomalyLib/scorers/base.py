@@ -26,6 +26,7 @@ class EncodedScan:
     latent: np.ndarray | None = None
     reconstruction: np.ndarray | None = None
     subject: str | None = None
+    filtered: np.ndarray | None = None  # the encoder's prefiltered input: what the decoder reconstructs
 
 
 class Scorer(Protocol):

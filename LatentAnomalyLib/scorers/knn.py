@@ -1,4 +1,4 @@
-"""k-nearest-neighbour distance to the healthy latent vectors of the same location."""
+"""k-nearest-neighbour distance to the healthy latent vectors of the same location (whitened)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,8 @@ class KNNScorer(LocationScorer):
 
     name: ClassVar[str] = "knn"
 
-    def _fit_local(self, reference: np.ndarray) -> dict[str, np.ndarray]:
-        return {"reference": reference.astype(np.float16)}
-
     def _score_local(self, queries: np.ndarray, chunk: slice) -> np.ndarray:
         k = int(self.params.get("k", 10))
-        d2 = squared_distances(queries, self.arrays["reference"][chunk].astype(np.float32))
+        d2 = squared_distances(queries, self.space.reference(chunk))
         nearest = np.partition(d2, k - 1, axis=2)[:, :, :k]
         return np.sqrt(nearest).mean(axis=2)

@@ -1,9 +1,9 @@
-"""One-class SVM (RBF kernel) per location, stored as support vectors and dual coefficients.
+"""One-class SVM (RBF kernel) per location on whitened latents, stored as dual coefficients.
 
-scikit-learn fits each location's model; only its arrays are kept (dual coefficients over the
-location's reference vectors, the intercept and the kernel width), so a bundle never holds a
-pickled estimator. The decision function is re-evaluated with numpy; the tests check it against
-``OneClassSVM.decision_function``.
+scikit-learn fits each location's model on the location's reference vectors; only its arrays are
+kept (dual coefficients over those vectors, the intercept and the kernel width), so a bundle never
+holds a pickled estimator. The decision function is re-evaluated with numpy; the tests check it
+against ``OneClassSVM.decision_function``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ class OCSVMScorer(LocationScorer):
 
     name: ClassVar[str] = "ocsvm"
 
-    def _fit_local(self, reference: np.ndarray) -> dict[str, np.ndarray]:
+    def _fit_local(self) -> dict[str, np.ndarray]:
         nu = float(self.params.get("nu", 0.1))
-        # Kernel width relative to scikit-learn's "scale" rule: wider kernels keep ranking far
-        # outliers instead of saturating at the intercept.
+        # Kernel width relative to scikit-learn's "scale" rule (1 / (channels * variance)).
         gamma_scale = float(self.params.get("gamma_scale", 1.0))
+        reference = self.space.reference()
         p, m, c = reference.shape
         alpha = np.zeros((p, m), dtype=np.float32)
         intercept = np.zeros(p, dtype=np.float32)
@@ -37,7 +37,7 @@ class OCSVMScorer(LocationScorer):
             alpha[i, svm.support_] = svm.dual_coef_[0]
             intercept[i] = svm.intercept_[0]
             gamma[i] = g
-        return {"reference": reference.astype(np.float16), "alpha": alpha, "intercept": intercept, "gamma": gamma}
+        return {"alpha": alpha, "intercept": intercept, "gamma": gamma}
 
     def _score_local(self, queries: np.ndarray, chunk: slice) -> np.ndarray:
         """log(rho) - log(sum_i alpha_i K(x, sv_i)): 0 on the SVM's boundary, positive outside.
@@ -47,7 +47,7 @@ class OCSVMScorer(LocationScorer):
         (about gamma times the squared distance to the nearest support vector) instead of all
         saturating at the intercept.
         """
-        d2 = squared_distances(queries, self.arrays["reference"][chunk].astype(np.float32))
+        d2 = squared_distances(queries, self.space.reference(chunk))
         alpha = self.arrays["alpha"][chunk]
         log_alpha = np.where(alpha > 0, np.log(np.maximum(alpha, 1e-30)), -np.inf)[:, None, :]
         exponent = log_alpha - self.arrays["gamma"][chunk][:, None, None] * d2

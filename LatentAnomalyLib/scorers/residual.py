@@ -28,7 +28,8 @@ class ResidualScorer:
 
     def _raw(self, scan: EncodedScan) -> np.ndarray:
         assert scan.reconstruction is not None, "the residual scorer needs the reconstruction"
-        residual = np.abs(scan.reconstruction - scan.image) * scan.mask
+        reference = scan.filtered if scan.filtered is not None else scan.image
+        residual = np.abs(scan.reconstruction - reference) * scan.mask
         return ndimage.gaussian_filter(residual.astype(np.float32), self.sigma)
 
     def fit(self, scans: Sequence[EncodedScan]) -> None:
@@ -36,14 +37,14 @@ class ResidualScorer:
             return
         raw = np.stack([self._raw(s) for s in scans])
         self.arrays = {
-            "center": np.median(raw, axis=0).astype(np.float32),
-            "spread": np.maximum(1.4826 * np.median(np.abs(raw - np.median(raw, axis=0)), axis=0), 0.01).astype(np.float32),
+            "center": np.median(raw, axis=0).astype(np.float16),
+            "spread": np.maximum(1.4826 * np.median(np.abs(raw - np.median(raw, axis=0)), axis=0), 0.01).astype(np.float16),
         }
 
     def score(self, scan: EncodedScan) -> np.ndarray:
         raw = self._raw(scan)
         if self.arrays:
-            raw = (raw - self.arrays["center"]) / self.arrays["spread"]
+            raw = (raw - self.arrays["center"].astype(np.float32)) / self.arrays["spread"].astype(np.float32)
         return (raw * scan.mask).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

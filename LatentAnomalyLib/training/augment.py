@@ -24,7 +24,9 @@ class AugmentConfig:
     shift_vox: float = 2.0
     flip_probability: float = 0.5
     blur_probability: float = 0.3
-    blur_sigma_vox: tuple[float, float] = (0.4, 1.2)
+    blur_sigma_vox: tuple[float, float] = (0.4, 1.5)
+    sharpen_probability: float = 0.0
+    sharpen_amount: tuple[float, float] = (0.3, 1.0)
     noise_probability: float = 0.5
     noise_std: tuple[float, float] = (0.01, 0.06)
     bias_probability: float = 0.4
@@ -79,7 +81,7 @@ def degrade(images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, ge
     out = []
     for x, m in zip(images, masks):
         x = x[None]
-        u = torch.rand(8, generator=generator).tolist()
+        u = torch.rand(10, generator=generator).tolist()
         if u[0] < config.contrast_probability:
             # Shrink or stretch contrast around white matter (1.0): a grey/white ratio change.
             c = config.contrast_range[0] + u[1] * (config.contrast_range[1] - config.contrast_range[0])
@@ -94,6 +96,10 @@ def degrade(images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, ge
         if u[5] < config.blur_probability:
             s = config.blur_sigma_vox[0] + u[6] * (config.blur_sigma_vox[1] - config.blur_sigma_vox[0])
             x = _gaussian_blur(x, s)
+        elif u[8] < config.sharpen_probability:
+            # Unsharp masking: crisper grey/white borders than IXI's, as other scanners give.
+            a = config.sharpen_amount[0] + u[9] * (config.sharpen_amount[1] - config.sharpen_amount[0])
+            x = x + a * (x - _gaussian_blur(x, 1.0))
         if u[7] < config.noise_probability:
             std = config.noise_std[0] + torch.rand(1, generator=generator).item() * (config.noise_std[1] - config.noise_std[0])
             x = x + torch.randn(x.shape, generator=generator).to(x.device) * std

@@ -24,10 +24,11 @@ from .config import CalibrationConfig
 
 def calibrate_scorer(scorer: Any, val_scans: Sequence[EncodedScan], post: dict[str, Any], config: CalibrationConfig) -> dict[str, Any]:
     post_config = PostprocessConfig(**post)
-    maps = [postprocess(scorer.score(s), s.mask, post_config) for s in val_scans]
+    raw = [scorer.score(s) for s in val_scans]
+    maps = [postprocess(r, s.mask, post_config) for r, s in zip(raw, val_scans)]
     voxels = np.concatenate([m[s.mask] for m, s in zip(maps, val_scans)])
     threshold = float(np.quantile(voxels, 1.0 - config.voxel_fpr))
-    subjects = [subject_score(m, s.mask) for m, s in zip(maps, val_scans)]
+    subjects = [subject_score(r, s.mask) for r, s in zip(raw, val_scans)]
     flagged = [float((m[s.mask] > threshold).mean()) for m, s in zip(maps, val_scans)]
     return {
         "voxel_threshold": threshold,
@@ -64,11 +65,46 @@ def build_synthetic_set(val_scans: Sequence[EncodedScan], encoder: torch.nn.Modu
                 x = torch.from_numpy(lesion.image)[None, None].to(device)
                 z = encoder.encode(x)
                 rec = encoder.decode(z)[0, 0].float().cpu().numpy() if reconstruct else None
+                filtered = encoder.prefilter(x)[0, 0].float().cpu().numpy() if reconstruct else None
             latent = (z[0].float().cpu().numpy() - mean[:, None, None, None]) / std[:, None, None, None]
-            scans.append(EncodedScan(lesion.image, scan.mask, latent.astype(np.float32), rec))
+            scans.append(EncodedScan(lesion.image, scan.mask, latent.astype(np.float32), rec, filtered=filtered))
             labels.append(lesion.label)
             kinds.append(kind)
     return SyntheticSet(scans, labels, kinds)
+
+
+POSTPROCESS_OPTIONS = (
+    {},
+    {"median_size": 3},
+    {"erode_mask_vox": 1},
+    {"median_size": 3, "erode_mask_vox": 1},
+)
+
+
+def choose_postprocess(scorer: Any, synthetic: SyntheticSet, fixed: dict[str, Any] | None,
+                       base: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Pick post-processing on the synthetic validation set (voxel AUPRC); never on test scans.
+
+    ``fixed`` (a scorer's own setting in the configuration) skips the search; ``base`` (the
+    configuration's common post-processing, e.g. within-scan normalisation) is part of every
+    candidate. Returns (chosen options, every candidate's result).
+    """
+    from ..metrics import voxel_metrics
+
+    if fixed:
+        return {**(base or {}), **fixed}, []
+    raw = [scorer.score(s) for s in synthetic.scans]
+    results = []
+    for candidate in POSTPROCESS_OPTIONS:
+        options = {**(base or {}), **candidate}
+        config = PostprocessConfig(**options)
+        maps = [postprocess(m, s.mask, config) for m, s in zip(raw, synthetic.scans)]
+        y = np.concatenate([lab[s.mask] for lab, s in zip(synthetic.labels, synthetic.scans)])
+        x = np.concatenate([m[s.mask] for m, s in zip(maps, synthetic.scans)])
+        metrics = voxel_metrics(x, y)
+        results.append({"options": options, "auprc": metrics["auprc"], "auroc": metrics["auroc"], "best_dice": metrics["best_dice"]})
+    best = max(results, key=lambda r: r["auprc"] or 0.0)
+    return dict(best["options"]), results
 
 
 def synthetic_validation(scorer: Any, synthetic: SyntheticSet, post: dict[str, Any]) -> dict[str, float]:

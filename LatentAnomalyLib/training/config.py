@@ -23,7 +23,7 @@ STAGES = ("brainmask", "preprocess", "encoder", "scorers", "bundle")
 class ScorerSpec:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
-    location: dict[str, Any] = field(default_factory=dict)
+    standardise: bool = True
     postprocess: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,6 +47,8 @@ class TrainConfig:
     scorers: tuple[ScorerSpec, ...]
     default_scorer: str
     calibration: CalibrationConfig
+    latent_space: dict[str, Any]
+    postprocess: dict[str, Any]
     seed: int
     raw: dict[str, Any]
 
@@ -78,12 +80,14 @@ class TrainConfig:
             scorers=scorers,
             default_scorer=default,
             calibration=CalibrationConfig(**raw.get("calibration", {})),
+            latent_space=dict(raw.get("latent_space", {})),
+            postprocess=dict(raw.get("postprocess", {})),
             seed=int(raw.get("seed", 20261123)),
             raw=raw,
         )
 
-    def location_config(self, spec: ScorerSpec) -> LocationConfig:
-        return LocationConfig(**{"seed": self.seed, "stride": self.encoder.stride, **spec.location})
+    def location_config(self) -> LocationConfig:
+        return LocationConfig(**{"seed": self.seed, "stride": self.encoder.stride, **self.latent_space})
 
     def brainmask_config(self) -> BrainMaskConfig:
         return self.preprocess.brainmask
@@ -103,4 +107,6 @@ class TrainConfig:
             "scorers": [asdict(s) for s in self.scorers],
             "default_scorer": self.default_scorer,
             "calibration": asdict(self.calibration),
+            "latent_space": asdict(self.location_config()),
+            "postprocess": dict(self.postprocess),
         }

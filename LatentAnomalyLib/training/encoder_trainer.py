@@ -28,6 +28,7 @@ class EncoderTrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     siamese_weight: float = 1.0
+    consistency_weight: float = 0.0
     variance_weight: float = 1.0
     seed: int = 20261123
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -67,11 +68,23 @@ def train_encoder(
             clean, mask = moved[:, :1], moved[:, 1:] > 0.5
             clean = clean * mask
             noisy = degrade(clean, mask.float(), train_config.augment, generator)
+            target = model.prefilter(clean)
             recon, z = model(noisy)
             weight = 0.05 + 0.95 * F.max_pool3d(mask.float(), 5, stride=1, padding=2)
-            loss_rec = (weight * (recon - clean).abs()).sum() / weight.sum()
+            loss_rec = (weight * (recon - target).abs()).sum() / weight.sum()
             loss = loss_rec
             parts = {"reconstruction": float(loss_rec.detach())}
+            if train_config.consistency_weight > 0:
+                # Two views of one brain (clean, degraded) should share their latent code: the
+                # scorers then see anatomy, not the acquisition.
+                z_clean = model.encode(clean)
+                zmask = latent_mask(mask, config.stride)
+                scale = z_clean.detach().permute(1, 0, 2, 3, 4)[:, zmask[:, 0]].var(dim=1).mean().clamp(min=1e-4)
+                diff = ((z - z_clean) ** 2).mean(dim=1, keepdim=True) / scale
+                consistency = (diff * zmask).sum() / zmask.sum().clamp(min=1)
+                _, variance = siamese_losses(z_clean, zmask)
+                loss = loss + train_config.consistency_weight * consistency + train_config.variance_weight * variance
+                parts.update(consistency=float(consistency.detach()), variance=float(variance.detach()))
             if siamese:
                 invariance, variance = siamese_losses(z, latent_mask(mask, config.stride))
                 loss = loss + train_config.siamese_weight * invariance + train_config.variance_weight * variance

@@ -27,11 +27,13 @@ from .. import datasets
 from ..brainmask_net import build_net as build_brainmask_net
 from ..bundle import BundleWriter
 from ..encoders import build_encoder
-from ..scorers import EncodedScan, scorer_class
+from ..scorers import LATENT_SCORERS, EncodedScan, scorer_class
 from ..scorers.base import latent_grid_mask, mirror_x
+from ..scorers.location import LatentSpace
 from .config import STAGES, TrainConfig
 
 Log = Callable[[str], None]
+RESIDUAL_FIT_SCANS = 32
 
 
 def _save_state(path: Path, module: torch.nn.Module) -> None:
@@ -177,7 +179,7 @@ class TrainingRun:
     def stage_scorers(self, force: bool) -> None:
         from safetensors.numpy import save_file
 
-        from .calibrate import build_synthetic_set, calibrate_scorer, synthetic_validation
+        from .calibrate import build_synthetic_set, calibrate_scorer, choose_postprocess, synthetic_validation
         from .encoder_trainer import encode_all
 
         encoder = self.encoder().to(self.device)
@@ -203,11 +205,14 @@ class TrainingRun:
         fit_scans += [EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid) for img, m, z, sid in zip(images, masks, mirrored, ids)]
         val_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)]
         if any("reconstruction" in scorer_class(s.name).needs for s in self.config.scorers):
-            reconstructions = _reconstruct(encoder, images, self.device), _reconstruct(encoder, val_images, self.device)
-            for scan, rec in zip(fit_scans, reconstructions[0]):
-                scan.reconstruction = rec
-            for scan, rec in zip(val_scans, reconstructions[1]):
-                scan.reconstruction = rec
+            # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
+            # training scans: the decoder runs at full resolution, the slowest step on a CPU.
+            n_fit = min(RESIDUAL_FIT_SCANS, len(images))
+            reconstructions = _reconstruct(encoder, images[:n_fit], self.device), _reconstruct(encoder, val_images, self.device)
+            for scan, (rec, filtered) in zip(fit_scans[:n_fit], reconstructions[0]):
+                scan.reconstruction, scan.filtered = rec, filtered
+            for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
+                scan.reconstruction, scan.filtered = rec, filtered
         needs_rec = reconstructions is not None
         synthetic = build_synthetic_set(val_scans, encoder, mean, std, self.device, self.config.seed, needs_rec)
         scorer_dir = self.path("scorers")
@@ -217,20 +222,35 @@ class TrainingRun:
         calibration: dict[str, Any] = {"voxel_fpr": self.config.calibration.voxel_fpr,
                                        "subject_fpr": self.config.calibration.subject_fpr, "scorers": {}}
         fit_metrics = {}
+        space = None
+        if any(s.name in LATENT_SCORERS for s in self.config.scorers):
+            t = time.time()
+            space = LatentSpace(self.config.location_config()).fit(fit_scans)
+            arrays, meta = space.state()
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors"))
+            (scorer_dir / "latent_space.json").write_text(json.dumps(meta, indent=1) + "\n")
+            fit_metrics["latent_space"] = {"fit_seconds": round(time.time() - t, 1), "positions": len(space.positions)}
+            self.log(f"latent space: {len(space.positions)} locations fitted in {time.time() - t:.0f}s")
         for spec in self.config.scorers:
             cls = scorer_class(spec.name)
-            scorer = cls(self.config.location_config(spec), **spec.params) if spec.name != "residual" else cls(**spec.params)
             t = time.time()
-            scans = fit_scans[: len(images)] if spec.name == "residual" else fit_scans
-            scorer.fit(scans)
+            if spec.name in LATENT_SCORERS:
+                scorer = cls(self.config.location_config(), standardise=spec.standardise, **spec.params)
+                scorer.fit(fit_scans, space=space)
+            else:
+                scorer = cls(**spec.params)
+                n_fit = RESIDUAL_FIT_SCANS if "reconstruction" in cls.needs else len(images)
+                scorer.fit(fit_scans[: min(n_fit, len(images))])  # unmirrored training scans
             fit_seconds = time.time() - t
             arrays, meta = scorer.state()
             if arrays:
                 save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / f"{spec.name}.safetensors"))
             (scorer_dir / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
-            calibration["scorers"][spec.name] = calibrate_scorer(scorer, val_scans, spec.postprocess, self.config.calibration)
-            check = synthetic_validation(scorer, synthetic, spec.postprocess)
-            fit_metrics[spec.name] = {"fit_seconds": round(fit_seconds, 1), "synthetic_validation": check}
+            post, search = choose_postprocess(scorer, synthetic, spec.postprocess, self.config.postprocess)
+            calibration["scorers"][spec.name] = calibrate_scorer(scorer, val_scans, post, self.config.calibration)
+            check = synthetic_validation(scorer, synthetic, post)
+            fit_metrics[spec.name] = {"fit_seconds": round(fit_seconds, 1), "synthetic_validation": check,
+                                      "postprocess_search": search, "postprocess": post}
             self.log(f"scorer {spec.name}: fit {fit_seconds:.0f}s, threshold {calibration['scorers'][spec.name]['voxel_threshold']:.3f}, "
                      f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}")
         self.path("calibration.json").write_text(json.dumps(calibration, indent=1) + "\n")
@@ -241,14 +261,18 @@ class TrainingRun:
         writer = BundleWriter(out)
         try:
             template = self.template()
-            for name in ("t1", "gm", "wm"):
-                import SimpleITK as sitk
+            import SimpleITK as sitk
 
-                sitk.WriteImage(template.as_image(name), str(writer.target(f"template_{name}.nii.gz")), useCompression=True)
+            for name in ("t1", "gm", "wm"):
+                target = str(writer.target(f"template_{name}.nii.gz"))
+                sitk.WriteImage(template.as_image(name), target, useCompression=True)
             writer.add_file("brainmask.safetensors", self.path("brainmask.safetensors"))
             writer.add_file("encoder.safetensors", self.path("encoder.safetensors"))
             writer.add_file("latent_stats.safetensors", self.path("latent_stats.safetensors"))
             scorers = {}
+            if self.path("scorers/latent_space.safetensors").exists():
+                writer.add_file("scorers/latent_space.safetensors", self.path("scorers/latent_space.safetensors"))
+                writer.add_file("scorers/latent_space.json", self.path("scorers/latent_space.json"))
             for spec in cfg.scorers:
                 entry = {"meta": f"scorers/{spec.name}.json"}
                 writer.add_file(entry["meta"], self.path(f"scorers/{spec.name}.json"))
@@ -266,6 +290,8 @@ class TrainingRun:
                 "encoder": resolved["encoder"],
                 "template_files": {k: f"template_{k}.nii.gz" for k in ("t1", "gm", "wm")},
                 "scorers": scorers,
+                "latent_space": {"arrays": "scorers/latent_space.safetensors", "meta": "scorers/latent_space.json"}
+                if self.path("scorers/latent_space.safetensors").exists() else None,
                 "default_scorer": cfg.default_scorer,
                 "training": resolved,
                 "training_data": {"dataset": "IXI T1 (healthy)", "split_file": cfg.split,
@@ -282,9 +308,10 @@ class TrainingRun:
 
 
 @torch.inference_mode()
-def _reconstruct(encoder: torch.nn.Module, images: np.ndarray, device: str) -> list[np.ndarray]:
+def _reconstruct(encoder: torch.nn.Module, images: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(reconstruction, prefiltered input) per image: the residual compares these two."""
     out = []
     for image in images:
         x = torch.from_numpy(image)[None, None].to(device)
-        out.append(encoder(x)[0][0, 0].float().cpu().numpy())
+        out.append((encoder(x)[0][0, 0].float().cpu().numpy(), encoder.prefilter(x)[0, 0].float().cpu().numpy()))
     return out

@@ -1,0 +1,90 @@
+"""Latent Anomaly: unsupervised anomaly detection in brain MRI, as a 3D Slicer module.
+
+The module runs ``LatentAnomalyLib``'s command line in a separate PythonSlicer process (torch is
+never imported into Slicer's GUI process) and shows the heatmap and label map it writes. Widget,
+logic and parameter node live in ``LatentAnomalyGUI/``; importing them here puts
+``LatentAnomalyWidget`` and ``LatentAnomalyLogic`` in this file's namespace, where Slicer looks.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import slicer
+from LatentAnomalyGUI.logic import DetectParameters, LatentAnomalyLogic
+from LatentAnomalyGUI.selftest import find_sample_scan, geometry_mismatches
+from LatentAnomalyGUI.widget import LatentAnomalyWidget
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
+
+__all__ = ["LatentAnomaly", "LatentAnomalyLogic", "LatentAnomalyTest", "LatentAnomalyWidget"]
+
+
+class LatentAnomaly(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "Latent Anomaly"
+        self.parent.categories = ["Segmentation"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["LatentAnomaly developers"]
+        self.parent.helpText = """
+Flags regions of a T1-weighted brain MRI that look unlike the healthy scans the model was trained on.
+<ul>
+<li><b>Heatmap</b>: an anomaly score per voxel (0 outside the brain); higher means more unusual.
+It is not a probability and not a lesion segmentation.</li>
+<li><b>Label map</b>: voxels whose score exceeds the <b>voxel threshold</b>, without very small regions.
+The threshold is calibrated on healthy validation scans; move the slider to re-threshold the heatmap
+without running the model again.</li>
+<li><b>Subject score</b>: whether the scan as a whole is outside the healthy range (its own threshold).</li>
+</ul>
+Detection runs in a separate process (Cancel stops it); the first run offers to install PyTorch and other
+Python packages. <b>Research software, not a medical device: not for diagnosis or treatment decisions.</b>
+"""
+        self.parent.acknowledgementText = """
+Default model trained on the IXI dataset (brain-development.org, CC BY-SA 3.0).
+Registration template: ICBM 2009a nonlinear symmetric (McConnell Brain Imaging Centre, Montreal
+Neurological Institute; Fonov et al., NeuroImage 2011). Built with MONAI and PyTorch.
+"""
+
+
+class LatentAnomalyTest(ScriptedLoadableModuleTest):
+    """Runs the real CLI on the committed sample scan and checks the loaded results (needs the Python packages)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_DetectOnSample()
+
+    def test_DetectOnSample(self):
+        sample = find_sample_scan(Path(__file__).resolve().parent)
+        if sample is None:
+            self._skip("sample scan Testing/Data/IXI_sample_T1.nii.gz not found beside the module source; "
+                       "set LATENT_ANOMALY_SAMPLE to its path (it cannot be downloaded)")
+            return
+        logic = LatentAnomalyLogic()
+        missing = logic.missingDependencies()
+        if missing:
+            self._skip(f"Python packages missing ({', '.join(missing)}); press Detect once to install them")
+            return
+        self.delayDisplay(f"Detecting anomalies in {sample}")
+        inputVolume = slicer.util.loadVolume(str(sample))
+        outcome = logic.detectAndWait(inputVolume, DetectParameters(device="cpu"), timeout=float(
+            os.environ.get("LATENT_ANOMALY_TEST_TIMEOUT", 1800)))
+        self.assertTrue(outcome.succeeded, outcome.errorMessage + "\n" + outcome.log)
+        self.assertIsNotNone(outcome.heatmapNode)
+        self.assertIsNotNone(outcome.labelNode)
+        expected = logic.volumeGeometry(inputVolume)
+        for node in (outcome.heatmapNode, outcome.labelNode):
+            self.assertEqual(geometry_mismatches(expected, logic.volumeGeometry(node)), [], node.GetName())
+        values = set(np.unique(slicer.util.arrayFromVolume(outcome.labelNode)).tolist())
+        self.assertTrue(values <= {0, 1}, f"label values {sorted(values)}")
+        self.assertIn("subject_score", outcome.summary)
+        self.assertTrue(outcome.summary["model"]["name"])
+        logic.cleanup()
+        self.delayDisplay("Test passed")
+
+    def _skip(self, reason):
+        logging.warning(f"LatentAnomalyTest SKIPPED: {reason}")
+        self.delayDisplay(f"Test skipped: {reason}")

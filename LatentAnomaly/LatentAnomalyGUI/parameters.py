@@ -1,0 +1,44 @@
+"""The module's parameter node: what the GUI shows, saved with the scene. Needs Slicer (imports ``slicer``).
+
+Widgets in ``Resources/UI/LatentAnomaly.ui`` carry a ``SlicerParameterName`` property naming one of
+these fields, and ``connectGui`` keeps both in sync. ``threshold`` is *not* bound to the slider
+in the .ui: Slicer's slider connector needs a fixed range, and the heatmap's range is only known
+after a detection, so the widget syncs that one by hand.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Annotated
+
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+
+from .command import DEVICES, SKULL_MODES
+
+
+@parameterNodeWrapper
+class LatentAnomalyParameterNode:
+    """
+    inputVolume - the T1-weighted brain MRI to examine.
+    heatmapVolume - anomaly score per voxel (output; higher = more unusual than the healthy training scans).
+    labelVolume - voxels whose score is above the voxel threshold (output; 0/1).
+    modelPath - model bundle folder; empty means the bundled default model.
+    scorer - scorer inside the bundle; empty means the bundle's default.
+    device - where the model runs; auto falls back to CPU without a usable GPU.
+    skullMode - whether the scan is skull-stripped; auto decides from the scan.
+    overrideThreshold - use ``threshold`` instead of the calibrated voxel threshold when detecting.
+    threshold - voxel threshold (also what the slider re-thresholds the loaded heatmap with).
+    createSegmentation - also convert the label map to a segmentation (for editing and DICOM SEG export).
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    heatmapVolume: vtkMRMLScalarVolumeNode
+    labelVolume: vtkMRMLLabelMapVolumeNode
+    modelPath: pathlib.Path
+    scorer: str
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
+    skullMode: Annotated[str, Choice(list(SKULL_MODES))] = "auto"
+    overrideThreshold: bool = False
+    threshold: float = 0.0
+    createSegmentation: bool = False

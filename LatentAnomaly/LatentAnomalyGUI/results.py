@@ -1,0 +1,96 @@
+"""Read the CLI's ``summary.json`` and say in a few lines what it found, for the module's text box.
+
+The wording keeps two thresholds apart because users confuse them: the *subject* score is compared
+with the subject threshold (is this scan unusual as a whole?), the *voxel* threshold decides which
+voxels of the heatmap are flagged in the label map.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+REQUIRED_KEYS = ("model", "subject_score", "subject_threshold", "voxel_threshold", "flagged_volume_ml",
+                 "n_components", "components")
+DISCLAIMER = "Research software: not for diagnosis."
+
+
+def load_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed summary; ``ValueError`` (with the path) if it is missing, not JSON or lacks required keys."""
+    path = Path(path)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no summary was written") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the summary ({error})") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: the summary is not a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"{path}: the summary lacks {', '.join(missing)}")
+    return summary
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _ras(point: Any) -> str:
+    try:
+        r, a, s = (float(v) for v in point)
+    except (TypeError, ValueError):
+        return "(?)"
+    return f"({r:.1f}, {a:.1f}, {s:.1f})"
+
+
+def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
+    """A short plain-text report: model, subject verdict, voxel threshold, flagged volume, largest regions."""
+    model = summary.get("model") or {}
+    lines = [f"Model: {model.get('name', '?')} {model.get('version', '')}".rstrip()
+             + (f" (scorer {model['scorer']})" if model.get("scorer") else "")]
+    flagged = summary.get("subject_flagged")
+    if flagged is None:
+        try:
+            flagged = float(summary["subject_score"]) > float(summary["subject_threshold"])
+        except (KeyError, TypeError, ValueError):
+            flagged = None
+    verdict = {True: "ABOVE the healthy range", False: "within the healthy range", None: "not assessed"}[flagged]
+    lines.append(f"Subject score {_number(summary.get('subject_score'))} vs threshold "
+                 f"{_number(summary.get('subject_threshold'))}: {verdict}")
+    source = summary.get("voxel_threshold_source")
+    lines.append(f"Voxel threshold {_number(summary.get('voxel_threshold'), 3)}" + (f" ({source})" if source else ""))
+    fraction = summary.get("flagged_fraction_of_brain")
+    percent = f" ({100 * float(fraction):.2f}% of brain)" if isinstance(fraction, int | float) else ""
+    count = int(summary.get("n_components") or 0)
+    lines.append(f"Flagged volume {_number(summary.get('flagged_volume_ml'), 1)} mL{percent} "
+                 f"in {count} region{'s' if count != 1 else ''}")
+    components = sorted(summary.get("components") or [], key=lambda c: -float(c.get("volume_ml", 0.0)))
+    if components:
+        lines.append(f"Largest region{'s' if min(largest, len(components)) > 1 else ''}:")
+        for rank, component in enumerate(components[:largest], start=1):
+            lines.append(f"  {rank}. {_number(component.get('volume_ml'))} mL at RAS "
+                         f"{_ras(component.get('centroid_ras_mm'))} mm, peak {_number(component.get('peak_score'))}")
+    for message in summary.get("messages") or []:
+        lines.append(f"Note: {message}")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def format_model_info(info: dict[str, Any]) -> str:
+    """What ``info --json`` says about a bundle: name, version, scorers and their calibrated thresholds."""
+    lines = [f"Model: {info.get('name', '?')} {info.get('version', '')}".rstrip()]
+    default = info.get("default_scorer")
+    scorers = list(info.get("scorers") or [])
+    if scorers:
+        lines.append("Scorers: " + ", ".join(f"{s} (default)" if s == default else s for s in scorers))
+    for name, thresholds in (info.get("thresholds") or {}).items():
+        rule = thresholds.get("rule")
+        lines.append(f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}"
+                     + (f" ({rule})" if rule else "") + f", subject threshold {_number(thresholds.get('subject'), 3)}")
+    return "\n".join(lines)

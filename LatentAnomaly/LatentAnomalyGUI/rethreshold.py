@@ -1,0 +1,70 @@
+"""Change the voxel threshold after detection without running the model again.
+
+The heatmap is what the model computed; the label map is only ``heatmap > threshold`` minus small
+components. Users want to move the threshold and watch the flagged region change, so the module
+recomputes the label map from the loaded heatmap with the library's own ``label_components``
+(the function the CLI uses: same comparison, same 26-connectivity, same minimum region size),
+which needs numpy, scipy and SimpleITK but not torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MIN_COMPONENT_ML = 0.1  # the pipeline's default when the calibration does not say
+SOURCE_SLICER = "re-thresholded in Slicer"
+
+
+def min_component_ml(model_dir: str | os.PathLike[str] | None, scorer: str | None) -> float:
+    """The smallest region (mL) the bundle's calibration keeps for ``scorer``; the default if unknown."""
+    if model_dir is None or not scorer:
+        return DEFAULT_MIN_COMPONENT_ML
+    try:
+        calibration = json.loads((Path(model_dir) / "calibration.json").read_text(encoding="utf-8"))
+        return float(calibration["scorers"][scorer].get("min_component_ml", DEFAULT_MIN_COMPONENT_ML))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return DEFAULT_MIN_COMPONENT_ML
+
+
+def relabel(image: Any, threshold: float, min_ml: float) -> tuple[Any, list[dict[str, Any]]]:
+    """(uint8 label array in (k, j, i) order, components) of a heatmap ``SimpleITK.Image`` at ``threshold``."""
+    import SimpleITK as sitk
+
+    from LatentAnomalyLib.components import label_components
+
+    heatmap = sitk.GetArrayFromImage(image)
+    return label_components(heatmap, float(threshold), image, float(min_ml))
+
+
+def voxel_volume_ml(spacing: Any) -> float:
+    volume = 1.0
+    for step in spacing:
+        volume *= float(step)
+    return volume / 1000.0
+
+
+def summary_after_rethreshold(summary: dict[str, Any], threshold: float, labels: Any,
+                              components: list[dict[str, Any]], voxel_ml: float) -> dict[str, Any]:
+    """A copy of ``summary`` describing the new label map; the subject score and its threshold do not change.
+
+    The threshold the CLI used is kept as ``detected_voxel_threshold`` so the user can go back to it.
+    """
+    out = copy.deepcopy(summary)
+    out.setdefault("detected_voxel_threshold", summary.get("voxel_threshold"))
+    out.setdefault("detected_voxel_threshold_source", summary.get("voxel_threshold_source", ""))
+    out["voxel_threshold"] = float(threshold)
+    back_to_detected = out["detected_voxel_threshold"] is not None and float(threshold) == float(
+        out["detected_voxel_threshold"])
+    out["voxel_threshold_source"] = out["detected_voxel_threshold_source"] if back_to_detected else SOURCE_SLICER
+    flagged_ml = float((labels > 0).sum()) * float(voxel_ml)
+    out["flagged_volume_ml"] = flagged_ml
+    brain_ml = summary.get("brain_volume_ml")
+    if isinstance(brain_ml, int | float) and brain_ml > 0:
+        out["flagged_fraction_of_brain"] = flagged_ml / float(brain_ml)
+    out["n_components"] = len(components)
+    out["components"] = components
+    return out
