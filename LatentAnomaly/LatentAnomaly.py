@@ -60,8 +60,10 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
     def test_DetectOnSample(self):
         sample = find_sample_scan(Path(__file__).resolve().parent)
         if sample is None:
-            self._skip("sample scan Testing/Data/IXI_sample_T1.nii.gz not found beside the module source; "
-                       "set LATENT_ANOMALY_SAMPLE to its path (it cannot be downloaded)")
+            self._skip(
+                "sample scan Testing/Data/IXI_sample_T1.nii.gz not found beside the module source; "
+                "set LATENT_ANOMALY_SAMPLE to its path (it cannot be downloaded)"
+            )
             return
         logic = LatentAnomalyLogic()
         missing = logic.missingDependencies()
@@ -70,8 +72,11 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
             return
         self.delayDisplay(f"Detecting anomalies in {sample}")
         inputVolume = slicer.util.loadVolume(str(sample))
-        outcome = logic.detectAndWait(inputVolume, DetectParameters(device="cpu"), timeout=float(
-            os.environ.get("LATENT_ANOMALY_TEST_TIMEOUT", 1800)))
+        outcome = logic.detectAndWait(
+            inputVolume,
+            DetectParameters(device="cpu"),
+            timeout=float(os.environ.get("LATENT_ANOMALY_TEST_TIMEOUT", 1800)),
+        )
         self.assertTrue(outcome.succeeded, outcome.errorMessage + "\n" + outcome.log)
         self.assertIsNotNone(outcome.heatmapNode)
         self.assertIsNotNone(outcome.labelNode)

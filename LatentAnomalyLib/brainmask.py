@@ -58,7 +58,9 @@ def stripped_mask(image: sitk.Image, config: BrainMaskConfig = BrainMaskConfig()
     return out
 
 
-def predict_probability(net: torch.nn.Module, image: sitk.Image, config: BrainMaskConfig, device: str = "cpu") -> sitk.Image:
+def predict_probability(
+    net: torch.nn.Module, image: sitk.Image, config: BrainMaskConfig, device: str = "cpu"
+) -> sitk.Image:
     """Brain probability on a 4 mm axis-aligned grid covering the scan (the U-Net's own grid)."""
     work = resample(image, axis_aligned_grid(image, config.spacing))
     prob = predict_array(net, net_input(sitk.GetArrayFromImage(work)), device)
@@ -67,7 +69,9 @@ def predict_probability(net: torch.nn.Module, image: sitk.Image, config: BrainMa
     return out
 
 
-def mask_from_probability(probability: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> np.ndarray:
+def mask_from_probability(
+    probability: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None
+) -> np.ndarray:
     """Resample a brain probability onto ``reference`` and keep the largest component above 0.5."""
     prob = sitk.GetArrayFromImage(resample(probability, reference, transform, antialias=False))
     mask = prob >= 0.5

@@ -133,7 +133,9 @@ class Bundle:
             if not path.is_file():
                 raise BundleError(f"{self.folder}: file {name} listed in the manifest is missing")
             if sha256(path) != expected:
-                raise BundleError(f"{self.folder}: checksum mismatch for {name}; the bundle was modified or is corrupted")
+                raise BundleError(
+                    f"{self.folder}: checksum mismatch for {name}; the bundle was modified or is corrupted"
+                )
 
     def path(self, name: str) -> Path:
         if name not in self.manifest["files"]:

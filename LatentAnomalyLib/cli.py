@@ -23,37 +23,56 @@ class UsageError(ValueError):
 
 
 def _add_detect(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect anomalies in one scan", description="Detect anomalies in one T1-weighted brain MRI.")
+    p = sub.add_parser(
+        "detect", help="detect anomalies in one scan", description="Detect anomalies in one T1-weighted brain MRI."
+    )
     p.add_argument("input", help="NIfTI, NRRD, MHA file or a DICOM series folder")
     p.add_argument("--out", required=True, help="output folder (heatmap.nii.gz, labelmap.nii.gz, summary.json)")
     p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
     p.add_argument("--scorer", help="scorer in the bundle (default: the bundle's default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--skull", default="auto", choices=("auto", "stripped", "skull"),
-                   help="whether the scan is skull-stripped (auto: decided from the scan)")
+    p.add_argument(
+        "--skull",
+        default="auto",
+        choices=("auto", "stripped", "skull"),
+        help="whether the scan is skull-stripped (auto: decided from the scan)",
+    )
     p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold")
     p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd", "mha"), help="output image format")
     p.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"))
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="describe a model bundle", description="Describe a model bundle and check its checksums.")
+    p = sub.add_parser(
+        "info", help="describe a model bundle", description="Describe a model bundle and check its checksums."
+    )
     p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model bundle on healthy scans", description="Train a model bundle from a configuration file.")
+    p = sub.add_parser(
+        "train",
+        help="train a model bundle on healthy scans",
+        description="Train a model bundle from a configuration file.",
+    )
     p.add_argument("--config", required=True, help="training configuration (JSON), e.g. configs/default_t1.json")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--workdir", help="folder for stage outputs and caches (default: <out>.work)")
-    p.add_argument("--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle")
+    p.add_argument(
+        "--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle"
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data", help="data root (default: $LATENT_ANOMALY_DATA or ../shared/data)")
     p.add_argument("--force", action="store_true", help="redo stages whose outputs exist")
     p.add_argument("--max-cases", type=int, help="use only the first N scans of each split part (smoke tests)")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=JSON",
-                   help="override a configuration entry, e.g. encoder_train.epochs=2")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a configuration entry, e.g. encoder_train.epochs=2",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,14 +94,23 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from .detect_io import detect_file
 
     summary = detect_file(
-        args.input, args.out, model_path=args.model, scorer=args.scorer, device=args.device,
-        skull=args.skull, threshold=args.threshold, image_format=args.format, progress=args.progress,
+        args.input,
+        args.out,
+        model_path=args.model,
+        scorer=args.scorer,
+        device=args.device,
+        skull=args.skull,
+        threshold=args.threshold,
+        image_format=args.format,
+        progress=args.progress,
     )
     flagged = summary["flagged_volume_ml"]
-    print(f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
-          f"{summary['n_components']} flagged region(s), {flagged:.1f} mL "
-          f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); subject score {summary['subject_score']:.2f} "
-          f"(threshold {summary['subject_threshold']:.2f}); outputs in {Path(args.out)}")
+    print(
+        f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
+        f"{summary['n_components']} flagged region(s), {flagged:.1f} mL "
+        f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); subject score {summary['subject_score']:.2f} "
+        f"(threshold {summary['subject_threshold']:.2f}); outputs in {Path(args.out)}"
+    )
     for message in summary.get("messages", []):
         print(f"note: {message}", file=sys.stderr)
     return 0
@@ -136,8 +164,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"note: {message}", file=sys.stderr)
     out = Path(args.out)
     workdir = Path(args.workdir) if args.workdir else out.with_name(out.name + ".work")
-    run = TrainingRun(config, workdir, Path(args.data) if args.data else None, device,
-                      log=lambda s: print(s, flush=True), max_cases=args.max_cases)
+    run = TrainingRun(
+        config,
+        workdir,
+        Path(args.data) if args.data else None,
+        device,
+        log=lambda s: print(s, flush=True),
+        max_cases=args.max_cases,
+    )
     result = run.run(stages, force=args.force, out=out)
     if result:
         print(f"wrote bundle {result}")
@@ -171,7 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: one line, never a traceback
         if args.debug:
             raise
-        print(f"error: unexpected failure ({type(error).__name__}: {error}); rerun with --debug for details", file=sys.stderr)
+        print(
+            f"error: unexpected failure ({type(error).__name__}: {error}); rerun with --debug for details",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL_ERROR
 
 

@@ -7,10 +7,15 @@ import sys
 
 
 def add_batch(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("batch", help="detect anomalies in many scans",
-                       description="Detect anomalies in many scans; one output folder per scan and a cohort table.")
+    p = sub.add_parser(
+        "batch",
+        help="detect anomalies in many scans",
+        description="Detect anomalies in many scans; one output folder per scan and a cohort table.",
+    )
     p.add_argument("inputs", nargs="*", help="scan files or DICOM folders")
-    p.add_argument("--list", help="CSV with a column 'path' (and optionally 'case_id'), or a text file with one path per line")
+    p.add_argument(
+        "--list", help="CSV with a column 'path' (and optionally 'case_id'), or a text file with one path per line"
+    )
     p.add_argument("--out", required=True, help="output folder: <out>/<case_id>/ and <out>/cohort.csv")
     p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
     p.add_argument("--scorer")
@@ -26,7 +31,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from .cohort import run_batch
 
     report = run_batch(args)
-    print(f"{report['done']} done, {report['skipped']} already done, {report['failed']} failed; table: {report['table']}")
+    print(
+        f"{report['done']} done, {report['skipped']} already done, {report['failed']} failed; table: {report['table']}"
+    )
     for failure in report["failures"]:
         print(f"failed: {failure}", file=sys.stderr)
     return 0 if report["failed"] == 0 else 3

@@ -12,8 +12,18 @@ from typing import Any
 
 from .io import InputError, image_suffix, write_json
 
-TABLE_COLUMNS = ("case_id", "status", "subject_score", "subject_flagged", "flagged_volume_ml",
-                 "flagged_fraction_of_brain", "n_components", "seconds", "input", "error")
+TABLE_COLUMNS = (
+    "case_id",
+    "status",
+    "subject_score",
+    "subject_flagged",
+    "flagged_volume_ml",
+    "flagged_fraction_of_brain",
+    "n_components",
+    "seconds",
+    "input",
+    "error",
+)
 
 
 def case_id_for(path: str) -> str:
@@ -33,7 +43,11 @@ def read_list(path: str) -> list[tuple[str, str]]:
     if "path" in [c.strip() for c in first.split(",")]:
         rows = list(csv.DictReader(text.splitlines()))
         return [(row.get("case_id") or case_id_for(row["path"]), row["path"]) for row in rows if row.get("path")]
-    return [(case_id_for(line.strip()), line.strip()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        (case_id_for(line.strip()), line.strip())
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -77,8 +91,16 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
                 continue
         print(f"[{number}/{len(items)}] {case_id}", flush=True)
         try:
-            summary = detect_file(path, case_dir, model=model, scorer=args.scorer, device=args.device,
-                                  skull=args.skull, threshold=args.threshold, progress=args.progress)
+            summary = detect_file(
+                path,
+                case_dir,
+                model=model,
+                scorer=args.scorer,
+                device=args.device,
+                skull=args.skull,
+                threshold=args.threshold,
+                progress=args.progress,
+            )
             row.update(_row(summary), status="done")
             done += 1
         except Exception as error:  # one bad scan must not stop a cohort
@@ -94,8 +116,10 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: summary.get(k) for k in ("subject_score", "subject_flagged", "flagged_volume_ml",
-                                        "flagged_fraction_of_brain", "n_components")}
+    return {
+        k: summary.get(k)
+        for k in ("subject_score", "subject_flagged", "flagged_volume_ml", "flagged_fraction_of_brain", "n_components")
+    }
 
 
 def _write_table(rows: list[dict[str, Any]], path: Path) -> None:

@@ -48,7 +48,9 @@ def detect_file(
     if model is None:
         model = Model.load(model_path)
     load_s = time.perf_counter() - t
-    detector = Detector(model, DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold), progress=display)
+    detector = Detector(
+        model, DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold), progress=display
+    )
     result = detector.detect(image)
     t = time.perf_counter()
     write_image(result.heatmap, paths["heatmap"])
@@ -57,7 +59,12 @@ def detect_file(
     summary = result.summary
     summary["input"] = {"path": str(input_path), "geometry": geometry(image)}
     summary["outputs"] = {k: str(v) for k, v in paths.items()}
-    summary["timings_s"] = {"read": round(read_s, 3), "load_model": round(load_s, 3), **summary["timings_s"],
-                            "write": round(write_s, 3), "total": round(time.perf_counter() - t_start, 3)}
+    summary["timings_s"] = {
+        "read": round(read_s, 3),
+        "load_model": round(load_s, 3),
+        **summary["timings_s"],
+        "write": round(write_s, 3),
+        "total": round(time.perf_counter() - t_start, 3),
+    }
     write_json(summary, paths["summary"])
     return summary

@@ -21,7 +21,9 @@ def resolve_device(requested: str) -> tuple[str, str | None]:
     return "cpu", None
 
 
-def _run(model: torch.nn.Module, image: np.ndarray, device: str, reconstruction: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _run(
+    model: torch.nn.Module, image: np.ndarray, device: str, reconstruction: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Latent map and, when asked, the reconstruction stacked with its reference (prefiltered input)."""
     model.to(device)
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(device)

@@ -75,14 +75,22 @@ def read_cases_csv(path: str | Path) -> list[EvalCase]:
     reserved = {"case_id", "label", "brain_mask", "healthy"}
     cases = []
     for row in rows:
+
         def resolve(value: str | None) -> Path | None:
             return (base / value).resolve() if value else None
 
         images = {k: resolve(v) for k, v in row.items() if k not in reserved and v}
         if not images:
             raise InputError(f"{source}: case {row['case_id']} lists no image")
-        cases.append(EvalCase(row["case_id"], images, resolve(row.get("label")), resolve(row.get("brain_mask")),
-                              _truthy(row.get("healthy"))))
+        cases.append(
+            EvalCase(
+                row["case_id"],
+                images,
+                resolve(row.get("label")),
+                resolve(row.get("brain_mask")),
+                _truthy(row.get("healthy")),
+            )
+        )
     return cases
 
 
@@ -93,7 +101,11 @@ def brats_folder_cases(folder: str | Path) -> list[EvalCase]:
     cases = []
     for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         name = case_dir.name
-        images = {seq: case_dir / f"{name}_{seq}.nii.gz" for seq in ("t1", "t2", "flair") if (case_dir / f"{name}_{seq}.nii.gz").exists()}
+        images = {
+            seq: case_dir / f"{name}_{seq}.nii.gz"
+            for seq in ("t1", "t2", "flair")
+            if (case_dir / f"{name}_{seq}.nii.gz").exists()
+        }
         if images:
             seg = case_dir / f"{name}_seg.nii.gz"
             cases.append(EvalCase(name, images, seg if seg.exists() else None))
@@ -114,7 +126,9 @@ def load_case(case: EvalCase, reference_sequence: str, brain_from: Any) -> CaseD
     if case.label is not None:
         label = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0
         if label.shape != brain.shape:
-            raise InputError(f"{case.case_id}: ground truth shape {label.shape[::-1]} differs from the scan's {brain.shape[::-1]}")
+            raise InputError(
+                f"{case.case_id}: ground truth shape {label.shape[::-1]} differs from the scan's {brain.shape[::-1]}"
+            )
     return CaseData(case, reference, brain, label)
 
 
@@ -144,8 +158,11 @@ class ModelMethods:
         out = {}
         for name, result in results.items():
             out[f"model:{name}"] = MethodOutput(
-                sitk.GetArrayFromImage(result.heatmap), sitk.GetArrayFromImage(result.labelmap) > 0,
-                result.summary["voxel_threshold"], result.summary["subject_score"], total / len(results),
+                sitk.GetArrayFromImage(result.heatmap),
+                sitk.GetArrayFromImage(result.labelmap) > 0,
+                result.summary["voxel_threshold"],
+                result.summary["subject_score"],
+                total / len(results),
                 result.summary["timings_s"],
             )
         return out
@@ -161,7 +178,7 @@ def intensity_method(data: CaseData, sequence: str, direction: str) -> MethodOut
         raise InputError(f"{data.case.case_id}: {sequence} is not on the reference grid")
     heat = intensity_zscore(array, data.brain, direction)
     labels, _ = label_components(heat, DEFAULT_THRESHOLD, data.reference, 0.0)
-    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())):]
+    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())) :]
     return MethodOutput(heat, labels > 0, DEFAULT_THRESHOLD, float(top.mean()), time.perf_counter() - t0)
 
 
@@ -174,7 +191,7 @@ def external_method(data: CaseData, folder: Path, threshold: float | None) -> Me
     if heat.shape != data.brain.shape:
         raise InputError(f"{path}: heatmap shape {heat.shape[::-1]} differs from the scan's {data.brain.shape[::-1]}")
     prediction = heat > threshold if threshold is not None else None
-    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())):]
+    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())) :]
     return MethodOutput(heat, prediction, threshold, float(top.mean()), time.perf_counter() - t0)
 
 
@@ -188,6 +205,8 @@ def case_metrics(data: CaseData, output: MethodOutput) -> dict[str, Any]:
     if data.label is not None and data.label[brain].any():
         row.update(M.voxel_metrics(output.heatmap[brain], data.label[brain], output.threshold))
         if output.prediction is not None:
-            lesions = M.lesion_metrics(output.prediction & brain, data.label & brain, tuple(data.reference.GetSpacing()[::-1]))
+            lesions = M.lesion_metrics(
+                output.prediction & brain, data.label & brain, tuple(data.reference.GetSpacing()[::-1])
+            )
             row.update({k: v for k, v in lesions.items() if not isinstance(v, list)})
     return row

@@ -29,9 +29,23 @@ from .evaluation import (
 )
 from .io import atomic_path, write_json
 
-SUMMARY_COLUMNS = ("method", "cases", "auroc", "auprc", "best_dice", "dice", "precision", "recall",
-                   "fpr_at_95_recall", "lesion_sensitivity", "fp_components_per_scan", "healthy_flagged_median",
-                   "subject_auroc", "subject_ap", "seconds_per_case")
+SUMMARY_COLUMNS = (
+    "method",
+    "cases",
+    "auroc",
+    "auprc",
+    "best_dice",
+    "dice",
+    "precision",
+    "recall",
+    "fpr_at_95_recall",
+    "lesion_sensitivity",
+    "fp_components_per_scan",
+    "healthy_flagged_median",
+    "subject_auroc",
+    "subject_ap",
+    "seconds_per_case",
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,9 @@ def parse_methods(text: str, heatmaps: str | None = None, default_scorer: str = 
             direction = parts[2] if len(parts) > 2 else "high"
             methods.append(Method(f"intensity:{parts[1]}:{direction}", "intensity", (parts[1], direction)))
         else:
-            raise InputError(f"unknown method {item!r}; use model[:scorer], atlas, residual, intensity:<sequence>[:direction]")
+            raise InputError(
+                f"unknown method {item!r}; use model[:scorer], atlas, residual, intensity:<sequence>[:direction]"
+            )
     if heatmaps:
         methods.append(Method("heatmaps", "heatmaps", (heatmaps,)))
     if not methods:
@@ -83,8 +99,15 @@ def _sample(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return values if values.size <= n else rng.choice(values, n, replace=False)
 
 
-def evaluate_cases(cases: Sequence[EvalCase], methods: Sequence[Method], model: Any = None, device: str = "auto",
-                   sequence: str = "t1", montages: bool = True, log: Any = print) -> dict[str, Any]:
+def evaluate_cases(
+    cases: Sequence[EvalCase],
+    methods: Sequence[Method],
+    model: Any = None,
+    device: str = "auto",
+    sequence: str = "t1",
+    montages: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
     """Run every method on every case; return per-case rows, pooled summaries and report pieces."""
     from .brainmask import stripped_mask
 
@@ -97,8 +120,12 @@ def evaluate_cases(cases: Sequence[EvalCase], methods: Sequence[Method], model: 
             model = Model.load()
         scorers = [model.default_scorer if s == "default" else s for s in scorers]
         model_methods = ModelMethods(model, scorers, device, sequence)
-        methods = [Method(f"model:{model.default_scorer}", "model", (model.default_scorer,))
-                   if m.kind == "model" and m.params[0] == "default" else m for m in methods]
+        methods = [
+            Method(f"model:{model.default_scorer}", "model", (model.default_scorer,))
+            if m.kind == "model" and m.params[0] == "default"
+            else m
+            for m in methods
+        ]
 
     def brain_from(image: sitk.Image) -> np.ndarray:
         if model_methods is not None:
@@ -122,13 +149,24 @@ def evaluate_cases(cases: Sequence[EvalCase], methods: Sequence[Method], model: 
                 outputs[method.name] = external_method(data, Path(method.params[0]), None)
         for method in methods:
             output = outputs[method.name]
-            row = {"case_id": case.case_id, "method": method.name, "healthy": case.healthy, **case_metrics(data, output)}
+            row = {
+                "case_id": case.case_id,
+                "method": method.name,
+                "healthy": case.healthy,
+                **case_metrics(data, output),
+            }
             rows.append(row)
             _pool(pools[method.name], data, output, row, rng)
         if montages:
             images.append(_montage(data, outputs[methods[0].name], methods[0].name))
     summaries = [_summarise(name, pool) for name, pool in pools.items()]
-    return {"rows": rows, "summaries": summaries, "pools": pools, "montages": images, "methods": [m.name for m in methods]}
+    return {
+        "rows": rows,
+        "summaries": summaries,
+        "pools": pools,
+        "montages": images,
+        "methods": [m.name for m in methods],
+    }
 
 
 def _pool(pool: Pool, data: CaseData, output: MethodOutput, row: dict[str, Any], rng: np.random.Generator) -> None:
@@ -155,18 +193,29 @@ def _pool(pool: Pool, data: CaseData, output: MethodOutput, row: dict[str, Any],
 
 
 def _summarise(name: str, pool: Pool) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": name, "cases": len(pool.seconds), "seconds_per_case": float(np.mean(pool.seconds)) if pool.seconds else None}
+    out: dict[str, Any] = {
+        "method": name,
+        "cases": len(pool.seconds),
+        "seconds_per_case": float(np.mean(pool.seconds)) if pool.seconds else None,
+    }
     threshold = next(iter(pool.thresholds)) if len(pool.thresholds) == 1 else None
     if pool.scores:
         pooled = M.voxel_metrics(np.concatenate(pool.scores), np.concatenate(pool.labels), threshold)
-        out.update({k: pooled.get(k) for k in ("auroc", "auprc", "best_dice", "dice", "precision", "recall", "fpr_at_95_recall")})
+        out.update(
+            {
+                k: pooled.get(k)
+                for k in ("auroc", "auprc", "best_dice", "dice", "precision", "recall", "fpr_at_95_recall")
+            }
+        )
     if pool.lesions:
         n_lesions = sum(r["n_lesions"] for r in pool.lesions)
         out["lesion_sensitivity"] = sum(r["n_detected"] for r in pool.lesions) / n_lesions if n_lesions else None
         out["fp_components_per_scan"] = float(np.mean([r["n_false_positive_components"] for r in pool.lesions]))
     if pool.healthy_flagged:
         out["healthy_flagged_median"] = float(np.median(pool.healthy_flagged))
-    subject = M.subject_metrics([s for s, _ in pool.subject], [lesion for _, lesion in pool.subject]) if pool.subject else {}
+    subject = (
+        M.subject_metrics([s for s, _ in pool.subject], [lesion for _, lesion in pool.subject]) if pool.subject else {}
+    )
     out["subject_auroc"], out["subject_ap"] = subject.get("auroc"), subject.get("average_precision")
     return out
 
@@ -176,8 +225,15 @@ def _montage(data: CaseData, output: MethodOutput, method: str) -> tuple[str, st
 
     image = sitk.GetArrayFromImage(data.reference)
     vmax = float(np.percentile(output.heatmap[data.brain], 99.5)) if data.brain.any() else None
-    uri = montage(image, output.heatmap, data.label, output.prediction, f"{data.case.case_id} ({method})",
-                  tuple(data.reference.GetSpacing()[::-1]), vmax)
+    uri = montage(
+        image,
+        output.heatmap,
+        data.label,
+        output.prediction,
+        f"{data.case.case_id} ({method})",
+        tuple(data.reference.GetSpacing()[::-1]),
+        vmax,
+    )
     return data.case.case_id, uri
 
 
@@ -208,8 +264,10 @@ def write_outputs(result: dict[str, Any], out: Path, title: str, report: bool = 
     for method in result["methods"]:
         per_case = [r for r in result["rows"] if r["method"] == method]
         spread[method] = {k: M.summarise([r.get(k) for r in per_case]) for k in ("auroc", "auprc", "best_dice", "dice")}
-    write_json({"title": title, "summaries": result["summaries"], "per_case_spread": spread, "cases": result["rows"]},
-               out / "metrics.json")
+    write_json(
+        {"title": title, "summaries": result["summaries"], "per_case_spread": spread, "cases": result["rows"]},
+        out / "metrics.json",
+    )
     paths = {"csv": out / "metrics.csv", "json": out / "metrics.json"}
     if report:
         paths["html"] = _write_report(result, out / "report.html", title)
@@ -220,24 +278,50 @@ def _write_report(result: dict[str, Any], path: Path, title: str) -> Path:
     from .report import plot_curves, plot_histograms, write_report
 
     pools: dict[str, Pool] = result["pools"]
-    sections: list[dict[str, Any]] = [{
-        "heading": "Pooled metrics",
-        "text": "Voxel metrics pool every evaluated brain voxel of the cases with lesions. Best Dice uses the ground truth "
-                "to choose its threshold (oracle); Dice, precision and recall use the method's own threshold "
-                "(the model's calibrated 1% voxel false-positive rate on healthy validation scans; z > 3 for intensity).",
-        "table": {"columns": list(SUMMARY_COLUMNS), "rows": [[s.get(c) for c in SUMMARY_COLUMNS] for s in result["summaries"]]},
-    }]
-    curves = {name: M.roc_pr_curves(np.concatenate(p.scores), np.concatenate(p.labels)) for name, p in pools.items() if p.scores}
+    sections: list[dict[str, Any]] = [
+        {
+            "heading": "Pooled metrics",
+            "text": "Voxel metrics pool every evaluated brain voxel of the cases with lesions. Best Dice uses the ground truth "
+            "to choose its threshold (oracle); Dice, precision and recall use the method's own threshold "
+            "(the model's calibrated 1% voxel false-positive rate on healthy validation scans; z > 3 for intensity).",
+            "table": {
+                "columns": list(SUMMARY_COLUMNS),
+                "rows": [[s.get(c) for c in SUMMARY_COLUMNS] for s in result["summaries"]],
+            },
+        }
+    ]
+    curves = {
+        name: M.roc_pr_curves(np.concatenate(p.scores), np.concatenate(p.labels))
+        for name, p in pools.items()
+        if p.scores
+    }
     if curves:
         sections.append({"heading": "ROC and precision-recall curves", "images": [plot_curves(curves)]})
         healthy = {n: np.concatenate(p.healthy_sample) for n, p in pools.items() if p.healthy_sample}
         lesion = {n: np.concatenate(p.lesion_sample) for n, p in pools.items() if p.lesion_sample}
         thresholds = {n: (next(iter(p.thresholds)) if len(p.thresholds) == 1 else None) for n, p in pools.items()}
-        sections.append({"heading": "Healthy versus lesion voxel scores", "images": [plot_histograms(healthy, lesion, thresholds)]})
-    case_columns = ["case_id", "method", "auroc", "auprc", "best_dice", "dice", "n_lesions", "n_detected",
-                    "n_false_positive_components", "flagged_fraction", "subject_score"]
-    sections.append({"heading": "Per case", "table": {"columns": case_columns,
-                                                      "rows": [[r.get(c) for c in case_columns] for r in result["rows"]]}})
+        sections.append(
+            {"heading": "Healthy versus lesion voxel scores", "images": [plot_histograms(healthy, lesion, thresholds)]}
+        )
+    case_columns = [
+        "case_id",
+        "method",
+        "auroc",
+        "auprc",
+        "best_dice",
+        "dice",
+        "n_lesions",
+        "n_detected",
+        "n_false_positive_components",
+        "flagged_fraction",
+        "subject_score",
+    ]
+    sections.append(
+        {
+            "heading": "Per case",
+            "table": {"columns": case_columns, "rows": [[r.get(c) for c in case_columns] for r in result["rows"]]},
+        }
+    )
     for case_id, uri in result["montages"]:
         sections.append({"heading": case_id, "images": [uri]})
     return write_report(path, title, sections)
@@ -254,6 +338,8 @@ def run_evaluation(args: argparse.Namespace) -> dict[str, Any]:
 
         model = Model.load(args.model)
     result = evaluate_cases(cases, methods, model, args.device, args.sequence, montages=not args.no_report)
-    paths = write_outputs(result, Path(args.out), f"LatentAnomaly evaluation ({len(cases)} cases)", report=not args.no_report)
+    paths = write_outputs(
+        result, Path(args.out), f"LatentAnomaly evaluation ({len(cases)} cases)", report=not args.no_report
+    )
     text = markdown_table(result["summaries"], SUMMARY_COLUMNS) + "\n" + "\n".join(f"wrote {p}" for p in paths.values())
     return {"text": text, "paths": paths, "result": result}

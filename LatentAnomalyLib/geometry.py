@@ -88,9 +88,7 @@ def resample(
     )
 
 
-def resample_mask(
-    mask: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None
-) -> np.ndarray:
+def resample_mask(mask: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> np.ndarray:
     """Resample a binary mask by linear interpolation of its indicator and a 0.5 cut (no stair-steps)."""
     indicator = sitk.Cast(mask > 0, sitk.sitkFloat32)
     out = resample(indicator, reference, transform, sitk.sitkLinear, 0.0, antialias=False)

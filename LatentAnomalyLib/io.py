@@ -22,8 +22,17 @@ import SimpleITK as sitk
 from .errors import InputError
 
 SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-__all__ = ["SUPPORTED_SUFFIXES", "InputError", "atomic_path", "copy_geometry", "geometry", "image_suffix",
-           "read_image", "write_image", "write_json"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "InputError",
+    "atomic_path",
+    "copy_geometry",
+    "geometry",
+    "image_suffix",
+    "read_image",
+    "write_image",
+    "write_json",
+]
 
 
 def image_suffix(path: str | os.PathLike[str]) -> str:
@@ -65,8 +74,7 @@ def read_image(path: str | os.PathLike[str]) -> sitk.Image:
         else:
             if not image_suffix(path):
                 raise InputError(
-                    f"{path}: unsupported file type; use NIfTI (.nii, .nii.gz), NRRD, MHA/MHD "
-                    "or a DICOM series folder"
+                    f"{path}: unsupported file type; use NIfTI (.nii, .nii.gz), NRRD, MHA/MHD or a DICOM series folder"
                 )
             image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -76,7 +84,9 @@ def read_image(path: str | os.PathLike[str]) -> sitk.Image:
 
 def _as_scalar_volume(image: sitk.Image, path: Path) -> sitk.Image:
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; a scalar (grey-level) scan is needed")
+        raise InputError(
+            f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; a scalar (grey-level) scan is needed"
+        )
     if image.GetDimension() == 4:
         if image.GetSize()[3] != 1:
             raise InputError(f"{path}: is a 4D series with {image.GetSize()[3]} volumes; give one 3D volume")

@@ -104,4 +104,6 @@ class Model:
         )
 
     def standardise_latent(self, latent: np.ndarray) -> np.ndarray:
-        return ((latent - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]).astype(np.float32)
+        return ((latent - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]).astype(
+            np.float32
+        )

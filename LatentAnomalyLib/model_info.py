@@ -28,8 +28,14 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
         "encoder": config["encoder"],
         "scorers": list(config["scorers"]),
         "default_scorer": config["default_scorer"],
-        "thresholds": {name: {"voxel": c["voxel_threshold"], "subject": c["subject"]["threshold"],
-                              "rule": c.get("voxel_threshold_rule", "")} for name, c in calibration["scorers"].items()},
+        "thresholds": {
+            name: {
+                "voxel": c["voxel_threshold"],
+                "subject": c["subject"]["threshold"],
+                "rule": c.get("voxel_threshold_rule", ""),
+            }
+            for name, c in calibration["scorers"].items()
+        },
         "training_data": {k: v for k, v in config.get("training_data", {}).items() if not k.endswith("subjects")},
         "metrics": metrics,
     }
@@ -41,6 +47,8 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
         f"  scorers: {', '.join(info['scorers'])} (default {info['default_scorer']})",
     ]
     for name, t in info["thresholds"].items():
-        lines.append(f"    {name}: voxel threshold {t['voxel']:.3f} ({t['rule']}); subject threshold {t['subject']:.3f}")
+        lines.append(
+            f"    {name}: voxel threshold {t['voxel']:.3f} ({t['rule']}); subject threshold {t['subject']:.3f}"
+        )
     info["text"] = "\n".join(lines)
     return info

@@ -43,7 +43,9 @@ def polynomial_basis(shape: tuple[int, int, int], degree: int, points: np.ndarra
     return np.stack(columns, axis=1)
 
 
-def bias_field(image: np.ndarray, mask: np.ndarray, gm: np.ndarray, wm: np.ndarray, config: NormalisationConfig) -> np.ndarray:
+def bias_field(
+    image: np.ndarray, mask: np.ndarray, gm: np.ndarray, wm: np.ndarray, config: NormalisationConfig
+) -> np.ndarray:
     """Multiplicative bias field: a low-order polynomial of log intensity fitted to grey and white matter.
 
     Why: IXI scans are not bias-corrected and carry the 3 T centre-bright profile, while many
@@ -78,7 +80,9 @@ class NormalisationError(ValueError):
     """The brain has too few voxels to normalise (empty or absurd brain mask)."""
 
 
-def tissue_anchors(image: np.ndarray, mask: np.ndarray, gm: np.ndarray, wm: np.ndarray, config: NormalisationConfig) -> tuple[float, float]:
+def tissue_anchors(
+    image: np.ndarray, mask: np.ndarray, gm: np.ndarray, wm: np.ndarray, config: NormalisationConfig
+) -> tuple[float, float]:
     """Median grey- and white-matter intensities inside the brain mask."""
     wm_voxels = image[mask & (wm >= config.wm_prior)]
     gm_voxels = image[mask & (gm >= config.gm_prior)]

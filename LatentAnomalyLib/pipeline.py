@@ -67,7 +67,9 @@ class Detector:
         self.progress = progress or _quiet
         self.scorer_name = self.options.scorer or model.default_scorer
         if self.scorer_name not in model.scorers:
-            raise ValueError(f"scorer {self.scorer_name!r} is not in model {model.name}; it has: {', '.join(model.scorers)}")
+            raise ValueError(
+                f"scorer {self.scorer_name!r} is not in model {model.name}; it has: {', '.join(model.scorers)}"
+            )
         self.scorer = model.scorers[self.scorer_name]
         self.device, message = resolve_device(self.options.device)
         self.messages = [message] if message else []
@@ -113,8 +115,15 @@ class Detector:
         self.progress("done", 1.0)
         return results
 
-    def _finish(self, image: sitk.Image, pre: Preprocessed, encoded: EncodedScan, name: str,
-                timings: dict[str, float], fraction: float) -> DetectionResult:
+    def _finish(
+        self,
+        image: sitk.Image,
+        pre: Preprocessed,
+        encoded: EncodedScan,
+        name: str,
+        timings: dict[str, float],
+        fraction: float,
+    ) -> DetectionResult:
         scorer = self.model.scorers[name]
         calibration = self.model.calibration["scorers"][name]
         t = time.perf_counter()
@@ -139,9 +148,18 @@ class Detector:
         summary = self._summary(pre, raw, heatmap, labels, components, threshold, timings, name, user)
         return DetectionResult(heatmap, labelmap, summary, pre, model_heatmap, list(self.messages))
 
-    def _summary(self, pre: Preprocessed, raw_scores: np.ndarray, heatmap: sitk.Image, labels: np.ndarray,
-                 components: list[dict[str, Any]], threshold: float, timings: dict[str, float], name: str,
-                 user_threshold: bool) -> dict[str, Any]:
+    def _summary(
+        self,
+        pre: Preprocessed,
+        raw_scores: np.ndarray,
+        heatmap: sitk.Image,
+        labels: np.ndarray,
+        components: list[dict[str, Any]],
+        threshold: float,
+        timings: dict[str, float],
+        name: str,
+        user_threshold: bool,
+    ) -> dict[str, Any]:
         voxel_ml = float(np.prod(heatmap.GetSpacing())) / 1000.0
         brain_ml = float(pre.native_mask.sum()) * voxel_ml
         flagged_ml = float((labels > 0).sum()) * voxel_ml
@@ -159,7 +177,9 @@ class Detector:
             "subject_flagged": bool(score > float(subject["threshold"])),
             "subject_healthy_percentile": float((healthy < score).mean() * 100.0) if healthy.size else None,
             "voxel_threshold": threshold,
-            "voxel_threshold_source": "user" if user_threshold else calibration.get("voxel_threshold_rule", "calibrated"),
+            "voxel_threshold_source": "user"
+            if user_threshold
+            else calibration.get("voxel_threshold_rule", "calibrated"),
             "brain_volume_ml": brain_ml,
             "flagged_volume_ml": flagged_ml,
             "flagged_fraction_of_brain": flagged_ml / brain_ml if brain_ml else 0.0,

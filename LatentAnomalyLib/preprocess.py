@@ -56,7 +56,9 @@ class Preprocessed:
 class Preprocessor:
     """Apply the bundle's preprocessing to a scan; the same object serves training and detection."""
 
-    def __init__(self, config: PreprocessConfig, template: Template, brainmask_net: torch.nn.Module | None, device: str = "cpu"):
+    def __init__(
+        self, config: PreprocessConfig, template: Template, brainmask_net: torch.nn.Module | None, device: str = "cpu"
+    ):
         self.config = config
         self.template = template
         self.brainmask_net = brainmask_net
@@ -105,7 +107,9 @@ class Preprocessor:
         model = sitk.GetArrayFromImage(resample(image, reference, transform))
         model_mask = resample_mask(mask_image, reference, transform)
         try:
-            normalised, anchors = normalise(model, model_mask, self.template.gm, self.template.wm, self.config.normalisation)
+            normalised, anchors = normalise(
+                model, model_mask, self.template.gm, self.template.wm, self.config.normalisation
+            )
         except NormalisationError as error:
             raise InputError(str(error)) from None
         timings["resample_normalise"] = time.perf_counter() - t0

@@ -53,4 +53,9 @@ class ProgressDisplay:
         bar = "#" * filled + "-" * (width - filled)
         end = "\n" if fraction >= 1.0 else ""
         prefix = f"{self.label} " if self.label else ""
-        print(f"\r{prefix}[{bar}] {100 * fraction:3.0f}% {stage:<12s} {elapsed:5.1f}s", end=end, file=self.stream, flush=True)
+        print(
+            f"\r{prefix}[{bar}] {100 * fraction:3.0f}% {stage:<12s} {elapsed:5.1f}s",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )

@@ -23,7 +23,10 @@ def _method(config: RegistrationConfig, fixed_mask: sitk.Image | None) -> sitk.I
         reg.SetMetricFixedMask(fixed_mask)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=1.0, minStep=1e-4, numberOfIterations=config.iterations, relaxationFactor=0.6,
+        learningRate=1.0,
+        minStep=1e-4,
+        numberOfIterations=config.iterations,
+        relaxationFactor=0.6,
         gradientMagnitudeTolerance=1e-6,
     )
     reg.SetOptimizerScalesFromPhysicalShift()

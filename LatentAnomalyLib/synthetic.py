@@ -30,7 +30,9 @@ def _smooth_noise(shape: tuple[int, ...], rng: np.random.Generator, sigma: float
     return noise / (noise.std() + 1e-8)
 
 
-def _mass_effect(image: np.ndarray, mask: np.ndarray, centre: np.ndarray, radius: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mass_effect(
+    image: np.ndarray, mask: np.ndarray, centre: np.ndarray, radius: float, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Push tissue radially away from ``centre`` (a growing mass displaces its surroundings)."""
     offset = grid - centre.reshape(3, 1, 1, 1)
     dist = np.sqrt((offset**2).sum(0)) + 1e-3
@@ -41,7 +43,9 @@ def _mass_effect(image: np.ndarray, mask: np.ndarray, centre: np.ndarray, radius
     return moved.astype(np.float32), moved_mask & mask
 
 
-def paint_lesion(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kind: str | None = None) -> SyntheticLesion:
+def paint_lesion(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kind: str | None = None
+) -> SyntheticLesion:
     """Paint one lesion into a normalised model-grid image (the input is not modified)."""
     kind = kind or KINDS[int(rng.integers(len(KINDS)))]
     inner = ndimage.binary_erosion(mask, iterations=8 if kind == "tumour" else 5)

@@ -36,7 +36,6 @@ class Template:
         image.CopyInformation(self.grid.image())
         return image
 
-
     @classmethod
     def load(cls, folder: Path, files: dict[str, str], grid: GridConfig) -> Template:
         arrays = {}

@@ -15,14 +15,18 @@ def machine() -> str:
     import torch
 
     cpu = platform.processor() or platform.machine()
-    return (f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
-            f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}, "
-            f"python {platform.python_version()}, {dt.date.today().isoformat()}")
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
+        f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}, "
+        f"python {platform.python_version()}, {dt.date.today().isoformat()}"
+    )
 
 
 def ixi_test_cases(root: Path) -> list[EvalCase]:
-    return [EvalCase(c.case_id, {"t1": c.images["t1"]}, None, c.brain_label, healthy=True)
-            for c in datasets.ixi_cases("test", root)]
+    return [
+        EvalCase(c.case_id, {"t1": c.images["t1"]}, None, c.brain_label, healthy=True)
+        for c in datasets.ixi_cases("test", root)
+    ]
 
 
 def other_site_cases(root: Path) -> list[EvalCase]:

@@ -14,15 +14,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import brats_cases, ixi_test_cases, machine, mslub_cases, other_site_cases, require_data
 
 from LatentAnomalyLib.evaluation_run import Method, evaluate_cases, markdown_table, write_outputs
 from LatentAnomalyLib.model import Model
 
 MODEL_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "residual", "atlas")
-QUALITY = ("method", "auroc", "auprc", "best_dice", "dice", "precision", "recall", "fpr_at_95_recall",
-           "lesion_sensitivity", "fp_components_per_scan")
+QUALITY = (
+    "method",
+    "auroc",
+    "auprc",
+    "best_dice",
+    "dice",
+    "precision",
+    "recall",
+    "fpr_at_95_recall",
+    "lesion_sensitivity",
+    "fp_components_per_scan",
+)
 
 
 def model_methods(extra: tuple[Method, ...] = ()) -> list[Method]:
@@ -38,11 +47,19 @@ def main() -> None:
     root = require_data()
     out = Path(args.out)
     model = Model.load(args.model)
-    t1_plain = (Method("intensity:t1:abs", "intensity", ("t1", "abs")), Method("intensity:t1:low", "intensity", ("t1", "low")))
+    t1_plain = (
+        Method("intensity:t1:abs", "intensity", ("t1", "abs")),
+        Method("intensity:t1:low", "intensity", ("t1", "low")),
+    )
     runs = {
         "brats-t1": (brats_cases(root), model_methods(t1_plain)),
-        "brats-flair-t2": (brats_cases(root), [Method("intensity:flair:high", "intensity", ("flair", "high")),
-                                               Method("intensity:t2:high", "intensity", ("t2", "high"))]),
+        "brats-flair-t2": (
+            brats_cases(root),
+            [
+                Method("intensity:flair:high", "intensity", ("flair", "high")),
+                Method("intensity:t2:high", "intensity", ("t2", "high")),
+            ],
+        ),
         "mslub": (mslub_cases(root), model_methods((Method("intensity:flair:high", "intensity", ("flair", "high")),))),
         "ixi-test": (ixi_test_cases(root), model_methods()),
         "other-sites": (other_site_cases(root), model_methods()),
@@ -50,8 +67,14 @@ def main() -> None:
     results, timings = {}, {}
     for name, (cases, methods) in runs.items():
         t0 = time.time()
-        result = evaluate_cases(cases, methods, model if any(m.kind == "model" for m in methods) else None,
-                                args.device, montages=name.startswith(("brats-t1", "mslub")), log=lambda s: None)
+        result = evaluate_cases(
+            cases,
+            methods,
+            model if any(m.kind == "model" for m in methods) else None,
+            args.device,
+            montages=name.startswith(("brats-t1", "mslub")),
+            log=lambda s: None,
+        )
         write_outputs(result, out / name, f"Benchmark: {name}", report=name.startswith(("brats-t1", "mslub")))
         results[name] = result
         timings[name] = time.time() - t0
@@ -65,8 +88,15 @@ def main() -> None:
     for name in ("ixi-test", "other-sites"):
         for s in results[name]["summaries"]:
             per_scan = [r["flagged_fraction"] for r in results[name]["rows"] if r["method"] == s["method"]]
-            healthy_rows.append({"dataset": name, "method": s["method"], "median": float(np.median(per_scan)),
-                                 "max": float(np.max(per_scan)), "scans": len(per_scan)})
+            healthy_rows.append(
+                {
+                    "dataset": name,
+                    "method": s["method"],
+                    "median": float(np.median(per_scan)),
+                    "max": float(np.max(per_scan)),
+                    "scans": len(per_scan),
+                }
+            )
     print(markdown_table(healthy_rows, ("dataset", "method", "median", "max", "scans")) + "\n")
     print("### Subject level: lesion scans (BraTS T1, MSLUB T1) against healthy scans (IXI test, other sites)\n")
     subject_rows = []
@@ -81,18 +111,41 @@ def main() -> None:
                     scores.append(r["subject_score"])
                     lesion.append(is_lesion)
         m = subject_metrics(scores, lesion)
-        subject_rows.append({"method": method, "auroc": m["auroc"], "ap": m["average_precision"],
-                             "lesion scans": m["n_lesion"], "healthy scans": m["n_healthy"]})
+        subject_rows.append(
+            {
+                "method": method,
+                "auroc": m["auroc"],
+                "ap": m["average_precision"],
+                "lesion scans": m["n_lesion"],
+                "healthy scans": m["n_healthy"],
+            }
+        )
     print(markdown_table(subject_rows, ("method", "auroc", "ap", "lesion scans", "healthy scans")) + "\n")
     print("### Seconds per scan by stage (model methods share one preprocessing and one encoding per scan)\n")
     stage_rows = []
     for name in ("brats-t1", "ixi-test", "other-sites"):
         rows = [r for r in results[name]["rows"] if r["method"] == "model:ocsvm"]
-        stage_rows.append({"dataset": name, "scans": len(rows), "seconds (all scorers)": float(np.mean([r["seconds"] for r in rows])) * len(MODEL_SCORERS)})
+        stage_rows.append(
+            {
+                "dataset": name,
+                "scans": len(rows),
+                "seconds (all scorers)": float(np.mean([r["seconds"] for r in rows])) * len(MODEL_SCORERS),
+            }
+        )
     print(markdown_table(stage_rows, ("dataset", "scans", "seconds (all scorers)")))
-    (out / "summary.json").write_text(json.dumps({"machine": machine(), "timings_s": timings,
-                                                   "summaries": {k: v["summaries"] for k, v in results.items()},
-                                                   "healthy": healthy_rows, "subject": subject_rows}, indent=1, default=float))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "timings_s": timings,
+                "summaries": {k: v["summaries"] for k, v in results.items()},
+                "healthy": healthy_rows,
+                "subject": subject_rows,
+            },
+            indent=1,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,18 @@ def detect_scaling(model: Model, root: Path) -> list[dict]:
         detector.detect(scan)  # warm-up
         t0 = time.perf_counter()
         result = detector.detect(scan)
-        rows.append({"spacing_mm": spacing, "voxels_M": float(np.prod(size)) / 1e6, "seconds": time.perf_counter() - t0,
-                     **{k: v for k, v in result.summary["timings_s"].items() if k in ("preprocess", "encode", "score", "map_to_scan")}})
+        rows.append(
+            {
+                "spacing_mm": spacing,
+                "voxels_M": float(np.prod(size)) / 1e6,
+                "seconds": time.perf_counter() - t0,
+                **{
+                    k: v
+                    for k, v in result.summary["timings_s"].items()
+                    if k in ("preprocess", "encode", "score", "map_to_scan")
+                },
+            }
+        )
     return rows
 
 
@@ -87,13 +97,18 @@ def main() -> None:
     print(f"Measured on {machine()}\n")
     rows = detect_scaling(Model.load(args.model), root)
     print("### Detection time against scan size (one BraTS T1 resampled; detector already loaded)\n")
-    print(markdown_table(rows, ("spacing_mm", "voxels_M", "seconds", "preprocess", "encode", "score", "map_to_scan")) + "\n")
+    print(
+        markdown_table(rows, ("spacing_mm", "voxels_M", "seconds", "preprocess", "encode", "score", "map_to_scan"))
+        + "\n"
+    )
     if Path(args.workdir, "cache", "train.npz").exists():
         rows = fit_scaling(Path(args.workdir), Path(args.config))
         print("### Scorer fitting time against training-set size (seconds; mirrors doubled the scans)\n")
         print(markdown_table(rows, tuple(rows[0])))
     else:
-        print(f"(no training cache in {args.workdir}: run `latent-anomaly train --stages preprocess` first for the fitting table)")
+        print(
+            f"(no training cache in {args.workdir}: run `latent-anomaly train --stages preprocess` first for the fitting table)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,20 @@ from LatentAnomalyLib.evaluation_run import markdown_table
 
 def run_once(scan: Path, device: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(scan), "--out", out,
-               "--device", device, "--progress", "none", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "LatentAnomalyLib.cli",
+            "detect",
+            str(scan),
+            "--out",
+            out,
+            "--device",
+            device,
+            "--progress",
+            "none",
+            *extra,
+        ]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         handle = psutil.Process(proc.pid)
@@ -50,15 +62,32 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scorer", action="append", default=[])
     args = parser.parse_args()
-    scan = Path(args.scan) if args.scan else require_data() / "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
+    scan = (
+        Path(args.scan) if args.scan else require_data() / "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
+    )
     rows = []
     for scorer in args.scorer or ["default"]:
         extra = [] if scorer == "default" else ["--scorer", scorer]
         for i in range(args.repeats):
             row = {"scorer": scorer, "run": i + 1, **run_once(scan, args.device, extra)}
             rows.append(row)
-    columns = ["scorer", "run", "wall_s", "peak_rss_gb", "read", "load_model", "preprocess.brain_mask", "preprocess.registration",
-               "preprocess.resample_normalise", "encode", "score", "postprocess", "map_to_scan", "write", "total"]
+    columns = [
+        "scorer",
+        "run",
+        "wall_s",
+        "peak_rss_gb",
+        "read",
+        "load_model",
+        "preprocess.brain_mask",
+        "preprocess.registration",
+        "preprocess.resample_normalise",
+        "encode",
+        "score",
+        "postprocess",
+        "map_to_scan",
+        "write",
+        "total",
+    ]
     print(f"`latent-anomaly detect {scan.name}` on {machine()}\n")
     print(markdown_table(rows, columns))
 

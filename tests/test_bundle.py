@@ -34,7 +34,7 @@ def test_modified_file_is_refused(tmp_path):
     data = bytearray((folder / "arrays.safetensors").read_bytes())
     data[-1] ^= 0xFF
     (folder / "arrays.safetensors").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="checksum mismatch for arrays.safetensors"):
+    with pytest.raises(BundleError, match=r"checksum mismatch for arrays\.safetensors"):
         Bundle.load(folder)
 
 

@@ -18,7 +18,15 @@ def test_detect_writes_three_files_in_input_geometry(tmp_path, ixi_sample, capsy
     assert main(["detect", str(ixi_sample), "--out", str(out), "--device", "cpu", "--progress", "none"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("model", "subject_score", "voxel_threshold", "flagged_volume_ml", "n_components", "components", "timings_s"):
+    for key in (
+        "model",
+        "subject_score",
+        "voxel_threshold",
+        "flagged_volume_ml",
+        "n_components",
+        "components",
+        "timings_s",
+    ):
         assert key in summary
     assert summary["model"]["name"] == "latent-anomaly-t1"
     assert {"preprocess", "encode", "score", "map_to_scan", "write", "total"} <= set(summary["timings_s"])
@@ -32,7 +40,9 @@ def test_detect_writes_three_files_in_input_geometry(tmp_path, ixi_sample, capsy
 def test_progress_lines_are_parseable(tmp_path, ixi_sample, capsys):
     from LatentAnomalyLib.progress import parse_line
 
-    main(["detect", str(ixi_sample), "--out", str(tmp_path), "--device", "cpu", "--progress", "lines", "--scorer", "lof"])
+    main(
+        ["detect", str(ixi_sample), "--out", str(tmp_path), "--device", "cpu", "--progress", "lines", "--scorer", "lof"]
+    )
     parsed = [parse_line(line) for line in capsys.readouterr().out.splitlines()]
     stages = [p[1] for p in parsed if p]
     assert stages[0] == "read" and stages[-1] == "done"
@@ -56,8 +66,12 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_no_traceback_from_a_real_process(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(tmp_path / "nope.nii.gz"),
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(tmp_path / "nope.nii.gz"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
 
@@ -86,7 +100,9 @@ def test_info_describes_the_bundle(capsys):
 
 def test_batch_resumes_and_reports_failures(tmp_path, ixi_sample, mslub_sample, capsys):
     listing = tmp_path / "cases.csv"
-    listing.write_text(f"case_id,path\nixi,{ixi_sample}\nmslub,{mslub_sample['T1']}\nbad,{tmp_path / 'missing.nii.gz'}\n")
+    listing.write_text(
+        f"case_id,path\nixi,{ixi_sample}\nmslub,{mslub_sample['T1']}\nbad,{tmp_path / 'missing.nii.gz'}\n"
+    )
     out = tmp_path / "cohort"
     assert main(["batch", "--list", str(listing), "--out", str(out), "--device", "cpu", "--progress", "none"]) == 3
     rows = {r["case_id"]: r for r in csv.DictReader((out / "cohort.csv").read_text().splitlines())}
@@ -101,10 +117,26 @@ def test_batch_resumes_and_reports_failures(tmp_path, ixi_sample, mslub_sample, 
 
 def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_sample, capsys):
     cases = tmp_path / "cases.csv"
-    cases.write_text(f"case_id,t1,flair,label\nmslub07,{mslub_sample['T1']},{mslub_sample['FLAIR']},{mslub_sample['lesions']}\n")
+    cases.write_text(
+        f"case_id,t1,flair,label\nmslub07,{mslub_sample['T1']},{mslub_sample['FLAIR']},{mslub_sample['lesions']}\n"
+    )
     out = tmp_path / "report"
-    assert main(["evaluate", "--cases", str(cases), "--out", str(out), "--methods", "model,intensity:flair:high",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--cases",
+                str(cases),
+                "--out",
+                str(out),
+                "--methods",
+                "model,intensity:flair:high",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     by_method = {s["method"]: s for s in metrics["summaries"]}
     assert set(by_method) == {"model:ocsvm", "intensity:flair:high"}

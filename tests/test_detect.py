@@ -48,7 +48,9 @@ def ixi(ixi_sample):
 
 @pytest.mark.parametrize("variant", ["native", "RAS", "LPS", "oblique-1mm"])
 def test_outputs_keep_input_geometry(detector, ixi, variant):
-    image = ixi if variant == "native" else _oblique(ixi, 20, 1.0) if variant == "oblique-1mm" else _reorient(ixi, variant)
+    image = (
+        ixi if variant == "native" else _oblique(ixi, 20, 1.0) if variant == "oblique-1mm" else _reorient(ixi, variant)
+    )
     result = detector.detect(image)
     _same_geometry(result.heatmap, image)
     _same_geometry(result.labelmap, image)

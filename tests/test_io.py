@@ -86,7 +86,7 @@ def test_constant_nan_and_4d_inputs_are_refused(tmp_path):
 def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "out" / "heatmap.nii.gz"
 
-    def crash(image, path, useCompression=True):  # noqa: N803 (SimpleITK's keyword)
+    def crash(image, path, useCompression=True):
         with open(path, "wb") as handle:
             handle.write(b"half")
         raise RuntimeError("disk full")

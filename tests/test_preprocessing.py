@@ -30,7 +30,7 @@ def test_tissue_normalisation_maps_anchors():
 
 
 def test_contrast_gain_is_capped_for_low_contrast_scans():
-    image, mask, gm, wm = _tissue_phantom(np.random.default_rng(1))
+    _, mask, gm, wm = _tissue_phantom(np.random.default_rng(1))
     low_contrast = np.where(wm > 0, 300.0, 285.0).astype(np.float32)
     out, _ = normalise(low_contrast, mask, gm, wm, NormalisationConfig(gm_value=0.8, max_contrast_gain=1.5))
     # Uncapped, grey matter would be pulled to 0.8; the cap keeps it near its own ratio (0.95 -> 0.925).
@@ -40,7 +40,7 @@ def test_contrast_gain_is_capped_for_low_contrast_scans():
 def test_bias_field_recovers_a_smooth_multiplicative_field():
     rng = np.random.default_rng(2)
     image, mask, gm, wm = _tissue_phantom(rng)
-    z, y, x = np.indices(image.shape) / np.asarray(image.shape)[:, None, None, None]
+    z, _, x = np.indices(image.shape) / np.asarray(image.shape)[:, None, None, None]
     field = np.exp(0.25 * (x - 0.5) + 0.2 * (z - 0.5) ** 2).astype(np.float32)
     estimated = bias_field(image * field, mask, gm, wm, NormalisationConfig(bias_degree=3))
     ratio = field / estimated
@@ -82,8 +82,14 @@ def test_inverse_mapping_is_exact_for_a_smooth_map():
     moved = np.array([transform.TransformPoint(p) for p in physical])  # model point -> scan point
     values = (0.01 * moved[:, 0] + 0.02 * moved[:, 1] - 0.015 * moved[:, 2]).reshape(grid.size)
     model_map = np.transpose(values, (2, 1, 0)).astype(np.float32)
-    pre = Preprocessed(np.zeros_like(model_map), np.ones_like(model_map, bool), transform, native,
-                       np.ones(native.GetSize()[::-1], bool), True)
+    pre = Preprocessed(
+        np.zeros_like(model_map),
+        np.ones_like(model_map, bool),
+        transform,
+        native,
+        np.ones(native.GetSize()[::-1], bool),
+        True,
+    )
     back = sitk.GetArrayFromImage(pre.to_native(model_map, grid))
     inverse = transform.GetInverse()
     checked = 0

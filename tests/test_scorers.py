@@ -8,8 +8,8 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 
 from LatentAnomalyLib.scorers import SCORERS, EncodedScan
-from LatentAnomalyLib.scorers.lof import lof_score, lof_state
 from LatentAnomalyLib.scorers.location import LatentSpace, LocationConfig, squared_distances
+from LatentAnomalyLib.scorers.lof import lof_score, lof_state
 
 SHAPE = (16, 16, 16)  # model grid of the toy problem; latent grid 4 x 4 x 4 at stride 4
 CHANNELS = 6
@@ -33,8 +33,11 @@ def _toy_scans(n: int, rng: np.random.Generator, anomaly: bool = False) -> list[
 def _make(name: str):
     cls = SCORERS[name]
     if name in ("ocsvm", "lof", "knn", "gaussian"):
-        return cls(LocationConfig(reference_size=32, whiten_size=64, standardise_samples=32, seed=1), k=5) if name in ("lof", "knn") \
+        return (
+            cls(LocationConfig(reference_size=32, whiten_size=64, standardise_samples=32, seed=1), k=5)
+            if name in ("lof", "knn")
             else cls(LocationConfig(reference_size=32, whiten_size=64, standardise_samples=32, seed=1))
+        )
     return cls()
 
 
@@ -129,13 +132,20 @@ def test_training_loops_run_and_reduce_their_loss():
         label = np.zeros((24, 24, 24), np.float32)
         label[6:18, 5:19, 6:18] = 1
         heads.append(((0.4 + 0.5 * label + 0.05 * rng.standard_normal(label.shape)).astype(np.float32), label))
-    _, metrics = train_brainmask(heads, heads[:1], BrainMaskConfig(features=(4, 4, 8, 8, 8, 4)),
-                                 BrainMaskTrainConfig(epochs=6, batch_size=2), log=lambda s: None)
+    _, metrics = train_brainmask(
+        heads,
+        heads[:1],
+        BrainMaskConfig(features=(4, 4, 8, 8, 8, 4)),
+        BrainMaskTrainConfig(epochs=6, batch_size=2),
+        log=lambda s: None,
+    )
     assert metrics["loss_history"][-1] < metrics["loss_history"][0]
     images = np.stack([h[0] for h in heads]) * np.stack([h[1] for h in heads])
     masks = np.stack([h[1] > 0 for h in heads])
     config = EncoderConfig(family="ae", channels=(4, 8, 8), latent_channels=4, input_sigma_vox=1.0)
-    model, metrics = train_encoder(images, masks, config, EncoderTrainConfig(epochs=6, batch_size=2), log=lambda s: None)
+    model, metrics = train_encoder(
+        images, masks, config, EncoderTrainConfig(epochs=6, batch_size=2), log=lambda s: None
+    )
     history = [h["reconstruction"] for h in metrics["loss_history"]]
     assert history[-1] < history[0]
     assert encode_all(model, images).shape == (4, 4, 6, 6, 6)

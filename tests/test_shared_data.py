@@ -66,10 +66,29 @@ def test_train_command_builds_a_working_bundle(tmp_path, data_root, ixi_sample, 
     (tmp_path / "work").mkdir()
     shutil.copy(MODEL / "brainmask.safetensors", tmp_path / "work" / "brainmask.safetensors")
     out = tmp_path / "bundle"
-    argv = ["train", "--config", "configs/default_t1.json", "--out", str(out), "--workdir", str(tmp_path / "work"),
-            "--device", "cpu", "--max-cases", "2", "--data", str(data_root),
-            "--override", "brainmask_train.epochs=1", "--override", "encoder_train.epochs=1",
-            "--override", 'scorers=[{"name": "gaussian"}, {"name": "ocsvm"}]', "--override", "default_scorer=\"gaussian\""]
+    argv = [
+        "train",
+        "--config",
+        "configs/default_t1.json",
+        "--out",
+        str(out),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--device",
+        "cpu",
+        "--max-cases",
+        "2",
+        "--data",
+        str(data_root),
+        "--override",
+        "brainmask_train.epochs=1",
+        "--override",
+        "encoder_train.epochs=1",
+        "--override",
+        'scorers=[{"name": "gaussian"}, {"name": "ocsvm"}]',
+        "--override",
+        'default_scorer="gaussian"',
+    ]
     assert main(argv) == 0
     assert main(["info", "--model", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.split("wrote bundle")[-1].split("\n", 1)[1])

@@ -65,27 +65,71 @@ def test_pure_modules_import_without_slicer_or_qt():
 
 def test_detect_command_defaults():
     args = command.build_detect_command("/sl/PythonSlicer", "/data/in.nrrd", "/tmp/out")
-    assert args == ["/sl/PythonSlicer", "-m", "LatentAnomalyLib.cli", "detect", "/data/in.nrrd", "--out", "/tmp/out",
-                    "--progress", "lines", "--device", "auto", "--skull", "auto"]
+    assert args == [
+        "/sl/PythonSlicer",
+        "-m",
+        "LatentAnomalyLib.cli",
+        "detect",
+        "/data/in.nrrd",
+        "--out",
+        "/tmp/out",
+        "--progress",
+        "lines",
+        "--device",
+        "auto",
+        "--skull",
+        "auto",
+    ]
 
 
 def test_detect_command_all_options():
-    args = command.build_detect_command(Path("/sl/PythonSlicer"), Path("/data/in.nrrd"), Path("/tmp/out"),
-                                        model_dir=Path("/models/m1"), scorer=" knn ", device="cuda", skull="stripped",
-                                        threshold=np.float32(0.25))
-    assert args == ["/sl/PythonSlicer", "-m", "LatentAnomalyLib.cli", "detect", "/data/in.nrrd", "--out", "/tmp/out",
-                    "--progress", "lines", "--device", "cuda", "--skull", "stripped", "--model", "/models/m1",
-                    "--scorer", "knn", "--threshold", "0.25"]
+    args = command.build_detect_command(
+        Path("/sl/PythonSlicer"),
+        Path("/data/in.nrrd"),
+        Path("/tmp/out"),
+        model_dir=Path("/models/m1"),
+        scorer=" knn ",
+        device="cuda",
+        skull="stripped",
+        threshold=np.float32(0.25),
+    )
+    assert args == [
+        "/sl/PythonSlicer",
+        "-m",
+        "LatentAnomalyLib.cli",
+        "detect",
+        "/data/in.nrrd",
+        "--out",
+        "/tmp/out",
+        "--progress",
+        "lines",
+        "--device",
+        "cuda",
+        "--skull",
+        "stripped",
+        "--model",
+        "/models/m1",
+        "--scorer",
+        "knn",
+        "--threshold",
+        "0.25",
+    ]
 
 
 def test_detect_command_is_accepted_by_the_library_parser():
     from LatentAnomalyLib.cli import build_parser
 
-    args = command.build_detect_command("py", "-scan.nii.gz", "out dir", model_dir="m", scorer="ocsvm",
-                                        device="cpu", skull="skull", threshold=-1.5)
+    args = command.build_detect_command(
+        "py", "-scan.nii.gz", "out dir", model_dir="m", scorer="ocsvm", device="cpu", skull="skull", threshold=-1.5
+    )
     parsed = build_parser().parse_args(args[3:])
     assert (parsed.command, parsed.input, parsed.out, parsed.model, parsed.scorer) == (
-        "detect", os.path.join(".", "-scan.nii.gz"), "out dir", "m", "ocsvm")
+        "detect",
+        os.path.join(".", "-scan.nii.gz"),
+        "out dir",
+        "m",
+        "ocsvm",
+    )
     assert (parsed.device, parsed.skull, parsed.threshold, parsed.progress) == ("cpu", "skull", -1.5, "lines")
 
 
@@ -121,8 +165,15 @@ def test_detect_command_requires_paths(missing):
 
 def test_info_command():
     assert command.build_info_command("py") == ["py", "-m", "LatentAnomalyLib.cli", "info", "--json"]
-    assert command.build_info_command("py", "/m") == ["py", "-m", "LatentAnomalyLib.cli", "info", "--model", "/m",
-                                                      "--json"]
+    assert command.build_info_command("py", "/m") == [
+        "py",
+        "-m",
+        "LatentAnomalyLib.cli",
+        "info",
+        "--model",
+        "/m",
+        "--json",
+    ]
 
 
 def test_cli_environment_puts_library_first_and_keeps_base():
@@ -210,8 +261,15 @@ def test_format_summary():
 
 
 def test_format_summary_without_regions_or_flag():
-    summary = {**SUMMARY, "subject_flagged": None, "subject_score": 1.0, "n_components": 0, "components": [],
-               "flagged_volume_ml": 0.0, "messages": []}
+    summary = {
+        **SUMMARY,
+        "subject_flagged": None,
+        "subject_score": 1.0,
+        "n_components": 0,
+        "components": [],
+        "flagged_volume_ml": 0.0,
+        "messages": [],
+    }
     text = results.format_summary(summary)
     assert "within the healthy range" in text
     assert "in 0 regions" in text and "Largest" not in text
@@ -232,11 +290,19 @@ def test_load_summary(tmp_path):
 
 
 def test_format_model_info():
-    info = {"name": "m", "version": "2", "scorers": ["knn", "gaussian"], "default_scorer": "gaussian",
-            "thresholds": {"knn": {"voxel": 0.5, "subject": 1.25, "rule": "p99"}}}
+    info = {
+        "name": "m",
+        "version": "2",
+        "scorers": ["knn", "gaussian"],
+        "default_scorer": "gaussian",
+        "thresholds": {"knn": {"voxel": 0.5, "subject": 1.25, "rule": "p99"}},
+    }
     text = results.format_model_info(info)
-    assert text.splitlines() == ["Model: m 2", "Scorers: knn, gaussian (default)",
-                                 "  knn: voxel threshold 0.500 (p99), subject threshold 1.250"]
+    assert text.splitlines() == [
+        "Model: m 2",
+        "Scorers: knn, gaussian (default)",
+        "  knn: voxel threshold 0.500 (p99), subject threshold 1.250",
+    ]
 
 
 # ----- process runner ----------------------------------------------------------------------------
@@ -342,8 +408,12 @@ def test_run_statuses_are_distinct():
 @pytest.mark.skipif(not POSIX, reason="parent links are read from /proc or ps")
 def test_kill_tree_without_a_process_group():
     """What QtProcessRunner relies on: the launcher is not a group leader, its children must still die."""
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SPAWNING_SCRIPT)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SPAWNING_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         child = int(parent.stdout.readline().split()[1])
         assert child in process_tree.descendants(parent.pid)
@@ -408,13 +478,32 @@ def test_logic_builds_the_command_and_reports_success(tmp_path, scan):
     logic = LatentAnomalyLogic(runner=fake, python="/opt/Slicer/bin/PythonSlicer")
     out = tmp_path / "out"
     seen, outcomes = [], []
-    parameters = DetectParameters(modelPath=tmp_path / "bundle", scorer="knn", device="cpu", skull="skull",
-                                  threshold=0.5)
+    parameters = DetectParameters(
+        modelPath=tmp_path / "bundle", scorer="knn", device="cpu", skull="skull", threshold=0.5
+    )
     logic.startDetectionOnFile(scan, out, parameters, lambda f, s: seen.append((f, s)), outcomes.append)
 
-    assert fake.args == ["/opt/Slicer/bin/PythonSlicer", "-m", "LatentAnomalyLib.cli", "detect", str(scan.resolve()),
-                         "--out", str(out.resolve()), "--progress", "lines", "--device", "cpu", "--skull", "skull",
-                         "--model", str(tmp_path / "bundle"), "--scorer", "knn", "--threshold", "0.5"]
+    assert fake.args == [
+        "/opt/Slicer/bin/PythonSlicer",
+        "-m",
+        "LatentAnomalyLib.cli",
+        "detect",
+        str(scan.resolve()),
+        "--out",
+        str(out.resolve()),
+        "--progress",
+        "lines",
+        "--device",
+        "cpu",
+        "--skull",
+        "skull",
+        "--model",
+        str(tmp_path / "bundle"),
+        "--scorer",
+        "knn",
+        "--threshold",
+        "0.5",
+    ]
     assert out.is_dir()
     assert fake.cwd == REPO == logic.libraryRoot()
     assert fake.env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO)
@@ -489,8 +578,9 @@ def test_logic_validates_before_starting(tmp_path, scan):
 def test_python_executable_falls_back_to_this_interpreter(monkeypatch):
     monkeypatch.setattr(logic_module.shutil, "which", lambda name: None)
     assert LatentAnomalyLogic.pythonSlicerExecutable() == sys.executable
-    monkeypatch.setattr(logic_module.shutil, "which",
-                        lambda name: "/S/bin/PythonSlicer" if name == "PythonSlicer" else None)
+    monkeypatch.setattr(
+        logic_module.shutil, "which", lambda name: "/S/bin/PythonSlicer" if name == "PythonSlicer" else None
+    )
     assert LatentAnomalyLogic(runner=FakeRunner()).pythonExecutable() == "/S/bin/PythonSlicer"
     assert LatentAnomalyLogic(runner=FakeRunner(), python="/x/python").pythonExecutable() == "/x/python"
 
@@ -531,8 +621,9 @@ def test_logic_with_the_real_cli_reports_a_bad_model_cleanly(tmp_path):
     scan = _tiny_scan(tmp_path / "scan.nii.gz")
     (tmp_path / "not-a-bundle").mkdir()
     outcomes = []
-    logic.startDetectionOnFile(scan, tmp_path / "out", DetectParameters(modelPath=tmp_path / "not-a-bundle"),
-                               onFinished=outcomes.append)
+    logic.startDetectionOnFile(
+        scan, tmp_path / "out", DetectParameters(modelPath=tmp_path / "not-a-bundle"), onFinished=outcomes.append
+    )
     assert logic.waitForFinished(300)
     [outcome] = outcomes
     assert outcome.status is RunStatus.FAILED and outcome.exitCode == 2, outcome.log
@@ -545,13 +636,16 @@ SAMPLE = REPO / "Testing" / "Data" / "IXI_sample_T1.nii.gz"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (BUNDLE / "manifest.json").is_file() or not SAMPLE.is_file(),
-                    reason="needs the bundled model and the sample scan")
+@pytest.mark.skipif(
+    not (BUNDLE / "manifest.json").is_file() or not SAMPLE.is_file(),
+    reason="needs the bundled model and the sample scan",
+)
 def test_logic_with_the_real_cli_on_the_sample(tmp_path):
     logic = LatentAnomalyLogic(runner=SubprocessRunner(), python=sys.executable)
     seen = []
-    logic.startDetectionOnFile(SAMPLE, tmp_path / "out", DetectParameters(device="cpu"),
-                               onProgress=lambda f, s: seen.append(f))
+    logic.startDetectionOnFile(
+        SAMPLE, tmp_path / "out", DetectParameters(device="cpu"), onProgress=lambda f, s: seen.append(f)
+    )
     assert logic.waitForFinished(1800)
     outcome = logic.lastOutcome
     assert outcome.succeeded, outcome.errorMessage + "\n" + outcome.log
@@ -571,7 +665,7 @@ def test_logic_with_the_real_cli_on_the_sample(tmp_path):
 
 def _heatmap_image() -> sitk.Image:
     array = np.zeros((20, 24, 22), dtype=np.float32)
-    array[4:9, 5:10, 5:10] = 2.0   # 125 voxels
+    array[4:9, 5:10, 5:10] = 2.0  # 125 voxels
     array[12:14, 15:17, 15:17] = 1.0  # 8 voxels
     array[15, 3, 3] = 3.0  # a single hot voxel
     image = sitk.GetImageFromArray(array)
@@ -645,8 +739,7 @@ def test_find_sample_scan(tmp_path):
 
 def test_geometry_mismatches():
     matrix = [[-1.0, 0, 0, 10.0], [0, -1.0, 0, 20.0], [0, 0, 1.0, -5.0], [0, 0, 0, 1.0]]
-    expected = {"dimensions": [10, 12, 8], "spacing": [1.0, 1.0, 1.2], "origin": [10.0, 20.0, -5.0],
-                "ijkToRas": matrix}
+    expected = {"dimensions": [10, 12, 8], "spacing": [1.0, 1.0, 1.2], "origin": [10.0, 20.0, -5.0], "ijkToRas": matrix}
     close = {**expected, "origin": [10.00001, 20.0, -5.0]}
     assert selftest.geometry_mismatches(expected, close) == []
     wrong = {**expected, "dimensions": [10, 12, 9], "ijkToRas": [row[:] for row in matrix]}
@@ -688,7 +781,8 @@ def test_missing_requirements_in_another_interpreter(tmp_path):
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     assert dependencies.missing_requirements(["numpy", "surely-not-installed-xyz"], python=wrapper) == [
-        "surely-not-installed-xyz"]
+        "surely-not-installed-xyz"
+    ]
 
 
 def test_install_plan_routes_torch_and_simpleitk():
@@ -714,10 +808,14 @@ def test_every_python_file_is_listed_in_module_cmake():
     listed = {item.replace("${MODULE_NAME}", "LatentAnomaly") for item in _cmake_list(text, "MODULE_PYTHON_SCRIPTS")}
     present = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.rglob("*.py") if "__pycache__" not in p.parts}
     assert present == listed
-    resources = [item.replace("${MODULE_NAME}", "LatentAnomaly")
-                 for item in _cmake_list(text, "MODULE_PYTHON_RESOURCES")]
-    assert set(resources) == {"Resources/Icons/LatentAnomaly.png", "Resources/UI/LatentAnomaly.ui",
-                              "Resources/requirements.txt"}
+    resources = [
+        item.replace("${MODULE_NAME}", "LatentAnomaly") for item in _cmake_list(text, "MODULE_PYTHON_RESOURCES")
+    ]
+    assert set(resources) == {
+        "Resources/Icons/LatentAnomaly.png",
+        "Resources/UI/LatentAnomaly.ui",
+        "Resources/requirements.txt",
+    }
     for item in resources:
         assert (MODULE_DIR / item).is_file(), item
     assert "slicerMacroBuildScriptedModule(" in text and "WITH_GENERIC_TESTS" in text
@@ -733,8 +831,13 @@ def test_top_level_cmake():
         assert re.search(rf"set\(EXTENSION_{variable} \"[^\"]+\"\)", text), variable
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in text
     assert 'set(EXTENSION_HOMEPAGE "https://github.com/latent-anomaly/SlicerLatentAnomaly")' in text
-    order = ["find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})", "add_subdirectory(LatentAnomaly)",
-             "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"]
+    order = [
+        "find_package(Slicer REQUIRED)",
+        "include(${Slicer_USE_FILE})",
+        "add_subdirectory(LatentAnomaly)",
+        "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
+        "include(${Slicer_EXTENSION_CPACK})",
+    ]
     positions = [text.index(item) for item in order]
     assert positions == sorted(positions)
     assert text.rstrip().endswith("include(${Slicer_EXTENSION_CPACK})")
@@ -744,8 +847,9 @@ def test_top_level_cmake():
 def _classes_and_imports(path: Path) -> tuple[dict[str, ast.ClassDef], set[str]]:
     tree = ast.parse(path.read_text(), filename=str(path))
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
-                for alias in node.names}
+    imported = {
+        alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
     return classes, imported
 
 
@@ -759,11 +863,20 @@ def test_module_file_defines_what_slicer_looks_for():
     assert "runTest" in {f.name for f in classes["LatentAnomalyTest"].body if isinstance(f, ast.FunctionDef)}
     assert len(path.read_text().splitlines()) <= 120
     widget_classes, _ = _classes_and_imports(GUI_DIR / "widget.py")
-    assert [b.id for b in widget_classes["LatentAnomalyWidget"].bases] == ["ScriptedLoadableModuleWidget",
-                                                                           "VTKObservationMixin"]
+    assert [b.id for b in widget_classes["LatentAnomalyWidget"].bases] == [
+        "ScriptedLoadableModuleWidget",
+        "VTKObservationMixin",
+    ]
     methods = {f.name for f in widget_classes["LatentAnomalyWidget"].body if isinstance(f, ast.FunctionDef)}
-    assert {"setup", "cleanup", "enter", "exit", "onSceneStartClose", "onSceneEndClose",
-            "initializeParameterNode"} <= methods
+    assert {
+        "setup",
+        "cleanup",
+        "enter",
+        "exit",
+        "onSceneStartClose",
+        "onSceneEndClose",
+        "initializeParameterNode",
+    } <= methods
     assert LatentAnomalyLogic.__name__ == "LatentAnomalyLogic"
 
 
@@ -774,8 +887,16 @@ def _ui_tree() -> ET.ElementTree:
 def test_ui_parameter_names_match_the_parameter_node_and_widget_code():
     classes, _ = _classes_and_imports(GUI_DIR / "parameters.py")
     fields = {node.target.id for node in classes["LatentAnomalyParameterNode"].body if isinstance(node, ast.AnnAssign)}
-    assert {"inputVolume", "heatmapVolume", "labelVolume", "modelPath", "scorer", "device", "skullMode",
-            "threshold"} <= fields
+    assert {
+        "inputVolume",
+        "heatmapVolume",
+        "labelVolume",
+        "modelPath",
+        "scorer",
+        "device",
+        "skullMode",
+        "threshold",
+    } <= fields
     tree = _ui_tree()
     bound = {prop.findtext("string") for prop in tree.iter("property") if prop.get("name") == "SlicerParameterName"}
     assert bound <= fields, bound - fields
@@ -812,14 +933,17 @@ def test_cmake_configures_and_installs_with_a_stub_slicer(tmp_path):
     """Runs both CMakeLists.txt against stub Slicer macros to check syntax and what gets installed where."""
     stub = tmp_path / "stub"
     stub.mkdir()
-    (stub / "SlicerConfig.cmake").write_text(textwrap.dedent("""
+    (stub / "SlicerConfig.cmake").write_text(
+        textwrap.dedent("""
         set(Slicer_USE_FILE ${CMAKE_CURRENT_LIST_DIR}/UseSlicer.cmake)
         set(Slicer_EXTENSION_GENERATE_CONFIG ${CMAKE_CURRENT_LIST_DIR}/empty.cmake)
         set(Slicer_EXTENSION_CPACK ${CMAKE_CURRENT_LIST_DIR}/empty.cmake)
         set(Slicer_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer/qt-scripted-modules)
         set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer/qt-scripted-modules)
-    """))
-    (stub / "UseSlicer.cmake").write_text(textwrap.dedent("""
+    """)
+    )
+    (stub / "UseSlicer.cmake").write_text(
+        textwrap.dedent("""
         set(BUILD_TESTING ON)
         enable_testing()
         macro(slicerMacroBuildScriptedModule)
@@ -834,19 +958,28 @@ def test_cmake_configures_and_installs_with_a_stub_slicer(tmp_path):
           get_filename_component(n ${MY_SCRIPT} NAME_WE)
           add_test(NAME py_${n} COMMAND ${CMAKE_COMMAND} -E echo)
         endmacro()
-    """))
+    """)
+    )
     (stub / "empty.cmake").write_text("")
     build, prefix = tmp_path / "build", tmp_path / "install"
-    configure = subprocess.run(["cmake", "-S", str(REPO), "-B", str(build), f"-DSlicer_DIR={stub}"],
-                               capture_output=True, text=True, check=False)
+    configure = subprocess.run(
+        ["cmake", "-S", str(REPO), "-B", str(build), f"-DSlicer_DIR={stub}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert configure.returncode == 0, configure.stdout + configure.stderr
-    install = subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix)], capture_output=True,
-                             text=True, check=False)
+    install = subprocess.run(
+        ["cmake", "--install", str(build), "--prefix", str(prefix)], capture_output=True, text=True, check=False
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     modules = prefix / "lib" / "Slicer" / "qt-scripted-modules"
     assert (modules / "LatentAnomaly.py").is_file() and (modules / "LatentAnomalyGUI" / "logic.py").is_file()
-    library = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "LatentAnomalyLib").rglob("*.py")
-                     if "__pycache__" not in p.parts)
+    library = sorted(
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "LatentAnomalyLib").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
     installed = sorted(p.relative_to(modules).as_posix() for p in (modules / "LatentAnomalyLib").rglob("*.py"))
     assert installed == library
     assert (build / "lib" / "Slicer" / "qt-scripted-modules" / "LatentAnomalyLib" / "cli.py").is_file()

@@ -78,12 +78,19 @@ def build_detect_command(
     default scorer and ``threshold=None`` the calibrated voxel threshold.
     """
     args = [
-        _path_argument(python, "Python executable"), "-m", CLI_MODULE, "detect",
+        _path_argument(python, "Python executable"),
+        "-m",
+        CLI_MODULE,
+        "detect",
         _path_argument(input_path, "input scan"),
-        "--out", _path_argument(output_dir, "output folder"),
-        "--progress", "lines",
-        "--device", validate_choice(device, DEVICES, "device"),
-        "--skull", validate_choice(skull, SKULL_MODES, "skull mode"),
+        "--out",
+        _path_argument(output_dir, "output folder"),
+        "--progress",
+        "lines",
+        "--device",
+        validate_choice(device, DEVICES, "device"),
+        "--skull",
+        validate_choice(skull, SKULL_MODES, "skull mode"),
     ]
     if model_dir is not None and os.fspath(model_dir).strip():
         args += ["--model", _path_argument(model_dir, "model folder")]

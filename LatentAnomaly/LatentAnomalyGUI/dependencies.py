@@ -59,8 +59,9 @@ def _same_interpreter(python: str | os.PathLike[str] | None) -> bool:
     return os.path.normcase(os.path.abspath(python)) == os.path.normcase(os.path.abspath(sys.executable))
 
 
-def missing_modules(modules: list[str], python: str | os.PathLike[str] | None = None,
-                    env: dict[str, str] | None = None) -> list[str]:
+def missing_modules(
+    modules: list[str], python: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> list[str]:
     """The modules ``python`` cannot find (``find_spec``, nothing is imported).
 
     In Slicer the GUI process and ``PythonSlicer`` share one site-packages, but another interpreter
@@ -69,15 +70,22 @@ def missing_modules(modules: list[str], python: str | os.PathLike[str] | None = 
     if _same_interpreter(python):
         importlib.invalidate_caches()
         return [m for m in modules if importlib.util.find_spec(m) is None]
-    result = subprocess.run([os.fspath(python), "-c", _CHECK_SCRIPT, *modules], capture_output=True, text=True,
-                            timeout=120, env=env, check=False)
+    result = subprocess.run(
+        [os.fspath(python), "-c", _CHECK_SCRIPT, *modules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"cannot run {python} to check the Python packages: {result.stderr.strip()[-500:]}")
     return list(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def missing_requirements(requirements: list[str], python: str | os.PathLike[str] | None = None,
-                         env: dict[str, str] | None = None) -> list[str]:
+def missing_requirements(
+    requirements: list[str], python: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> list[str]:
     """The requirement lines whose module is missing (``torch`` and ``SimpleITK`` included if listed)."""
     by_module = {import_name(r): r for r in requirements}
     return [by_module[m] for m in missing_modules(list(by_module), python, env)]
@@ -97,8 +105,12 @@ def install_plan(missing: list[str]) -> tuple[bool, list[str], list[str]]:
     return need_torch, [r for r in missing if requirement_name(r).lower() not in skip], problems
 
 
-def ensure_dependencies(python: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-                        requirements_path: str | os.PathLike[str] = REQUIREMENTS_FILE, ask: bool = True) -> bool:
+def ensure_dependencies(
+    python: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    requirements_path: str | os.PathLike[str] = REQUIREMENTS_FILE,
+    ask: bool = True,
+) -> bool:
     """Inside Slicer: install what the CLI needs after asking the user. False if the user declined.
 
     Raises ``RuntimeError`` if something is still missing afterwards (no network, PyTorch extension absent).
@@ -114,18 +126,21 @@ def ensure_dependencies(python: str | os.PathLike[str] | None = None, env: dict[
         raise RuntimeError("; ".join(problems))
     listing = "\n".join(f"  {r}" for r in missing)
     if ask and not slicer.util.confirmOkCancelDisplay(
-            f"Latent Anomaly needs these Python packages, which are not installed yet:\n{listing}\n\n"
-            "Install them now? This downloads several hundred MB (PyTorch) and can take minutes.",
-            windowTitle="Latent Anomaly: install Python packages"):
+        f"Latent Anomaly needs these Python packages, which are not installed yet:\n{listing}\n\n"
+        "Install them now? This downloads several hundred MB (PyTorch) and can take minutes.",
+        windowTitle="Latent Anomaly: install Python packages",
+    ):
         return False
     if need_torch:  # first, so that monai's own torch requirement is already met
         try:
             import PyTorchUtils
         except ImportError:
-            raise RuntimeError("the PyTorch extension is required: install 'PyTorch' from the Extensions Manager "
-                               "and restart Slicer") from None
-        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True,
-                                                              torchVersionRequirement=TORCH_REQUIREMENT)
+            raise RuntimeError(
+                "the PyTorch extension is required: install 'PyTorch' from the Extensions Manager and restart Slicer"
+            ) from None
+        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+            askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT
+        )
         if torch is None:
             return False
     if pip_requirements:
@@ -148,7 +163,11 @@ def _pip_install(requirements: list[str]) -> None:
         if hasattr(module, "pip_ensure"):
             from packaging.requirements import Requirement
 
-            module.pip_ensure([Requirement(r) for r in requirements], requester=REQUESTER,
-                              skip_packages=list(SKIP_PACKAGES), prompt_install=False)
+            module.pip_ensure(
+                [Requirement(r) for r in requirements],
+                requester=REQUESTER,
+                skip_packages=list(SKIP_PACKAGES),
+                prompt_install=False,
+            )
             return
     slicer.util.pip_install(" ".join(requirements))

@@ -155,15 +155,28 @@ class LatentAnomalyLogic(SceneMixin, _logicBase()):
         return cli_environment(self.libraryRoot())
 
     def buildCommand(self, inputPath: str | Path, outputDir: str | Path, parameters: DetectParameters) -> list[str]:
-        return build_detect_command(self.pythonExecutable(), inputPath, outputDir, self.modelPathFor(parameters),
-                                    parameters.scorer, parameters.device, parameters.skull, parameters.threshold)
+        return build_detect_command(
+            self.pythonExecutable(),
+            inputPath,
+            outputDir,
+            self.modelPathFor(parameters),
+            parameters.scorer,
+            parameters.device,
+            parameters.skull,
+            parameters.threshold,
+        )
 
     def isRunning(self) -> bool:
         return self.runner.is_running()
 
-    def startDetectionOnFile(self, inputPath: str | Path, outputDir: str | Path, parameters: DetectParameters,
-                             onProgress: Callable[[float, str], None] | None = None,
-                             onFinished: Callable[[DetectionOutcome], None] | None = None) -> None:
+    def startDetectionOnFile(
+        self,
+        inputPath: str | Path,
+        outputDir: str | Path,
+        parameters: DetectParameters,
+        onProgress: Callable[[float, str], None] | None = None,
+        onFinished: Callable[[DetectionOutcome], None] | None = None,
+    ) -> None:
         """Start ``detect`` on a scan file; returns at once, ``onFinished(outcome)`` is called once at the end."""
         if self.runner.is_running():
             raise RuntimeError("a detection is already running; cancel it or wait for it to finish")
@@ -187,10 +200,12 @@ class LatentAnomalyLogic(SceneMixin, _logicBase()):
         self.runner.start(args, tracker.feed, finished, env=self.environment(), cwd=self.libraryRoot())
 
     @staticmethod
-    def _outcome(result: RunResult, tracker: ProgressTracker, outputDir: Path,
-                 modelPath: Path | None) -> DetectionOutcome:
-        outcome = DetectionOutcome(result.status, result.exit_code, outputDir, modelPath, log=tracker.log,
-                                   notes=list(tracker.notes))
+    def _outcome(
+        result: RunResult, tracker: ProgressTracker, outputDir: Path, modelPath: Path | None
+    ) -> DetectionOutcome:
+        outcome = DetectionOutcome(
+            result.status, result.exit_code, outputDir, modelPath, log=tracker.log, notes=list(tracker.notes)
+        )
         if result.status is RunStatus.CANCELLED:
             outcome.errorMessage = "cancelled"
         elif result.status is RunStatus.FAILED:
@@ -215,12 +230,22 @@ class LatentAnomalyLogic(SceneMixin, _logicBase()):
     def modelInfo(self, modelPath: str | Path | None = None, timeout: float = 300) -> dict[str, Any]:
         """``info --json`` of a bundle (name, version, scorers, thresholds); blocks while torch loads."""
         args = build_info_command(self.pythonExecutable(), modelPath or self.defaultModelPath())
-        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self.environment(),
-                                cwd=self.libraryRoot(), check=False)
+        result = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.environment(),
+            cwd=self.libraryRoot(),
+            check=False,
+        )
         if result.returncode != 0:
-            errors = [line[len("error: "):] for line in result.stderr.splitlines() if line.startswith("error: ")]
-            raise RuntimeError(errors[-1] if errors else
-                               f"model info failed (exit code {result.returncode}): {result.stderr.strip()[-300:]}")
+            errors = [line[len("error: ") :] for line in result.stderr.splitlines() if line.startswith("error: ")]
+            raise RuntimeError(
+                errors[-1]
+                if errors
+                else f"model info failed (exit code {result.returncode}): {result.stderr.strip()[-300:]}"
+            )
         return json.loads(result.stdout)
 
     @staticmethod
@@ -266,9 +291,13 @@ class LatentAnomalyLogic(SceneMixin, _logicBase()):
 
         return LatentAnomalyParameterNode(super().getParameterNode())
 
-    def startDetection(self, inputVolume, parameters: DetectParameters,
-                       onProgress: Callable[[float, str], None] | None = None,
-                       onFinished: Callable[[DetectionOutcome], None] | None = None) -> None:
+    def startDetection(
+        self,
+        inputVolume,
+        parameters: DetectParameters,
+        onProgress: Callable[[float, str], None] | None = None,
+        onFinished: Callable[[DetectionOutcome], None] | None = None,
+    ) -> None:
         """Export ``inputVolume``, run the CLI on it and, on success, load and show heatmap and label map."""
         if inputVolume is None:
             raise ValueError("select an input volume")
@@ -289,8 +318,9 @@ class LatentAnomalyLogic(SceneMixin, _logicBase()):
 
         self.startDetectionOnFile(inputPath, workDir / "output", parameters, onProgress, finished)
 
-    def detectAndWait(self, inputVolume, parameters: DetectParameters,
-                      timeout: float | None = None) -> DetectionOutcome:
+    def detectAndWait(
+        self, inputVolume, parameters: DetectParameters, timeout: float | None = None
+    ) -> DetectionOutcome:
         """Blocking variant for tests and scripts (the GUI freezes meanwhile)."""
         self.startDetection(inputVolume, parameters)
         if not self.waitForFinished(timeout):

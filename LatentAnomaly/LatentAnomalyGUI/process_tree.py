@@ -31,13 +31,14 @@ def _parent_map() -> dict[int, int]:
             except OSError:
                 continue  # the process ended while we looked
             # The command name is in parentheses and may contain spaces: parse after the last ')'.
-            fields = stat[stat.rfind(")") + 2:].split()
+            fields = stat[stat.rfind(")") + 2 :].split()
             if len(fields) > 1:
                 parents[int(entry.name)] = int(fields[1])
         return parents
     try:
-        out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True,
-                             timeout=10, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return parents
     for line in out.splitlines():
@@ -74,8 +75,9 @@ def kill_tree(pid: int, include_root: bool = True) -> None:
     """Kill ``pid`` and its descendants now (SIGKILL / ``taskkill /T /F``); missing processes are ignored."""
     if IS_WINDOWS:
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-        subprocess.run(["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True, check=False,
-                       creationflags=flags)
+        subprocess.run(
+            ["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True, check=False, creationflags=flags
+        )
         return
     # Freeze the tree first so nobody forks while we collect it, then kill what we found.
     if include_root:
@@ -99,8 +101,9 @@ def kill_process_group(pgid: int) -> None:
 def is_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (ended, not yet reaped) counts as gone."""
     if IS_WINDOWS:
-        out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True,
-                             check=False).stdout
+        out = subprocess.run(
+            ["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True, check=False
+        ).stdout
         return str(pid) in out
     try:
         os.kill(pid, 0)
@@ -112,4 +115,4 @@ def is_alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True  # no /proc (macOS): os.kill said it exists
-    return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")

@@ -57,9 +57,9 @@ class ProgressTracker:
             return
         self.tail.append(line)
         if line.startswith(ERROR_PREFIX):
-            self.errors.append(line[len(ERROR_PREFIX):].strip())
+            self.errors.append(line[len(ERROR_PREFIX) :].strip())
         elif line.startswith(NOTE_PREFIX):
-            self.notes.append(line[len(NOTE_PREFIX):].strip())
+            self.notes.append(line[len(NOTE_PREFIX) :].strip())
 
     @property
     def error_message(self) -> str:

@@ -25,8 +25,14 @@ class QtProcessRunner:
         self._cancelled = False
         self._running = False
 
-    def start(self, args: Sequence[str], on_output: OutputCallback, on_finished: FinishedCallback,
-              env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> None:
+    def start(
+        self,
+        args: Sequence[str],
+        on_output: OutputCallback,
+        on_finished: FinishedCallback,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         import qt
 
         if self._running:

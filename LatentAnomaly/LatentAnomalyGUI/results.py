@@ -12,8 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-REQUIRED_KEYS = ("model", "subject_score", "subject_threshold", "voxel_threshold", "flagged_volume_ml",
-                 "n_components", "components")
+REQUIRED_KEYS = (
+    "model",
+    "subject_score",
+    "subject_threshold",
+    "voxel_threshold",
+    "flagged_volume_ml",
+    "n_components",
+    "components",
+)
 DISCLAIMER = "Research software: not for diagnosis."
 
 
@@ -52,8 +59,10 @@ def _ras(point: Any) -> str:
 def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
     """A short plain-text report: model, subject verdict, voxel threshold, flagged volume, largest regions."""
     model = summary.get("model") or {}
-    lines = [f"Model: {model.get('name', '?')} {model.get('version', '')}".rstrip()
-             + (f" (scorer {model['scorer']})" if model.get("scorer") else "")]
+    lines = [
+        f"Model: {model.get('name', '?')} {model.get('version', '')}".rstrip()
+        + (f" (scorer {model['scorer']})" if model.get("scorer") else "")
+    ]
     flagged = summary.get("subject_flagged")
     if flagged is None:
         try:
@@ -61,21 +70,27 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
         except (KeyError, TypeError, ValueError):
             flagged = None
     verdict = {True: "ABOVE the healthy range", False: "within the healthy range", None: "not assessed"}[flagged]
-    lines.append(f"Subject score {_number(summary.get('subject_score'))} vs threshold "
-                 f"{_number(summary.get('subject_threshold'))}: {verdict}")
+    lines.append(
+        f"Subject score {_number(summary.get('subject_score'))} vs threshold "
+        f"{_number(summary.get('subject_threshold'))}: {verdict}"
+    )
     source = summary.get("voxel_threshold_source")
     lines.append(f"Voxel threshold {_number(summary.get('voxel_threshold'), 3)}" + (f" ({source})" if source else ""))
     fraction = summary.get("flagged_fraction_of_brain")
     percent = f" ({100 * float(fraction):.2f}% of brain)" if isinstance(fraction, int | float) else ""
     count = int(summary.get("n_components") or 0)
-    lines.append(f"Flagged volume {_number(summary.get('flagged_volume_ml'), 1)} mL{percent} "
-                 f"in {count} region{'s' if count != 1 else ''}")
+    lines.append(
+        f"Flagged volume {_number(summary.get('flagged_volume_ml'), 1)} mL{percent} "
+        f"in {count} region{'s' if count != 1 else ''}"
+    )
     components = sorted(summary.get("components") or [], key=lambda c: -float(c.get("volume_ml", 0.0)))
     if components:
         lines.append(f"Largest region{'s' if min(largest, len(components)) > 1 else ''}:")
         for rank, component in enumerate(components[:largest], start=1):
-            lines.append(f"  {rank}. {_number(component.get('volume_ml'))} mL at RAS "
-                         f"{_ras(component.get('centroid_ras_mm'))} mm, peak {_number(component.get('peak_score'))}")
+            lines.append(
+                f"  {rank}. {_number(component.get('volume_ml'))} mL at RAS "
+                f"{_ras(component.get('centroid_ras_mm'))} mm, peak {_number(component.get('peak_score'))}"
+            )
     for message in summary.get("messages") or []:
         lines.append(f"Note: {message}")
     lines.append(DISCLAIMER)
@@ -91,6 +106,9 @@ def format_model_info(info: dict[str, Any]) -> str:
         lines.append("Scorers: " + ", ".join(f"{s} (default)" if s == default else s for s in scorers))
     for name, thresholds in (info.get("thresholds") or {}).items():
         rule = thresholds.get("rule")
-        lines.append(f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}"
-                     + (f" ({rule})" if rule else "") + f", subject threshold {_number(thresholds.get('subject'), 3)}")
+        lines.append(
+            f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}"
+            + (f" ({rule})" if rule else "")
+            + f", subject threshold {_number(thresholds.get('subject'), 3)}"
+        )
     return "\n".join(lines)

@@ -47,8 +47,9 @@ def voxel_volume_ml(spacing: Any) -> float:
     return volume / 1000.0
 
 
-def summary_after_rethreshold(summary: dict[str, Any], threshold: float, labels: Any,
-                              components: list[dict[str, Any]], voxel_ml: float) -> dict[str, Any]:
+def summary_after_rethreshold(
+    summary: dict[str, Any], threshold: float, labels: Any, components: list[dict[str, Any]], voxel_ml: float
+) -> dict[str, Any]:
     """A copy of ``summary`` describing the new label map; the subject score and its threshold do not change.
 
     The threshold the CLI used is kept as ``detected_voxel_threshold`` so the user can go back to it.
@@ -58,7 +59,8 @@ def summary_after_rethreshold(summary: dict[str, Any], threshold: float, labels:
     out.setdefault("detected_voxel_threshold_source", summary.get("voxel_threshold_source", ""))
     out["voxel_threshold"] = float(threshold)
     back_to_detected = out["detected_voxel_threshold"] is not None and float(threshold) == float(
-        out["detected_voxel_threshold"])
+        out["detected_voxel_threshold"]
+    )
     out["voxel_threshold_source"] = out["detected_voxel_threshold_source"] if back_to_detected else SOURCE_SLICER
     flagged_ml = float((labels > 0).sum()) * float(voxel_ml)
     out["flagged_volume_ml"] = flagged_ml

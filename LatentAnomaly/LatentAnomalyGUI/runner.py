@@ -43,8 +43,14 @@ FinishedCallback = Callable[[RunResult], None]
 class ProcessRunner(Protocol):
     """What the logic needs from a process runner."""
 
-    def start(self, args: Sequence[str], on_output: OutputCallback, on_finished: FinishedCallback,
-              env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> None:
+    def start(
+        self,
+        args: Sequence[str],
+        on_output: OutputCallback,
+        on_finished: FinishedCallback,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         """Start ``args``; ``on_output(text)`` gets stdout+stderr chunks, ``on_finished(result)`` is called once."""
 
     def cancel(self) -> None:
@@ -73,8 +79,14 @@ class SubprocessRunner:
         self._cancelled = False
         self._lock = threading.Lock()
 
-    def start(self, args: Sequence[str], on_output: OutputCallback, on_finished: FinishedCallback,
-              env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> None:
+    def start(
+        self,
+        args: Sequence[str],
+        on_output: OutputCallback,
+        on_finished: FinishedCallback,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         if self.is_running():
             raise RuntimeError("a detection is already running; cancel it or wait for it to finish")
         options: dict[str, object] = {}
@@ -86,16 +98,22 @@ class SubprocessRunner:
         self._done.clear()
         try:
             self._process = subprocess.Popen(
-                list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None, cwd=cwd, **options,  # type: ignore[call-overload]
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                **options,  # type: ignore[call-overload]
             )
         except OSError as error:
             self._process = None
             self._done.set()
             on_finished(RunResult(RunStatus.FAILED, None, f"could not start {args[0]}: {error}"))
             return
-        self._thread = threading.Thread(target=self._pump, args=(self._process, on_output, on_finished),
-                                        name="LatentAnomaly-reader", daemon=True)
+        self._thread = threading.Thread(
+            target=self._pump, args=(self._process, on_output, on_finished), name="LatentAnomaly-reader", daemon=True
+        )
         self._thread.start()
 
     def _pump(self, process: subprocess.Popen[bytes], on_output: OutputCallback, on_finished: FinishedCallback) -> None:

@@ -44,10 +44,12 @@ class SceneMixin:
 
         name = inputVolume.GetName()
         scene = slicer.mrmlScene
-        heatmap = slicer.util.loadVolume(str(outcome.heatmapPath),
-                                         {"name": scene.GenerateUniqueName(f"{name} anomaly heatmap"), "show": False})
-        label = slicer.util.loadLabelVolume(str(outcome.labelmapPath),
-                                            {"name": scene.GenerateUniqueName(f"{name} anomaly labels"), "show": False})
+        heatmap = slicer.util.loadVolume(
+            str(outcome.heatmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly heatmap"), "show": False}
+        )
+        label = slicer.util.loadLabelVolume(
+            str(outcome.labelmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly labels"), "show": False}
+        )
         for node in (heatmap, label):
             # The files live in a temporary folder: detach them so "Save" writes the data, not a dangling path.
             storage = node.GetStorageNode()
@@ -87,8 +89,9 @@ class SceneMixin:
         import slicer
 
         self.styleHeatmap(heatmapNode, threshold)
-        slicer.util.setSliceViewerLayers(background=inputVolume, foreground=heatmapNode, foregroundOpacity=0.5,
-                                         label=labelNode, fit=True)
+        slicer.util.setSliceViewerLayers(
+            background=inputVolume, foreground=heatmapNode, foregroundOpacity=0.5, label=labelNode, fit=True
+        )
 
     def rethreshold(self, heatmapNode, labelNode, threshold: float) -> dict[str, Any] | None:
         """Recompute the label map from the loaded heatmap at ``threshold`` (no model run); returns the new summary."""
@@ -117,8 +120,9 @@ class SceneMixin:
         import slicer
 
         scene = slicer.mrmlScene
-        segmentationNode = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
-                                                   scene.GenerateUniqueName(f"{labelNode.GetName()} segmentation"))
+        segmentationNode = scene.AddNewNodeByClass(
+            "vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{labelNode.GetName()} segmentation")
+        )
         if referenceVolume is not None:
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceVolume)
         if not slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelNode, segmentationNode):
@@ -136,9 +140,11 @@ class SceneMixin:
         """Write label map, heatmap and the (possibly re-thresholded) summary into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        written = [self.exportVolume(node, folder / name, compress=True)
-                   for node, name in ((labelNode, "labelmap.nii.gz"), (heatmapNode, "heatmap.nii.gz"))
-                   if node is not None]
+        written = [
+            self.exportVolume(node, folder / name, compress=True)
+            for node, name in ((labelNode, "labelmap.nii.gz"), (heatmapNode, "heatmap.nii.gz"))
+            if node is not None
+        ]
         raw = labelNode.GetAttribute(SUMMARY_ATTRIBUTE) if labelNode is not None else None
         if raw:
             (folder / "summary.json").write_text(json.dumps(json.loads(raw), indent=2) + "\n", encoding="utf-8")

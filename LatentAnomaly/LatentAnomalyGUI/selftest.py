@@ -10,8 +10,9 @@ SAMPLE_ENV = "LATENT_ANOMALY_SAMPLE"
 SAMPLE_RELATIVE = Path("Testing") / "Data" / "IXI_sample_T1.nii.gz"
 
 
-def find_sample_scan(start: str | os.PathLike[str], env: Mapping[str, str] | None = None,
-                     levels: int = 6) -> Path | None:
+def find_sample_scan(
+    start: str | os.PathLike[str], env: Mapping[str, str] | None = None, levels: int = 6
+) -> Path | None:
     """``$LATENT_ANOMALY_SAMPLE`` if it names a file, else ``Testing/Data/IXI_sample_T1.nii.gz`` above ``start``.
 
     The installed module does not know where its source tree is; from the source tree (or a build
@@ -40,8 +41,9 @@ def _flat(values: Sequence) -> list[float]:
     return out
 
 
-def geometry_mismatches(expected: Mapping[str, Sequence], actual: Mapping[str, Sequence],
-                        tolerance: float = 1e-4) -> list[str]:
+def geometry_mismatches(
+    expected: Mapping[str, Sequence], actual: Mapping[str, Sequence], tolerance: float = 1e-4
+) -> list[str]:
     """Keys ('dimensions', 'spacing', 'origin', 'ijkToRas', ...) whose values differ beyond ``tolerance``."""
     problems = []
     for key, want in expected.items():

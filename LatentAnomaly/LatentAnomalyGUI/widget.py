@@ -176,8 +176,12 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _scheduleRethreshold(self) -> None:
         p = self._parameterNode
-        if p.heatmapVolume and p.labelVolume and self._appliedThreshold is not None \
-                and p.threshold != self._appliedThreshold:
+        if (
+            p.heatmapVolume
+            and p.labelVolume
+            and self._appliedThreshold is not None
+            and p.threshold != self._appliedThreshold
+        ):
             self._rethresholdTimer.start()
 
     def _updateButtons(self) -> None:
@@ -211,9 +215,13 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if not self.logic.ensureDependencies():
                 return
             p = self._parameterNode
-            parameters = DetectParameters(modelPath=self._modelPath(), scorer=p.scorer.strip() or None,
-                                          device=p.device, skull=p.skullMode,
-                                          threshold=p.threshold if p.overrideThreshold else None)
+            parameters = DetectParameters(
+                modelPath=self._modelPath(),
+                scorer=p.scorer.strip() or None,
+                device=p.device,
+                skull=p.skullMode,
+                threshold=p.threshold if p.overrideThreshold else None,
+            )
             self._setRunning(True, "Starting...")
             try:
                 self.logic.startDetection(p.inputVolume, parameters, self._onProgress, self._onFinished)
@@ -293,5 +301,6 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Failed to create the segmentation.", waitCursor=True):
             segmentation = self.logic.createSegmentation(p.labelVolume, p.inputVolume)
-            self.ui.statusLabel.text = (f"Created {segmentation.GetName()} "
-                                        "(export it as DICOM SEG from the DICOM module).")
+            self.ui.statusLabel.text = (
+                f"Created {segmentation.GetName()} (export it as DICOM SEG from the DICOM module)."
+            )

@@ -103,7 +103,9 @@ class ConvAutoEncoder(nn.Module):
     The decoder reconstructs the prefiltered input, which is therefore the residual's reference.
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), latent_channels: int = 16, input_sigma_vox: float = 0.0):
+    def __init__(
+        self, channels: tuple[int, int, int] = (16, 32, 64), latent_channels: int = 16, input_sigma_vox: float = 0.0
+    ):
         super().__init__()
         self.prefilter = GaussianPrefilter(input_sigma_vox)
         self.encoder = ConvEncoder(channels, latent_channels)

@@ -217,14 +217,23 @@ class LocationScorer:
         return (heat * scan.mask).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        meta = {"scorer": self.name, "config": asdict(self.config), "standardise": self.standardise, "params": self.params}
+        meta = {
+            "scorer": self.name,
+            "config": asdict(self.config),
+            "standardise": self.standardise,
+            "params": self.params,
+        }
         return dict(self.arrays), meta
 
     @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], space: LatentSpace | None = None) -> LocationScorer:
+    def from_state(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], space: LatentSpace | None = None
+    ) -> LocationScorer:
         if space is None:
             raise ValueError(f"scorer {meta.get('scorer')} needs the bundle's latent space")
-        scorer = cls(LocationConfig(**meta["config"]), standardise=meta.get("standardise", True), **meta.get("params", {}))
+        scorer = cls(
+            LocationConfig(**meta["config"]), standardise=meta.get("standardise", True), **meta.get("params", {})
+        )
         scorer.arrays = {k: np.asarray(v) for k, v in arrays.items()}
         scorer.space = space
         return scorer

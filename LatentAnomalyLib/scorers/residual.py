@@ -38,7 +38,9 @@ class ResidualScorer:
         raw = np.stack([self._raw(s) for s in scans])
         self.arrays = {
             "center": np.median(raw, axis=0).astype(np.float16),
-            "spread": np.maximum(1.4826 * np.median(np.abs(raw - np.median(raw, axis=0)), axis=0), 0.01).astype(np.float16),
+            "spread": np.maximum(1.4826 * np.median(np.abs(raw - np.median(raw, axis=0)), axis=0), 0.01).astype(
+                np.float16
+            ),
         }
 
     def score(self, scan: EncodedScan) -> np.ndarray:
@@ -48,7 +50,10 @@ class ResidualScorer:
         return (raw * scan.mask).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return dict(self.arrays), {"scorer": self.name, "params": {"sigma": self.sigma, "standardise": self.standardise}}
+        return dict(self.arrays), {
+            "scorer": self.name,
+            "params": {"sigma": self.sigma, "standardise": self.standardise},
+        }
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ResidualScorer:

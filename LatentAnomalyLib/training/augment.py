@@ -76,7 +76,9 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x
 
 
-def degrade(images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+def degrade(
+    images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
     """Input-only degradations of (B, 1, D, H, W) normalised images; zero stays outside ``masks``."""
     out = []
     for x, m in zip(images, masks):
@@ -101,7 +103,9 @@ def degrade(images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, ge
             a = config.sharpen_amount[0] + u[9] * (config.sharpen_amount[1] - config.sharpen_amount[0])
             x = x + a * (x - _gaussian_blur(x, 1.0))
         if u[7] < config.noise_probability:
-            std = config.noise_std[0] + torch.rand(1, generator=generator).item() * (config.noise_std[1] - config.noise_std[0])
+            std = config.noise_std[0] + torch.rand(1, generator=generator).item() * (
+                config.noise_std[1] - config.noise_std[0]
+            )
             x = x + torch.randn(x.shape, generator=generator).to(x.device) * std
         out.append(x[0] * m)
     return torch.stack(out)

@@ -52,9 +52,13 @@ def _augmenter(config: BrainMaskTrainConfig) -> Callable[[dict], dict]:
     return mt.Compose(
         [
             mt.RandAffined(
-                keys=("image", "label"), prob=0.9, rotate_range=(0.35, 0.35, 0.35),
-                scale_range=(0.15, 0.15, 0.15), translate_range=(6, 6, 6),
-                mode=("bilinear", "nearest"), padding_mode="zeros",
+                keys=("image", "label"),
+                prob=0.9,
+                rotate_range=(0.35, 0.35, 0.35),
+                scale_range=(0.15, 0.15, 0.15),
+                translate_range=(6, 6, 6),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
             ),
             mt.RandFlipd(keys=("image", "label"), prob=0.5, spatial_axis=2),
             mt.ResizeWithPadOrCropd(keys=("image", "label"), spatial_size=PATCH),

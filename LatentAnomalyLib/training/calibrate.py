@@ -22,7 +22,9 @@ from ..synthetic import KINDS, paint_lesion
 from .config import CalibrationConfig
 
 
-def calibrate_scorer(scorer: Any, val_scans: Sequence[EncodedScan], post: dict[str, Any], config: CalibrationConfig) -> dict[str, Any]:
+def calibrate_scorer(
+    scorer: Any, val_scans: Sequence[EncodedScan], post: dict[str, Any], config: CalibrationConfig
+) -> dict[str, Any]:
     post_config = PostprocessConfig(**post)
     raw = [scorer.score(s) for s in val_scans]
     maps = [postprocess(r, s.mask, post_config) for r, s in zip(raw, val_scans)]
@@ -54,8 +56,15 @@ class SyntheticSet:
     kinds: list[str]
 
 
-def build_synthetic_set(val_scans: Sequence[EncodedScan], encoder: torch.nn.Module, mean: np.ndarray, std: np.ndarray,
-                        device: str, seed: int, reconstruct: bool) -> SyntheticSet:
+def build_synthetic_set(
+    val_scans: Sequence[EncodedScan],
+    encoder: torch.nn.Module,
+    mean: np.ndarray,
+    std: np.ndarray,
+    device: str,
+    seed: int,
+    reconstruct: bool,
+) -> SyntheticSet:
     rng = np.random.default_rng(seed)
     scans, labels, kinds = [], [], []
     for scan in val_scans:
@@ -81,8 +90,9 @@ POSTPROCESS_OPTIONS = (
 )
 
 
-def choose_postprocess(scorer: Any, synthetic: SyntheticSet, fixed: dict[str, Any] | None,
-                       base: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def choose_postprocess(
+    scorer: Any, synthetic: SyntheticSet, fixed: dict[str, Any] | None, base: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Pick post-processing on the synthetic validation set (voxel AUPRC); never on test scans.
 
     ``fixed`` (a scorer's own setting in the configuration) skips the search; ``base`` (the
@@ -102,7 +112,14 @@ def choose_postprocess(scorer: Any, synthetic: SyntheticSet, fixed: dict[str, An
         y = np.concatenate([lab[s.mask] for lab, s in zip(synthetic.labels, synthetic.scans)])
         x = np.concatenate([m[s.mask] for m, s in zip(maps, synthetic.scans)])
         metrics = voxel_metrics(x, y)
-        results.append({"options": options, "auprc": metrics["auprc"], "auroc": metrics["auroc"], "best_dice": metrics["best_dice"]})
+        results.append(
+            {
+                "options": options,
+                "auprc": metrics["auprc"],
+                "auroc": metrics["auroc"],
+                "best_dice": metrics["best_dice"],
+            }
+        )
     best = max(results, key=lambda r: r["auprc"] or 0.0)
     return dict(best["options"]), results
 

@@ -60,8 +60,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         pre_defaults = asdict(PreprocessConfig())
-        pre = {k: {**pre_defaults[k], **raw.get("preprocess", {}).get(k, {})} if isinstance(pre_defaults[k], dict)
-               else raw.get("preprocess", {}).get(k, pre_defaults[k]) for k in pre_defaults}
+        pre = {
+            k: {**pre_defaults[k], **raw.get("preprocess", {}).get(k, {})}
+            if isinstance(pre_defaults[k], dict)
+            else raw.get("preprocess", {}).get(k, pre_defaults[k])
+            for k in pre_defaults
+        }
         enc_train = dict(raw.get("encoder_train", {}))
         augment = AugmentConfig(**_tuples(enc_train.pop("augment", {})))
         scorers = tuple(ScorerSpec(**s) for s in raw["scorers"])

@@ -47,7 +47,9 @@ def train_encoder(
     generator = torch.Generator().manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     model = build_encoder(config).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
     n = len(images)
     steps = int(np.ceil(n / train_config.batch_size)) * train_config.epochs
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=train_config.learning_rate, total_steps=steps)

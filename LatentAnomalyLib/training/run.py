@@ -50,8 +50,15 @@ def _load_state(path: Path, module: torch.nn.Module) -> torch.nn.Module:
 
 
 class TrainingRun:
-    def __init__(self, config: TrainConfig, workdir: Path, data_root: Path | None = None,
-                 device: str = "cpu", log: Log = print, max_cases: int | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        workdir: Path,
+        data_root: Path | None = None,
+        device: str = "cpu",
+        log: Log = print,
+        max_cases: int | None = None,
+    ):
         self.config = config
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +66,9 @@ class TrainingRun:
         self.device = device
         self.log = log
         self.max_cases = max_cases
-        self.split_file = datasets.REPO_ROOT / config.split if not Path(config.split).is_absolute() else Path(config.split)
+        self.split_file = (
+            datasets.REPO_ROOT / config.split if not Path(config.split).is_absolute() else Path(config.split)
+        )
 
     # -- helpers --------------------------------------------------------------------------
     def cases(self, part: str) -> list[datasets.Case]:
@@ -135,7 +144,10 @@ class TrainingRun:
         val = self.brainmask_cache("val", force)
         net, metrics = train_brainmask(train, val, cfg, self.config.brainmask_train, self.device, self.log)
         _save_state(self.path("brainmask.safetensors"), net)
-        self._update_metrics("brainmask", {k: v for k, v in metrics.items() if k != "loss_history"} | {"final_loss": metrics["loss_history"][-1]})
+        self._update_metrics(
+            "brainmask",
+            {k: v for k, v in metrics.items() if k != "loss_history"} | {"final_loss": metrics["loss_history"][-1]},
+        )
 
     def stage_preprocess(self, force: bool) -> None:
         from ..io import read_image
@@ -171,10 +183,18 @@ class TrainingRun:
             self.log("encoder exists; skipping (use --force to retrain)")
             return
         images, masks, _ = self.load_cache("train")
-        model, metrics = train_encoder(images, masks, self.config.encoder, self.config.encoder_train, self.device, self.log)
+        model, metrics = train_encoder(
+            images, masks, self.config.encoder, self.config.encoder_train, self.device, self.log
+        )
         _save_state(self.path("encoder.safetensors"), model)
-        self._update_metrics("encoder", {"train_seconds": metrics["train_seconds"], "device": metrics["device"],
-                                         "final_losses": metrics["loss_history"][-1]})
+        self._update_metrics(
+            "encoder",
+            {
+                "train_seconds": metrics["train_seconds"],
+                "device": metrics["device"],
+                "final_losses": metrics["loss_history"][-1],
+            },
+        )
 
     def stage_scorers(self, force: bool) -> None:
         from safetensors.numpy import save_file
@@ -192,7 +212,9 @@ class TrainingRun:
         cells = np.stack([latent_grid_mask(m, stride) for m in masks])
         flat = np.moveaxis(latents, 1, -1)[cells]
         mean, std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
-        save_file({"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, str(self.path("latent_stats.safetensors")))
+        save_file(
+            {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, str(self.path("latent_stats.safetensors"))
+        )
 
         def standardise(z: np.ndarray) -> np.ndarray:
             return ((z - mean[None, :, None, None, None]) / std[None, :, None, None, None]).astype(np.float32)
@@ -202,13 +224,21 @@ class TrainingRun:
         self.log(f"encoded train, mirrored train and validation scans in {time.time() - t0:.0f}s")
         reconstructions = None
         fit_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(images, masks, latents, ids)]
-        fit_scans += [EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid) for img, m, z, sid in zip(images, masks, mirrored, ids)]
-        val_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)]
+        fit_scans += [
+            EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid)
+            for img, m, z, sid in zip(images, masks, mirrored, ids)
+        ]
+        val_scans = [
+            EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)
+        ]
         if any("reconstruction" in scorer_class(s.name).needs for s in self.config.scorers):
             # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
             # training scans: the decoder runs at full resolution, the slowest step on a CPU.
             n_fit = min(RESIDUAL_FIT_SCANS, len(images))
-            reconstructions = _reconstruct(encoder, images[:n_fit], self.device), _reconstruct(encoder, val_images, self.device)
+            reconstructions = (
+                _reconstruct(encoder, images[:n_fit], self.device),
+                _reconstruct(encoder, val_images, self.device),
+            )
             for scan, (rec, filtered) in zip(fit_scans[:n_fit], reconstructions[0]):
                 scan.reconstruction, scan.filtered = rec, filtered
             for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
@@ -219,15 +249,20 @@ class TrainingRun:
         if scorer_dir.exists():
             shutil.rmtree(scorer_dir)
         scorer_dir.mkdir()
-        calibration: dict[str, Any] = {"voxel_fpr": self.config.calibration.voxel_fpr,
-                                       "subject_fpr": self.config.calibration.subject_fpr, "scorers": {}}
+        calibration: dict[str, Any] = {
+            "voxel_fpr": self.config.calibration.voxel_fpr,
+            "subject_fpr": self.config.calibration.subject_fpr,
+            "scorers": {},
+        }
         fit_metrics = {}
         space = None
         if any(s.name in LATENT_SCORERS for s in self.config.scorers):
             t = time.time()
             space = LatentSpace(self.config.location_config()).fit(fit_scans)
             arrays, meta = space.state()
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors"))
+            save_file(
+                {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors")
+            )
             (scorer_dir / "latent_space.json").write_text(json.dumps(meta, indent=1) + "\n")
             fit_metrics["latent_space"] = {"fit_seconds": round(time.time() - t, 1), "positions": len(space.positions)}
             self.log(f"latent space: {len(space.positions)} locations fitted in {time.time() - t:.0f}s")
@@ -244,15 +279,24 @@ class TrainingRun:
             fit_seconds = time.time() - t
             arrays, meta = scorer.state()
             if arrays:
-                save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / f"{spec.name}.safetensors"))
+                save_file(
+                    {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                    str(scorer_dir / f"{spec.name}.safetensors"),
+                )
             (scorer_dir / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
             post, search = choose_postprocess(scorer, synthetic, spec.postprocess, self.config.postprocess)
             calibration["scorers"][spec.name] = calibrate_scorer(scorer, val_scans, post, self.config.calibration)
             check = synthetic_validation(scorer, synthetic, post)
-            fit_metrics[spec.name] = {"fit_seconds": round(fit_seconds, 1), "synthetic_validation": check,
-                                      "postprocess_search": search, "postprocess": post}
-            self.log(f"scorer {spec.name}: fit {fit_seconds:.0f}s, threshold {calibration['scorers'][spec.name]['voxel_threshold']:.3f}, "
-                     f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}")
+            fit_metrics[spec.name] = {
+                "fit_seconds": round(fit_seconds, 1),
+                "synthetic_validation": check,
+                "postprocess_search": search,
+                "postprocess": post,
+            }
+            self.log(
+                f"scorer {spec.name}: fit {fit_seconds:.0f}s, threshold {calibration['scorers'][spec.name]['voxel_threshold']:.3f}, "
+                f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}"
+            )
         self.path("calibration.json").write_text(json.dumps(calibration, indent=1) + "\n")
         self._update_metrics("scorers", fit_metrics)
 
@@ -281,24 +325,31 @@ class TrainingRun:
                     writer.add_file(entry["arrays"], self.path(entry["arrays"]))
                 scorers[spec.name] = entry
             resolved = cfg.resolved()
-            writer.add_json("config.json", {
-                "name": cfg.name,
-                "version": cfg.version,
-                "description": cfg.description,
-                "modality": "T1",
-                "preprocess": resolved["preprocess"],
-                "encoder": resolved["encoder"],
-                "template_files": {k: f"template_{k}.nii.gz" for k in ("t1", "gm", "wm")},
-                "scorers": scorers,
-                "latent_space": {"arrays": "scorers/latent_space.safetensors", "meta": "scorers/latent_space.json"}
-                if self.path("scorers/latent_space.safetensors").exists() else None,
-                "default_scorer": cfg.default_scorer,
-                "training": resolved,
-                "training_data": {"dataset": "IXI T1 (healthy)", "split_file": cfg.split,
-                                  "train_subjects": [c.case_id for c in self.cases("train")],
-                                  "validation_subjects": [c.case_id for c in self.cases("val")]},
-                "template_attribution": "ICBM 2009a symmetric MNI152 (Fonov et al. 2011), McConnell Brain Imaging Centre",
-            })
+            writer.add_json(
+                "config.json",
+                {
+                    "name": cfg.name,
+                    "version": cfg.version,
+                    "description": cfg.description,
+                    "modality": "T1",
+                    "preprocess": resolved["preprocess"],
+                    "encoder": resolved["encoder"],
+                    "template_files": {k: f"template_{k}.nii.gz" for k in ("t1", "gm", "wm")},
+                    "scorers": scorers,
+                    "latent_space": {"arrays": "scorers/latent_space.safetensors", "meta": "scorers/latent_space.json"}
+                    if self.path("scorers/latent_space.safetensors").exists()
+                    else None,
+                    "default_scorer": cfg.default_scorer,
+                    "training": resolved,
+                    "training_data": {
+                        "dataset": "IXI T1 (healthy)",
+                        "split_file": cfg.split,
+                        "train_subjects": [c.case_id for c in self.cases("train")],
+                        "validation_subjects": [c.case_id for c in self.cases("val")],
+                    },
+                    "template_attribution": "ICBM 2009a symmetric MNI152 (Fonov et al. 2011), McConnell Brain Imaging Centre",
+                },
+            )
             writer.add_file("calibration.json", self.path("calibration.json"))
             writer.add_json("metrics.json", self._metrics())
             return writer.finish(cfg.name, cfg.version)
