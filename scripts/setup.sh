@@ -9,7 +9,6 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[test]" 2>&1 | grep -v -i warning || true
+python -m pip install -q --disable-pip-version-check -e ".[test]"
 python -c "import LatentAnomalyLib, torch; print('latent-anomaly', LatentAnomalyLib.__version__, '| torch', torch.__version__)"
