@@ -12,10 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import slicer
-from LatentAnomalyGUI.logic import DetectParameters, LatentAnomalyLogic
-from LatentAnomalyGUI.selftest import find_sample_scan, geometry_mismatches
-from LatentAnomalyGUI.widget import LatentAnomalyWidget
+from LatentAnomalyGUI.library_path import ensure_library_importable
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
+
+ensure_library_importable(Path(__file__).resolve().parent)  # a source checkout keeps LatentAnomalyLib one level up
+
+from LatentAnomalyGUI.logic import DetectParameters, LatentAnomalyLogic  # noqa: E402
+from LatentAnomalyGUI.selftest import find_sample_scan, geometry_mismatches  # noqa: E402
+from LatentAnomalyGUI.widget import LatentAnomalyWidget  # noqa: E402
 
 __all__ = ["LatentAnomaly", "LatentAnomalyLogic", "LatentAnomalyTest", "LatentAnomalyWidget"]
 
@@ -48,7 +52,7 @@ Neurological Institute; Fonov et al., NeuroImage 2011). Built with MONAI and PyT
 
 
 class LatentAnomalyTest(ScriptedLoadableModuleTest):
-    """Runs the real CLI on the committed sample scan and checks the loaded results (needs the Python packages)."""
+    """Real CLI on the sample scan; checks geometry, re-thresholding, regions, metrics, opacity (needs the packages)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -78,8 +82,7 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
             timeout=float(os.environ.get("LATENT_ANOMALY_TEST_TIMEOUT", 1800)),
         )
         self.assertTrue(outcome.succeeded, outcome.errorMessage + "\n" + outcome.log)
-        self.assertIsNotNone(outcome.heatmapNode)
-        self.assertIsNotNone(outcome.labelNode)
+        self.assertTrue(outcome.heatmapNode is not None and outcome.labelNode is not None)
         expected = logic.volumeGeometry(inputVolume)
         for node in (outcome.heatmapNode, outcome.labelNode):
             self.assertEqual(geometry_mismatches(expected, logic.volumeGeometry(node)), [], node.GetName())
@@ -87,8 +90,30 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
         self.assertTrue(values <= {0, 1}, f"label values {sorted(values)}")
         self.assertIn("subject_score", outcome.summary)
         self.assertTrue(outcome.summary["model"]["name"])
+        self._checkReviewTools(logic, outcome)
         logic.cleanup()
         self.delayDisplay("Test passed")
+
+    def _checkReviewTools(self, logic, outcome):
+        """What the threshold slider, the regions table and the ground-truth box call, on the real results."""
+        heat, label = outcome.heatmapNode, outcome.labelNode
+        detected = float(outcome.summary["voxel_threshold"])
+        before = int(np.count_nonzero(slicer.util.arrayFromVolume(label)))
+        self.assertEqual(len(logic.regionRows(label, outcome.summary)), outcome.summary["n_components"])
+        peak = float(slicer.util.arrayFromVolume(heat).max())
+        higher = logic.rethreshold(heat, label, detected + 0.5 * max(peak - detected, 1e-3))
+        self.assertLessEqual(int(np.count_nonzero(slicer.util.arrayFromVolume(label))), before)
+        self.assertEqual(higher["detected_voxel_threshold"], detected)
+        self.assertEqual(len(logic.regionRows(label, higher)), higher["n_components"])
+        logic.rethreshold(heat, label, detected)
+        self.assertEqual(int(np.count_nonzero(slicer.util.arrayFromVolume(label))), before)
+        metrics = logic.compareWithGroundTruth(heat, label, label)  # the label map against itself
+        self.assertAlmostEqual(metrics["dice"], 1.0)
+        shown = logic.setHeatmapOpacity(heat, 0.8)
+        self.assertTrue(shown > 0 or slicer.app.layoutManager() is None)  # no slice views in a window-less run
+        composites = slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode")
+        for composite in [c for c in composites if c.GetForegroundVolumeID() == heat.GetID()]:
+            self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.8)
 
     def _skip(self, reason):
         logging.warning(f"LatentAnomalyTest SKIPPED: {reason}")

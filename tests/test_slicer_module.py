@@ -45,6 +45,10 @@ display = importlib.import_module("LatentAnomalyGUI.display")
 selftest = importlib.import_module("LatentAnomalyGUI.selftest")
 dependencies = importlib.import_module("LatentAnomalyGUI.dependencies")
 qt_runner = importlib.import_module("LatentAnomalyGUI.qt_runner")
+regions = importlib.import_module("LatentAnomalyGUI.regions")
+ground_truth = importlib.import_module("LatentAnomalyGUI.ground_truth")
+review = importlib.import_module("LatentAnomalyGUI.review")
+library_path = importlib.import_module("LatentAnomalyGUI.library_path")
 
 RunStatus = runner_module.RunStatus
 RunResult = runner_module.RunResult
@@ -58,6 +62,7 @@ def test_pure_modules_import_without_slicer_or_qt():
     newly_loaded = {name for name in FORBIDDEN if name in sys.modules} - _already_loaded
     assert newly_loaded == set()
     assert LatentAnomalyLogic.__mro__[-2].__name__ == "StandaloneLogic"
+    assert issubclass(LatentAnomalyLogic, review.ReviewMixin)
 
 
 # ----- command building --------------------------------------------------------------------------
@@ -985,3 +990,233 @@ def test_cmake_configures_and_installs_with_a_stub_slicer(tmp_path):
     assert (build / "lib" / "Slicer" / "qt-scripted-modules" / "LatentAnomalyLib" / "cli.py").is_file()
     if (BUNDLE / "manifest.json").is_file():
         assert (modules / "models" / "latent-anomaly-t1" / "manifest.json").is_file()
+
+
+# ----- flagged regions table ---------------------------------------------------------------------
+
+
+def test_region_rows_are_sorted_numbered_and_formatted():
+    rows = regions.region_rows(SUMMARY)
+    assert [row.number for row in rows] == [1, 2, 3, 4]
+    assert [row.volume_ml for row in rows] == [10.0, 3.0, 1.0, 0.25]
+    assert rows[0].ras == (12.34, -40.06, 22.0) and rows[0].peak_score == 2.75
+    assert rows[0].cells() == ("1", "10.00", "2.75", "12.3, -40.1, 22.0")
+    assert len(regions.COLUMNS) == len(rows[0].cells())
+    assert regions.region_rows(None) == [] and regions.region_rows({"components": []}) == []
+
+
+def test_region_rows_tolerate_incomplete_components():
+    summary = {"components": [{"volume_ml": "x", "centroid_ras_mm": [1, "a", 3]}, {"volume_ml": 2.0}, "junk"]}
+    rows = regions.region_rows(summary)
+    assert [(r.number, r.volume_ml, r.peak_score, r.ras) for r in rows] == [(1, 2.0, None, None), (2, 0.0, None, None)]
+    assert rows[0].cells() == ("1", "2.00", "?", "?")
+
+
+def _slicer_ijk_to_ras(image: sitk.Image) -> list[list[float]]:
+    """What Slicer's GetIJKToRASMatrix holds for a volume read from ``image`` (LPS physical space flipped to RAS)."""
+    direction = np.asarray(image.GetDirection()).reshape(3, 3) * np.asarray(image.GetSpacing())
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+    matrix = np.eye(4)
+    matrix[:3, :3] = lps_to_ras @ direction
+    matrix[:3, 3] = lps_to_ras @ np.asarray(image.GetOrigin())
+    return matrix.tolist()
+
+
+def test_region_centroids_agree_with_slicer_ras_of_the_voxel_centroid():
+    """The library's ``centroid_ras_mm`` is where Slicer puts the voxel centroid, even on an oblique LPS grid."""
+    from LatentAnomalyLib.components import label_components
+
+    image = _heatmap_image()
+    angle = math.radians(20)
+    image.SetDirection((math.cos(angle), -math.sin(angle), 0.0, math.sin(angle), math.cos(angle), 0.0, 0.0, 0.0, -1.0))
+    _, components = label_components(sitk.GetArrayFromImage(image), 0.5, image, 0.05)
+    matrix = _slicer_ijk_to_ras(image)
+    for component in components:
+        from_voxels = regions.centroid_ras({"centroid_voxel_ijk": component["centroid_voxel_ijk"]}, matrix)
+        assert from_voxels == pytest.approx(component["centroid_ras_mm"], abs=0.02)
+        assert regions.centroid_ras(component, matrix) == tuple(component["centroid_ras_mm"])
+    assert regions.centroid_ras({"centroid_voxel_ijk": [1, 2, 3]}) is None  # no matrix, no RAS centroid
+    rows = regions.region_rows({"components": components}, matrix)
+    assert [row.ras for row in rows] == [tuple(c["centroid_ras_mm"]) for c in components]
+
+
+# ----- ground-truth comparison -------------------------------------------------------------------
+
+
+def _lesion_case():
+    heatmap = np.zeros((6, 8, 8), dtype=np.float32)
+    heatmap[1:5, 1:7, 1:7] = 0.1  # brain: 144 voxels, non-zero scores
+    heatmap[2:4, 2:4, 2:4] = 2.0  # lesion scores high (8 voxels)
+    truth = np.zeros(heatmap.shape, dtype=np.uint8)
+    truth[2:4, 2:4, 2:4] = 1
+    return heatmap, truth
+
+
+def test_ground_truth_metrics_perfect_and_partial():
+    heatmap, truth = _lesion_case()
+    labels = (heatmap > 1.0).astype(np.uint8)
+    metrics = ground_truth.ground_truth_metrics(heatmap, labels, truth)
+    assert metrics == {
+        "dice": 1.0,
+        "auroc": 1.0,
+        "auprc": 1.0,
+        "n_brain_voxels": 144,
+        "n_truth_voxels": 8,
+        "truth_outside_brain": 0,
+    }
+    half = labels.copy()
+    half[2] = 0  # 4 of the 8 lesion voxels flagged
+    assert ground_truth.ground_truth_metrics(heatmap, half, truth)["dice"] == pytest.approx(2 * 4 / (4 + 8))
+    truth_with_outside = truth.copy()
+    truth_with_outside[0, 0, 0] = 7  # any non-zero value is lesion; this voxel is outside the brain
+    metrics = ground_truth.ground_truth_metrics(heatmap, labels, truth_with_outside)
+    assert metrics["truth_outside_brain"] == 1 and metrics["n_truth_voxels"] == 8 and metrics["auroc"] == 1.0
+
+
+def test_ground_truth_metrics_agree_with_sklearn_inside_the_brain():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    heatmap = np.zeros((10, 12, 12), dtype=np.float32)
+    brain = np.zeros(heatmap.shape, dtype=bool)
+    brain[1:9, 2:10, 2:10] = True
+    truth = np.zeros(heatmap.shape, dtype=np.uint8)
+    truth[3:6, 4:7, 4:8] = 1
+    heatmap[brain] = rng.normal(0.0, 1.0, int(brain.sum())) + 1.5 * truth[brain]
+    labels = (heatmap > 1.0).astype(np.uint8)
+    metrics = ground_truth.ground_truth_metrics(heatmap, labels, truth, brain=brain)
+    assert metrics["auroc"] == pytest.approx(sklearn_metrics.roc_auc_score(truth[brain], heatmap[brain]))
+    assert metrics["auprc"] == pytest.approx(sklearn_metrics.average_precision_score(truth[brain], heatmap[brain]))
+    expected_dice = 2 * np.sum(labels & truth) / (labels.sum() + truth.sum())
+    assert metrics["dice"] == pytest.approx(expected_dice)
+    assert metrics["n_brain_voxels"] == int(brain.sum())
+
+
+def test_ground_truth_metrics_edge_cases():
+    heatmap, truth = _lesion_case()
+    empty = np.zeros_like(truth)
+    metrics = ground_truth.ground_truth_metrics(heatmap, empty, empty)
+    assert metrics["dice"] == 1.0 and metrics["auroc"] is None and metrics["auprc"] is None
+    assert "undefined" in ground_truth.format_ground_truth_metrics(metrics)
+    with pytest.raises(ValueError, match="ground truth grid"):
+        ground_truth.ground_truth_metrics(heatmap, empty, truth[:-1])
+    with pytest.raises(ValueError, match="label map grid"):
+        ground_truth.ground_truth_metrics(heatmap, empty[:, :-1], truth)
+    assert ground_truth.brain_mask_from_heatmap(np.zeros((2, 2, 2))).all()  # no brain found: every voxel
+
+
+def test_format_ground_truth_metrics():
+    text = ground_truth.format_ground_truth_metrics(
+        {"dice": 0.5, "auroc": 0.91234, "auprc": None, "n_truth_voxels": 3, "truth_outside_brain": 2}
+    )
+    assert text.splitlines() == [
+        "Dice 0.500   AUROC 0.912   AUPRC n/a",
+        "(2 ground-truth voxels lie outside the brain and are not ranked)",
+    ]
+
+
+def test_resample_like_puts_a_ground_truth_on_the_heatmap_grid():
+    reference = _heatmap_image()  # 2 mm voxels
+    assert ground_truth.resample_like(reference, reference) is reference
+    fine = np.zeros((40, 48, 44), dtype=np.uint8)  # the same field of view at 1 mm
+    fine[8:18, 10:20, 10:20] = 1  # reference voxel i sits on fine voxel 2i: this covers [4:9, 5:10, 5:10]
+    image = sitk.GetImageFromArray(fine)
+    image.SetSpacing((1.0, 1.0, 1.0))
+    image.SetOrigin(reference.GetOrigin())
+    resampled = ground_truth.resample_like(image, reference)
+    assert resampled.GetSize() == reference.GetSize() and resampled.GetPixelID() == image.GetPixelID()
+    array = sitk.GetArrayFromImage(resampled)
+    expected = np.zeros(array.shape, dtype=np.uint8)
+    expected[4:9, 5:10, 5:10] = 1
+    assert np.array_equal(array, expected)
+
+
+# ----- extension index entry and documentation ---------------------------------------------------
+
+# Slicer/Slicer Schemas/slicer-extension-catalog-entry-schema-v1.0.1.json (draft-07), the parts it constrains.
+CATALOG_SCHEMA_ID = (
+    "https://raw.githubusercontent.com/Slicer/Slicer/main/Schemas/slicer-extension-catalog-entry-schema-v1.0.1.json"
+)
+CATALOG_REQUIRED = ("$schema", "category", "scm_url")
+CATALOG_TYPES = {
+    "$schema": str,
+    "category": str,
+    "scm_url": str,
+    "scm_revision": str,
+    "scm_type": str,
+    "build_dependencies": list,
+    "build_subdirectory": str,
+    "enabled": bool,
+    "tier": int,
+}
+
+
+def _cmake_set(text: str, variable: str) -> str:
+    match = re.search(rf'set\({variable} "([^"]*)"\)', text)
+    assert match, variable
+    return match.group(1)
+
+
+def test_extension_index_entry_follows_the_catalog_schema_and_the_cmake_metadata():
+    path = REPO / "LatentAnomaly.json"
+    entry = json.loads(path.read_text())
+    assert entry["$schema"].split("#")[0] == CATALOG_SCHEMA_ID
+    assert all(key in entry for key in CATALOG_REQUIRED)
+    assert set(entry) <= set(CATALOG_TYPES), set(entry) - set(CATALOG_TYPES)  # additionalProperties: false
+    for key, value in entry.items():
+        assert isinstance(value, CATALOG_TYPES[key]) and not (CATALOG_TYPES[key] is int and isinstance(value, bool))
+    assert entry.get("tier", 5) in (1, 3, 5) and entry.get("scm_type", "git") in ("git", "local")
+    assert all(isinstance(item, str) for item in entry.get("build_dependencies", []))
+
+    cmake = (REPO / "CMakeLists.txt").read_text()
+    assert path.stem == re.search(r"^project\((\w+)\)", cmake, re.M).group(1)  # the index checks this
+    assert entry["category"] == _cmake_set(cmake, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == _cmake_set(cmake, "EXTENSION_DEPENDS").split()
+    assert entry["scm_url"] == _cmake_set(cmake, "EXTENSION_HOMEPAGE")
+    assert entry["scm_url"].startswith("https://") and "slicer" in entry["scm_url"].rsplit("/", 1)[-1].lower()
+    assert entry["build_subdirectory"] == "."
+
+
+def test_ui_review_controls():
+    tree = _ui_tree()
+    widgets = {widget.get("name"): widget for widget in tree.iter("widget")}
+    opacity = widgets["opacitySliderWidget"]
+    values = {prop.get("name"): prop.findtext("double") for prop in opacity.iter("property")}
+    assert (float(values["minimum"]), float(values["maximum"]), float(values["value"])) == (0.0, 1.0, 0.5)
+    assert "heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5" in (GUI_DIR / "parameters.py").read_text()
+    table = widgets["regionsTableWidget"]
+    assert table.get("class") == "QTableWidget"
+    columns = [prop.findtext("number") for prop in table.iter("property") if prop.get("name") == "columnCount"]
+    assert columns == [str(len(regions.COLUMNS))]
+    selector = widgets["groundTruthSelector"]
+    types = [
+        s.text for prop in selector.iter("property") if prop.get("name") == "nodeTypes" for s in prop.iter("string")
+    ]
+    assert types == ["vtkMRMLLabelMapVolumeNode", "vtkMRMLSegmentationNode"]
+    scene_receivers = {
+        c.findtext("receiver") for c in tree.iter("connection") if "mrmlSceneChanged" in c.findtext("signal")
+    }
+    node_selectors = {name for name, w in widgets.items() if w.get("class") == "qMRMLNodeComboBox"}
+    assert node_selectors <= scene_receivers, node_selectors - scene_receivers
+
+
+def test_documentation_exists_and_is_honest_about_what_ran():
+    text = (REPO / "docs" / "slicer-module.md").read_text()
+    assert "## What was and was not exercised" in text
+    assert "python -m pytest -q tests/test_slicer_module.py" in text
+    for control in ("opacity", "Flagged regions", "Ground truth", "Cancel", "DICOM SEG", "Reload and Test"):
+        assert control in text, control
+
+
+def test_library_is_found_next_to_the_module_or_one_level_up(tmp_path):
+    installed = tmp_path / "qt-scripted-modules"
+    (installed / "LatentAnomalyLib").mkdir(parents=True)
+    (installed / "LatentAnomalyLib" / "__init__.py").write_text("")
+    path = ["/elsewhere"]
+    assert library_path.ensure_library_importable(installed, path) == installed
+    assert path == [str(installed), "/elsewhere"]
+    assert library_path.ensure_library_importable(installed, path) is None and len(path) == 2  # not added twice
+    source_path: list[str] = []
+    assert library_path.ensure_library_importable(MODULE_DIR, source_path) == REPO  # the repository checkout
+    assert source_path == [str(REPO)]
+    assert library_path.ensure_library_importable(tmp_path / "empty", []) is None
+    assert library_path.ensure_library_importable(MODULE_DIR) is None  # already importable here (pip -e)

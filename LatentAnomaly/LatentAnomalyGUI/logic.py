@@ -6,7 +6,7 @@ output into a :class:`DetectionOutcome`; pytest drives it with a fake runner. Th
 (``startDetection``, ``loadResults``, ``rethreshold``, ...) imports ``slicer`` inside each method
 and is exercised only by the module's self-test in Slicer. The base class is Slicer's
 ``ScriptedLoadableModuleLogic`` when Slicer is running, a stand-in otherwise; the methods that
-work on MRML nodes come from :class:`SceneMixin` (``scene.py``).
+work on MRML nodes come from :class:`SceneMixin` (``scene.py``) and :class:`ReviewMixin` (``review.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from .command import build_detect_command, build_info_command, cli_environment
 from .progress import ProgressTracker
 from .results import format_summary, load_summary
+from .review import ReviewMixin
 from .runner import ProcessRunner, RunResult, RunStatus, SubprocessRunner
 from .scene import SceneMixin
 
@@ -106,7 +107,7 @@ class DetectionOutcome:
         return self.outputDir / "summary.json"
 
 
-class LatentAnomalyLogic(SceneMixin, _logicBase()):
+class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
     """Everything the module does that is not widgets. ``runner`` and ``python`` are injectable for tests."""
 
     def __init__(self, runner: ProcessRunner | None = None, python: str | None = None) -> None:

@@ -9,10 +9,10 @@ after a detection, so the widget syncs that one by hand.
 from __future__ import annotations
 
 import pathlib
-from typing import Annotated
+from typing import Annotated, Union
 
-from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
 from .command import DEVICES, SKULL_MODES
 
@@ -30,6 +30,9 @@ class LatentAnomalyParameterNode:
     overrideThreshold - use ``threshold`` instead of the calibrated voxel threshold when detecting.
     threshold - voxel threshold (also what the slider re-thresholds the loaded heatmap with).
     createSegmentation - also convert the label map to a segmentation (for editing and DICOM SEG export).
+    heatmapOpacity - opacity of the heatmap over the scan in the slice views (0 hidden, 1 opaque).
+    groundTruth - optional lesion label map or segmentation; Dice, AUROC and AUPRC are shown when set.
+        (``typing.Union`` with ``None``, the form Slicer's wrapper documents for a combo box of several node types.)
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -42,3 +45,5 @@ class LatentAnomalyParameterNode:
     overrideThreshold: bool = False
     threshold: float = 0.0
     createSegmentation: bool = False
+    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
+    groundTruth: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode, None]  # noqa: UP007

@@ -44,22 +44,30 @@ class SceneMixin:
 
         name = inputVolume.GetName()
         scene = slicer.mrmlScene
-        heatmap = slicer.util.loadVolume(
-            str(outcome.heatmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly heatmap"), "show": False}
-        )
-        label = slicer.util.loadLabelVolume(
-            str(outcome.labelmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly labels"), "show": False}
-        )
-        for node in (heatmap, label):
-            # The files live in a temporary folder: detach them so "Save" writes the data, not a dangling path.
-            storage = node.GetStorageNode()
-            if storage is not None:
-                node.SetAndObserveStorageNodeID(None)
-                scene.RemoveNode(storage)
-            node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
-        label.SetAttribute(SUMMARY_ATTRIBUTE, json.dumps(outcome.summary))
-        if outcome.modelPath is not None:
-            label.SetAttribute(MODEL_ATTRIBUTE, str(outcome.modelPath))
+        added = []
+        try:
+            heatmap = slicer.util.loadVolume(
+                str(outcome.heatmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly heatmap"), "show": False}
+            )
+            added.append(heatmap)
+            label = slicer.util.loadLabelVolume(
+                str(outcome.labelmapPath), {"name": scene.GenerateUniqueName(f"{name} anomaly labels"), "show": False}
+            )
+            added.append(label)
+            for node in (heatmap, label):
+                # The files live in a temporary folder: detach them so "Save" writes the data, not a dangling path.
+                storage = node.GetStorageNode()
+                if storage is not None:
+                    node.SetAndObserveStorageNodeID(None)
+                    scene.RemoveNode(storage)
+                node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
+            label.SetAttribute(SUMMARY_ATTRIBUTE, json.dumps(outcome.summary))
+            if outcome.modelPath is not None:
+                label.SetAttribute(MODEL_ATTRIBUTE, str(outcome.modelPath))
+        except Exception:
+            for node in added:  # a half-loaded result would be left behind: leave the scene as it was
+                scene.RemoveNode(node)
+            raise
         self.showResults(inputVolume, heatmap, label, float(outcome.summary["voxel_threshold"]))
         return heatmap, label
 
@@ -86,11 +94,13 @@ class SceneMixin:
         display.SetApplyThreshold(True)
 
     def showResults(self, inputVolume, heatmapNode, labelNode, threshold: float) -> None:
+        """Scan as background, heatmap as foreground in every slice view, label map as outline layer."""
         import slicer
 
         self.styleHeatmap(heatmapNode, threshold)
+        opacity = float(getattr(self, "heatmapOpacity", 0.5))  # the panel's opacity slider (review.py)
         slicer.util.setSliceViewerLayers(
-            background=inputVolume, foreground=heatmapNode, foregroundOpacity=0.5, label=labelNode, fit=True
+            background=inputVolume, foreground=heatmapNode, foregroundOpacity=opacity, label=labelNode, fit=True
         )
 
     def rethreshold(self, heatmapNode, labelNode, threshold: float) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
 """``LatentAnomalyWidget``: the module panel. Needs Slicer; not unit-tested (pytest cannot create Qt widgets here).
 
 The widget only wires controls to the logic: Detect starts the CLI asynchronously (progress bar,
-Cancel), the threshold slider re-thresholds the loaded heatmap in place after a short pause, and
-the results box shows the summary. Every action runs inside ``slicer.util.tryWithErrorDisplay`` so
-a failure becomes a message box, not a traceback in the Python console.
+Cancel), the threshold slider re-thresholds the loaded heatmap in place after a short pause, the
+opacity slider fades the heatmap over the scan, the results box shows the summary, the regions table
+jumps the slice views to a flagged component, and a chosen ground truth gets Dice, AUROC and AUPRC.
+Every action runs inside ``slicer.util.tryWithErrorDisplay`` so a failure becomes a message box, not
+a traceback in the Python console.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
+from .ground_truth import format_ground_truth_metrics
 from .logic import DetectionOutcome, DetectParameters, LatentAnomalyLogic
+from .regions import COLUMNS, RegionRow
 from .results import format_model_info
 from .runner import RunStatus
 from .scene import SUMMARY_ATTRIBUTE
@@ -34,6 +38,8 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._resultsKey = None
+        self._groundTruthKey = None
+        self._regionRows: list[RegionRow] = []
         self._appliedThreshold: float | None = None
         self._updatingSlider = False
         self._syncing = False
@@ -59,6 +65,9 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.resetThresholdButton.connect("clicked(bool)", self.onResetThreshold)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.segmentationButton.connect("clicked(bool)", self.onCreateSegmentation)
+        self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
+        self.ui.regionsTableWidget.connect("cellClicked(int,int)", self.onRegionClicked)
+        self.ui.regionsTableWidget.setHorizontalHeaderLabels(list(COLUMNS))
 
         self._rethresholdTimer = qt.QTimer()
         self._rethresholdTimer.setSingleShot(True)
@@ -88,6 +97,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
         self._resultsKey = None
+        self._groundTruthKey = None
         self._appliedThreshold = None
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -129,6 +139,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._syncResults()
             self._syncSlider()
             self._scheduleRethreshold()
+            self._syncGroundTruth()
             self._updateButtons()
         finally:
             self._syncing = False
@@ -163,7 +174,35 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._appliedThreshold = threshold
         if threshold is not None:
             p.threshold = threshold
+        self._showSummary(summary)
+        self.logic.setHeatmapOpacity(heat, p.heatmapOpacity)
+
+    def _showSummary(self, summary: dict | None) -> None:
+        """Summary text and regions table for the label map as it is now."""
         self.ui.summaryTextEdit.setPlainText(self.logic.summaryText(summary) if summary else "")
+        self._regionRows = self.logic.regionRows(self._parameterNode.labelVolume, summary) if summary else []
+        table = self.ui.regionsTableWidget
+        table.clearContents()
+        table.setRowCount(len(self._regionRows))
+        for rowIndex, row in enumerate(self._regionRows):
+            for column, text in enumerate(row.cells()):
+                table.setItem(rowIndex, column, qt.QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+
+    def _syncGroundTruth(self) -> None:
+        """Recompute Dice/AUROC/AUPRC when the ground truth, the results or the applied threshold change."""
+        p = self._parameterNode
+        nodes = (p.groundTruth, p.heatmapVolume, p.labelVolume)
+        key = (*(n.GetID() if n else None for n in nodes), self._appliedThreshold)
+        if key == self._groundTruthKey:
+            return
+        self._groundTruthKey = key
+        self.ui.groundTruthMetricsLabel.text = ""
+        if not all(nodes):
+            return
+        with slicer.util.tryWithErrorDisplay("Cannot compare with the ground truth.", waitCursor=True):
+            metrics = self.logic.compareWithGroundTruth(p.heatmapVolume, p.labelVolume, p.groundTruth)
+            self.ui.groundTruthMetricsLabel.text = format_ground_truth_metrics(metrics)
 
     def _syncSlider(self) -> None:
         value = self._parameterNode.threshold
@@ -281,7 +320,19 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             summary = self.logic.rethreshold(p.heatmapVolume, p.labelVolume, value)
             self._appliedThreshold = value
             if summary is not None:
-                self.ui.summaryTextEdit.setPlainText(self.logic.summaryText(summary))
+                self._showSummary(summary)
+            self._syncGroundTruth()  # the Dice follows the new label map
+
+    def onOpacityChanged(self, value: float) -> None:
+        if self._parameterNode is not None:
+            self.logic.setHeatmapOpacity(self._parameterNode.heatmapVolume, value)
+
+    def onRegionClicked(self, row: int, column: int) -> None:
+        if 0 <= row < len(self._regionRows):
+            with slicer.util.tryWithErrorDisplay("Cannot jump to the region."):
+                point = self.logic.jumpToRegion(self._regionRows[row], self._parameterNode.labelVolume)
+                if point is None:
+                    self.ui.statusLabel.text = "This region has no centroid in the summary."
 
     def onResetThreshold(self) -> None:
         summary = self._summaryOf(self._parameterNode.labelVolume)
@@ -302,5 +353,6 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Failed to create the segmentation.", waitCursor=True):
             segmentation = self.logic.createSegmentation(p.labelVolume, p.inputVolume)
             self.ui.statusLabel.text = (
-                f"Created {segmentation.GetName()} (export it as DICOM SEG from the DICOM module)."
+                f"Created {segmentation.GetName()}. For DICOM SEG: right-click it in the Data module, "
+                "Export to DICOM..., export type DICOM Segmentation Object (needs the scan loaded from DICOM)."
             )

@@ -1,0 +1,85 @@
+"""The flagged components as rows of the module's table, each with the RAS point the slice views jump to.
+
+Users review a detection region by region: the table lists every component of the label map (largest
+first) and a click centres the slice views on it. The rows come from the summary the CLI wrote, or from
+the summary ``rethreshold.py`` rebuilds after the slider moved, so they always describe the label map
+on screen. Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.components`` converts
+SimpleITK's LPS), which is what Slicer calls RAS for the untransformed volume; when a summary has only
+the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Plain Python: tested without Slicer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+COLUMNS = ("#", "Volume (mL)", "Peak score", "Centroid R, A, S (mm)")
+
+Matrix4 = Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class RegionRow:
+    """One flagged component: what the table shows and where a click on it jumps to (``ras`` may be None)."""
+
+    number: int
+    volume_ml: float
+    peak_score: float | None
+    ras: tuple[float, float, float] | None
+
+    def cells(self) -> tuple[str, str, str, str]:
+        """The table cells, in :data:`COLUMNS` order."""
+        peak = "?" if self.peak_score is None else f"{self.peak_score:.2f}"
+        where = "?" if self.ras is None else ", ".join(f"{v:.1f}" for v in self.ras)
+        return str(self.number), f"{self.volume_ml:.2f}", peak, where
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _point(values: Any) -> tuple[float, float, float] | None:
+    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
+        return None
+    point = tuple(_finite(v) for v in values)
+    return None if any(v is None for v in point) else point  # type: ignore[return-value]
+
+
+def ijk_to_ras(matrix: Matrix4, ijk: Sequence[float]) -> tuple[float, float, float]:
+    """Apply a 4x4 IJK-to-RAS matrix (Slicer's ``GetIJKToRASMatrix``, as nested lists) to a continuous index."""
+    i, j, k = (float(v) for v in ijk)
+    return tuple(float(row[0]) * i + float(row[1]) * j + float(row[2]) * k + float(row[3]) for row in matrix[:3])  # type: ignore[return-value]
+
+
+def centroid_ras(
+    component: Mapping[str, Any], ijk_to_ras_matrix: Matrix4 | None = None
+) -> tuple[float, float, float] | None:
+    """The component's centroid in RAS mm: ``centroid_ras_mm``, else ``centroid_voxel_ijk`` through the matrix."""
+    ras = _point(component.get("centroid_ras_mm"))
+    if ras is not None:
+        return ras
+    ijk = _point(component.get("centroid_voxel_ijk"))
+    if ijk is not None and ijk_to_ras_matrix is not None:
+        return ijk_to_ras(ijk_to_ras_matrix, ijk)
+    return None
+
+
+def region_rows(summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | None = None) -> list[RegionRow]:
+    """Rows for every component of ``summary``, largest first, numbered 1..n in that order."""
+    components = [c for c in (summary or {}).get("components") or [] if isinstance(c, Mapping)]
+    components.sort(key=lambda c: -(_finite(c.get("volume_ml")) or 0.0))
+    return [
+        RegionRow(
+            number,
+            _finite(component.get("volume_ml")) or 0.0,
+            _finite(component.get("peak_score")),
+            centroid_ras(component, ijk_to_ras_matrix),
+        )
+        for number, component in enumerate(components, start=1)
+    ]
