@@ -40,6 +40,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold")
     p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd", "mha"), help="output image format")
     p.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"))
+    p.add_argument("--series", help="DICOM SeriesInstanceUID to use when the input folder holds several series")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -91,19 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect_io import detect_file
+    from .detect_io import detect_file, output_folder
 
-    summary = detect_file(
-        args.input,
-        args.out,
-        model_path=args.model,
-        scorer=args.scorer,
-        device=args.device,
-        skull=args.skull,
-        threshold=args.threshold,
-        image_format=args.format,
-        progress=args.progress,
-    )
+    with output_folder(args.out, overwrite=args.overwrite):
+        summary = detect_file(
+            args.input,
+            args.out,
+            model_path=args.model,
+            scorer=args.scorer,
+            device=args.device,
+            skull=args.skull,
+            threshold=args.threshold,
+            image_format=args.format,
+            progress=args.progress,
+            series=args.series,
+        )
     flagged = summary["flagged_volume_ml"]
     print(
         f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
@@ -111,8 +115,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
         f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); subject score {summary['subject_score']:.2f} "
         f"(threshold {summary['subject_threshold']:.2f}); outputs in {Path(args.out)}"
     )
+    warnings = summary.get("warnings", [])
     for message in summary.get("messages", []):
-        print(f"note: {message}", file=sys.stderr)
+        if message not in warnings:
+            print(f"note: {message}", file=sys.stderr)
+    for message in warnings:
+        print(f"warning: {message}", file=sys.stderr)
     return 0
 
 

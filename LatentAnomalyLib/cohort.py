@@ -1,136 +1,144 @@
-"""Batch detection for cohorts: resumable, shardable, one failure never stops the rest."""
+"""Batch detection for cohorts: resumable, parallel, shardable; one bad scan never stops the rest.
+
+``run_batch`` decides the cases (``cohort_inputs``), skips those an earlier run finished
+(``cohort_records``), runs the rest in this process or a worker pool (``cohort_workers``), and
+writes the ranked table ``scores.csv``/``scores.json``; under torchrun each rank does its share
+and rank 0 merges (``cohort_shards``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import re
-import time
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
-from .io import InputError, image_suffix, write_json
+from .cohort_inputs import case_id_for, discover, read_list
+from .cohort_records import load_record, write_scores
+from .cohort_shards import distributed_rank, parse_shard, wait_for_shards, write_shard
+from .cohort_workers import PARTIAL, CaseOptions, run_cases, use_model
+from .io import InputError
+from .progress import BatchProgress
 
-TABLE_COLUMNS = (
-    "case_id",
-    "status",
-    "subject_score",
-    "subject_flagged",
-    "flagged_volume_ml",
-    "flagged_fraction_of_brain",
-    "n_components",
-    "seconds",
-    "input",
-    "error",
-)
+__all__ = ["case_id_for", "parse_shard", "read_list", "run_batch"]
 
 
-def case_id_for(path: str) -> str:
-    """A folder-safe id from a scan path (file name without image suffix)."""
-    p = Path(path.rstrip("/"))
-    name = p.name[: -len(image_suffix(p))] if image_suffix(p) else p.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "case"
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out}: cannot create the output folder ({error.strerror or error})") from None
 
 
-def read_list(path: str) -> list[tuple[str, str]]:
-    """(case_id, path) pairs from a CSV with a 'path' column or a plain list of paths."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such list file")
-    text = source.read_text()
-    first = text.splitlines()[0] if text.strip() else ""
-    if "path" in [c.strip() for c in first.split(",")]:
-        rows = list(csv.DictReader(text.splitlines()))
-        return [(row.get("case_id") or case_id_for(row["path"]), row["path"]) for row in rows if row.get("path")]
-    return [
-        (case_id_for(line.strip()), line.strip())
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)/(\d+)", text)
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
-        raise InputError(f"--shard must look like i/n with 1 <= i <= n, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
-
-
-def run_batch(args: argparse.Namespace) -> dict[str, Any]:
-    from .detect_io import detect_file, output_paths
-    from .model import Model
-
-    items = [(case_id_for(p), p) for p in args.inputs]
-    if args.list:
-        items += read_list(args.list)
-    if not items:
-        raise InputError("no scans given: pass paths or --list")
-    ids = [cid for cid, _ in items]
-    duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
-    if duplicates:
-        raise InputError(f"case ids are not unique ({', '.join(duplicates[:5])}); give a CSV with a case_id column")
-    index, count = parse_shard(args.shard)
-    items = items[index - 1 :: count]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model = Model.load(args.model)
-    rows, failures = [], []
-    done = skipped = 0
-    for number, (case_id, path) in enumerate(items, start=1):
-        case_dir = out / case_id
-        summary_path = output_paths(case_dir)["summary"]
-        t0 = time.perf_counter()
-        row: dict[str, Any] = {"case_id": case_id, "input": path}
-        if summary_path.exists() and not args.no_resume:
-            summary = json.loads(summary_path.read_text())
-            if summary.get("model", {}).get("version") == model.version:
-                row.update(_row(summary), status="done (earlier run)")
-                rows.append(row)
-                skipped += 1
-                continue
-        print(f"[{number}/{len(items)}] {case_id}", flush=True)
-        try:
-            summary = detect_file(
-                path,
-                case_dir,
-                model=model,
-                scorer=args.scorer,
-                device=args.device,
-                skull=args.skull,
-                threshold=args.threshold,
-                progress=args.progress,
-            )
-            row.update(_row(summary), status="done")
-            done += 1
-        except Exception as error:  # one bad scan must not stop a cohort
-            row.update(status="failed", error=str(error).splitlines()[0] if str(error) else type(error).__name__)
-            failures.append(f"{case_id}: {row['error']}")
-        row["seconds"] = round(time.perf_counter() - t0, 2)
-        rows.append(row)
-    suffix = "" if args.shard == "1/1" else f"_shard{index}of{count}"
-    table = out / f"cohort{suffix}.csv"
-    _write_table(rows, table)
-    write_json({"rows": rows}, out / f"cohort{suffix}.json")
-    return {"done": done, "skipped": skipped, "failed": len(failures), "failures": failures, "table": str(table)}
-
-
-def _row(summary: dict[str, Any]) -> dict[str, Any]:
+def _settings(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """What a finished case's result depends on; a record made with other settings is redone."""
     return {
-        k: summary.get(k)
-        for k in ("subject_score", "subject_flagged", "flagged_volume_ml", "flagged_fraction_of_brain", "n_components")
+        "model": model.name,
+        "model_version": model.version,
+        "scorer": args.scorer or model.default_scorer,
+        "skull": args.skull,
+        "threshold": args.threshold,
     }
 
 
-def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
-    import io as _io
+def _shares(args: argparse.Namespace) -> tuple[int, int, bool, int | None]:
+    """(index, count, distributed, local rank): which share of the cases this process runs."""
+    rank, world, local = distributed_rank()
+    if world > 1:
+        if args.shard != "1/1":
+            raise InputError("--shard cannot be combined with torchrun (RANK/WORLD_SIZE set); use one or the other")
+        return rank, world, True, local
+    index, count = parse_shard(args.shard)
+    return index, count, False, None
 
-    from .io import atomic_path
 
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k, "") for k in TABLE_COLUMNS})
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
+def run_batch(args: argparse.Namespace) -> dict[str, Any]:
+    """Run detection on every case named by ``args``; return counts, failures and the table path."""
+    from .model import Model
+
+    if args.workers < 1 or args.threads < 1:
+        raise InputError(f"--workers and --threads must be at least 1, got {args.workers} and {args.threads}")
+    if args.export not in ("flagged", "all", "none"):
+        raise InputError(f"--export must be flagged, all or none, got {args.export!r}")
+    cases, notes = discover(list(args.inputs), args.list)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    index, count, distributed, local_rank = _shares(args)
+    shares = {i: cases[i::count] for i in range(count)}
+    mine = shares[index]
+    out = Path(args.out)
+    _prepare_out(out)
+    model = Model.load(args.model)
+    settings = _settings(args, model)
+    options = CaseOptions(
+        out=str(out),
+        scorer=args.scorer,
+        device=args.device,
+        skull=args.skull,
+        threshold=args.threshold,
+        export=args.export,
+        settings=settings,
+    )
+    earlier, todo = [], []
+    for case in mine:
+        record = None if args.no_resume else load_record(out, case.case_id, case.path, settings)
+        (earlier if record else todo).append(record or case)
+    label = f"rank {index}/{count}" if distributed else "batch"
+    progress = BatchProgress(len(mine), args.progress, label=label)
+    progress.skipped(len(earlier))
+    if args.workers == 1:
+        if local_rank is not None and args.device != "cpu":
+            _use_local_gpu(local_rank)
+        use_model(model)
+    ran = run_cases(
+        todo,
+        options,
+        args.workers,
+        args.model,
+        lambda row: progress.case_done(row["case_id"], _status_text(row)),
+        threads=args.threads,
+        cuda_index=local_rank if args.device != "cpu" else None,
+    )
+    rows = [*earlier, *ran]
+    with contextlib.suppress(OSError):
+        (out / PARTIAL).rmdir()  # only if empty: another rank may still be writing there
+    own_failed = [r for r in rows if r["status"] != "done"]
+    table = None
+    if distributed:
+        write_shard(out, index, count, [c.case_id for c in mine], rows)
+        if index == 0:
+            expected = {i: [c.case_id for c in share] for i, share in shares.items()}
+            rows = wait_for_shards(out, count, expected, args.shard_timeout)
+            table = write_scores(rows, out)
+    elif count > 1:
+        table = write_scores(rows, out, stem=f"scores-shard-{index + 1}-of-{count}")
+    else:
+        table = write_scores(rows, out)
+    failed = [r for r in rows if r["status"] != "done"] if table is not None else own_failed
+    return {
+        "total": len(rows),
+        "done": sum(1 for r in ran if r["status"] == "done"),
+        "skipped": len(earlier),
+        "failed": len(failed),
+        "flagged": sum(1 for r in rows if r.get("flagged") == "yes"),
+        "failures": [f"{r['case_id']}: {r.get('error', '')}" for r in failed],
+        "warnings": [f"{r['case_id']}: {w}" for r in rows for w in r.get("warnings") or []],
+        "table": str(table) if table else str(out / ".shards"),
+    }
+
+
+def _status_text(row: dict[str, Any]) -> str:
+    if row["status"] != "done":
+        return f"failed ({row.get('error', '')})"
+    flag = ", flagged" if row.get("flagged") == "yes" else ""
+    return f"done in {row.get('seconds', 0):.1f}s (score {row['subject_score']:.2f}{flag})"
+
+
+def _use_local_gpu(local_rank: int) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +13,80 @@ from .io import InputError, geometry, read_image, write_image, write_json
 from .progress import ProgressDisplay
 
 OUTPUT_NAMES = ("heatmap", "labelmap")
+OOD_SCORE_FACTOR = 3.0  # subject score this many times the calibrated threshold: not like any training scan
+BRAIN_ML_RANGE = (600.0, 2500.0)  # adult brain volumes lie well inside; outside, the mask or the scan is wrong
 
 
 def output_paths(out_dir: str | Path, image_format: str = "nii.gz") -> dict[str, Path]:
     out = Path(out_dir)
     return {name: out / f"{name}.{image_format}" for name in OUTPUT_NAMES} | {"summary": out / "summary.json"}
+
+
+def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
+    """Warnings for results that say more about the input than about anomalies (e.g. not a head scan)."""
+    warnings = []
+    score, threshold = summary.get("subject_score"), summary.get("subject_threshold")
+    if score is not None and threshold and threshold > 0 and score > OOD_SCORE_FACTOR * threshold:
+        warnings.append(
+            f"subject score {score:.2f} is more than {OOD_SCORE_FACTOR:g}x the threshold ({threshold:.2f}): "
+            "the scan may not be a T1-weighted brain MRI; check the input before trusting the heatmap"
+        )
+    brain = summary.get("brain_volume_ml")
+    low, high = BRAIN_ML_RANGE
+    if brain is not None and not low <= brain <= high:
+        warnings.append(
+            f"brain mask volume {brain:.0f} mL is implausible (expected {low:.0f}-{high:.0f} mL): "
+            "the scan may not be a head, or its voxel size is wrong"
+        )
+    return warnings
+
+
+def _holds_outputs(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    names = {p.name for p in folder.iterdir()}
+    known = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json"}
+    return sorted(names & known)
+
+
+@contextlib.contextmanager
+def output_folder(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Check and create ``out_dir`` before any work; remove what was created if the body fails.
+
+    An existing empty folder is fine (callers such as Slicer create temporary folders first); one
+    holding earlier results is refused unless ``overwrite``, so a typo cannot destroy a result.
+    """
+    out = Path(out_dir)
+    existing = _holds_outputs(out)
+    if existing and not overwrite:
+        raise InputError(
+            f"{out}: already holds results ({', '.join(existing)}); pass --overwrite or choose another --out"
+        )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; choose another --out")
+    created = []
+    for parent in reversed([out, *out.parents]):
+        if not parent.exists():
+            created.append(parent)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise InputError(
+            f"{out}: cannot create the output folder ({error.strerror or error}); choose another --out"
+        ) from None
+    try:
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise InputError(f"{out}: the output folder is not writable; choose another --out")
+        yield out
+    except BaseException:
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
 
 
 def detect_file(
@@ -28,8 +100,13 @@ def detect_file(
     image_format: str = "nii.gz",
     progress: str = "auto",
     model: Any = None,
+    series: str | None = None,
 ) -> dict[str, Any]:
-    """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``."""
+    """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
+
+    Out-of-distribution warnings (see :func:`out_of_distribution_warnings`) go to
+    ``summary["warnings"]`` and ``summary["messages"]``.
+    """
     from .model import Model
     from .pipeline import DetectOptions, Detector
 
@@ -42,7 +119,7 @@ def detect_file(
     display = ProgressDisplay(progress)
     display("read", 0.0)
     t = time.perf_counter()
-    image = read_image(input_path)
+    image = read_image(input_path, series=series)
     read_s = time.perf_counter() - t
     t = time.perf_counter()
     if model is None:
@@ -57,6 +134,8 @@ def detect_file(
     write_image(result.labelmap, paths["labelmap"])
     write_s = time.perf_counter() - t
     summary = result.summary
+    summary["warnings"] = out_of_distribution_warnings(summary)
+    summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
     summary["input"] = {"path": str(input_path), "geometry": geometry(image)}
     summary["outputs"] = {k: str(v) for k, v in paths.items()}
     summary["timings_s"] = {

@@ -59,3 +59,65 @@ class ProgressDisplay:
             file=self.stream,
             flush=True,
         )
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class BatchProgress:
+    """Cases finished out of a total, with an ETA from the cases processed in this run.
+
+    ``bar`` redraws one line on stderr (a terminal); ``lines`` prints one plain line per case on
+    stdout (logs, schedulers); ``none`` is silent. Cases skipped because an earlier run finished
+    them count as done but not in the ETA, which would otherwise be far too optimistic.
+    """
+
+    def __init__(self, total: int, mode: str = "auto", stream: TextIO | None = None, label: str = "batch"):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode = mode
+        self.stream = stream or (sys.stderr if mode == "bar" else sys.stdout)
+        self.total = total
+        self.label = label
+        self.finished = 0
+        self.processed = 0
+        self.start = time.perf_counter()
+
+    def eta(self) -> float | None:
+        if not self.processed:
+            return None
+        elapsed = time.perf_counter() - self.start
+        return elapsed / self.processed * (self.total - self.finished)
+
+    def skipped(self, count: int) -> None:
+        self.finished += count
+        if count and self.mode != "none":
+            print(f"{self.label}: {count} of {self.total} case(s) already done, skipped", file=self.stream, flush=True)
+
+    def case_done(self, case_id: str, status: str) -> None:
+        self.finished += 1
+        self.processed += 1
+        if self.mode == "none":
+            return
+        eta = self.eta()
+        eta_text = format_duration(eta) if eta is not None else "?"
+        if self.mode == "lines":
+            print(
+                f"{self.label} {self.finished}/{self.total} {case_id} {status}; eta {eta_text}",
+                file=self.stream,
+                flush=True,
+            )
+            return
+        width = 30
+        filled = int(round(width * self.finished / max(1, self.total)))
+        end = "\n" if self.finished >= self.total else ""
+        print(
+            f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] {self.finished}/{self.total} "
+            f"eta {eta_text} {case_id[:24]:<24s}",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )

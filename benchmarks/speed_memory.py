@@ -21,6 +21,23 @@ from common import machine, require_data
 
 from LatentAnomalyLib.evaluation_run import markdown_table
 
+STAGE_COLUMNS = (
+    "scorer",
+    "wall_s",
+    "peak_rss_gb",
+    "read",
+    "load_model",
+    "preprocess.brain_mask",
+    "preprocess.registration",
+    "preprocess.resample_normalise",
+    "encode",
+    "score",
+    "postprocess",
+    "map_to_scan",
+    "write",
+    "total",
+)
+
 
 def run_once(scan: Path, device: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as out:
@@ -71,25 +88,8 @@ def main() -> None:
         for i in range(args.repeats):
             row = {"scorer": scorer, "run": i + 1, **run_once(scan, args.device, extra)}
             rows.append(row)
-    columns = [
-        "scorer",
-        "run",
-        "wall_s",
-        "peak_rss_gb",
-        "read",
-        "load_model",
-        "preprocess.brain_mask",
-        "preprocess.registration",
-        "preprocess.resample_normalise",
-        "encode",
-        "score",
-        "postprocess",
-        "map_to_scan",
-        "write",
-        "total",
-    ]
     print(f"`latent-anomaly detect {scan.name}` on {machine()}\n")
-    print(markdown_table(rows, columns))
+    print(markdown_table(rows, ("scorer", "run", *STAGE_COLUMNS[1:])))
 
 
 if __name__ == "__main__":

@@ -63,3 +63,47 @@ def test_bundled_default_model_is_data_only_and_verified(model):
     assert all(name.endswith(allowed) for name in files)
     assert sum((MODEL / f).stat().st_size for f in files) < 50e6
     Bundle.load(MODEL).verify()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "changed", "missing", "emptied"])
+def test_damaged_file_is_refused_by_name(tmp_path, damage):
+    folder = _write(tmp_path)
+    target = folder / "net.safetensors"
+    data = target.read_bytes()
+    if damage == "truncated":
+        target.write_bytes(data[: len(data) // 2])
+    elif damage == "changed":
+        target.write_bytes(data[:-1] + bytes([data[-1] ^ 0x01]))
+    elif damage == "missing":
+        target.unlink()
+    else:
+        target.write_bytes(b"")
+    with pytest.raises(BundleError, match=r"net\.safetensors") as caught:
+        Bundle.load(folder)
+    assert ("missing" if damage == "missing" else "checksum mismatch") in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_newer_format_names_both_versions(tmp_path):
+    folder = _write(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = 7
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"bundle format 7 is newer than this library reads \(1\); upgrade"):
+        Bundle.load(folder)
+
+
+def test_cli_refuses_a_truncated_bundle_in_one_line(tmp_path, capsys):
+    import shutil
+
+    from LatentAnomalyLib.cli import main
+    from tests.conftest import MODEL
+
+    copy = tmp_path / "model"
+    shutil.copytree(MODEL, copy)
+    name = max(Bundle.load(copy, verify=False).manifest["files"], key=lambda f: (copy / f).stat().st_size)
+    data = (copy / name).read_bytes()
+    (copy / name).write_bytes(data[: len(data) // 3])
+    assert main(["info", "--model", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and name in err[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -96,23 +95,6 @@ def test_info_describes_the_bundle(capsys):
     assert info["checksums"] == "verified"
     assert {"ocsvm", "lof", "residual", "atlas"} <= set(info["scorers"])
     assert info["size_mb"] < 50
-
-
-def test_batch_resumes_and_reports_failures(tmp_path, ixi_sample, mslub_sample, capsys):
-    listing = tmp_path / "cases.csv"
-    listing.write_text(
-        f"case_id,path\nixi,{ixi_sample}\nmslub,{mslub_sample['T1']}\nbad,{tmp_path / 'missing.nii.gz'}\n"
-    )
-    out = tmp_path / "cohort"
-    assert main(["batch", "--list", str(listing), "--out", str(out), "--device", "cpu", "--progress", "none"]) == 3
-    rows = {r["case_id"]: r for r in csv.DictReader((out / "cohort.csv").read_text().splitlines())}
-    assert rows["ixi"]["status"] == "done" and rows["mslub"]["status"] == "done"
-    assert rows["bad"]["status"] == "failed" and "no such file" in rows["bad"]["error"]
-    assert (out / "ixi" / "heatmap.nii.gz").exists()
-    capsys.readouterr()
-    main(["batch", "--list", str(listing), "--out", str(out), "--device", "cpu", "--progress", "none"])
-    rows = {r["case_id"]: r for r in csv.DictReader((out / "cohort.csv").read_text().splitlines())}
-    assert rows["ixi"]["status"] == "done (earlier run)"
 
 
 def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_sample, capsys):

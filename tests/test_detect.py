@@ -105,3 +105,11 @@ def test_device_cuda_falls_back_with_a_message(model, ixi, monkeypatch):
     detector = Detector(model, DetectOptions(device="cuda"))
     assert detector.device == "cpu"
     assert any("CUDA" in m for m in detector.messages)
+
+
+def test_preprocessing_is_bit_reproducible_in_one_process(detector, mslub_sample):
+    """Registration runs single-threaded so evaluation and training (not only `detect`) repeat exactly."""
+    image = read_image(mslub_sample["T1"])
+    first, second = detector.preprocessor.run(image), detector.preprocessor.run(image)
+    assert first.transform.GetParameters() == second.transform.GetParameters()
+    assert np.array_equal(first.image, second.image)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import locale
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from LatentAnomalyLib.io import InputError, read_image, write_image, write_json
+
+
+@pytest.fixture(autouse=True)
+def _restore_locale():
+    """GDCM's DICOM writer switches the process locale to C; later tests must not read text as ASCII."""
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
 
 
 def _volume(size=(12, 10, 9), spacing=(1.0, 1.5, 2.0)) -> sitk.Image:
@@ -104,3 +114,35 @@ def test_write_image_and_json_round_trip(tmp_path):
     write_json({"a": 1}, tmp_path / "s.json")
     assert (tmp_path / "s.json").read_text().strip().startswith("{")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "s.json"]
+
+
+def test_dicom_folder_with_two_series_needs_a_choice(tmp_path):
+    from tests.test_bad_inputs import write_dicom_series
+
+    write_dicom_series(tmp_path, "1.2.826.0.1.3680043.2.1125.1.1", "T1 MPRAGE", 0, slices=10)
+    write_dicom_series(tmp_path, "1.2.826.0.1.3680043.2.1125.1.2", "localiser", 100, slices=12)
+    with pytest.raises(InputError, match=r"holds 2 DICOM series: .*T1 MPRAGE.*localiser.*--series"):
+        read_image(tmp_path)
+    assert read_image(tmp_path, series="1.2.826.0.1.3680043.2.1125.1.2").GetSize()[2] == 12
+    assert read_image(tmp_path, series="1.2.826.0.1.3680043.2.1125.1.1").GetSize()[2] == 10
+    with pytest.raises(InputError, match=r"no DICOM series 9\.9"):
+        read_image(tmp_path, series="9.9")
+
+
+def test_header_is_checked_before_voxels_are_allocated(tmp_path, monkeypatch):
+    """A header claiming 4000^3 voxels is refused from the header alone: ReadImage is never called."""
+    from tests.test_bad_inputs import _raw_nifti
+
+    path = _raw_nifti(tmp_path / "huge.nii", np.zeros(10, np.float32), shape=(4000, 4000, 4000))
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("voxels were read")
+
+    monkeypatch.setattr(sitk, "ReadImage", no_read)
+    with pytest.raises(InputError, match="GB"):
+        read_image(path)
+    monkeypatch.setenv("LATENT_ANOMALY_MAX_BYTES", "1000")
+    small = tmp_path / "small.nii.gz"
+    sitk.WriteImage(_volume(), str(small))
+    with pytest.raises(InputError, match=r"available 0\.0 GB"):
+        read_image(small)
