@@ -13,7 +13,7 @@ from .io import InputError, geometry, read_image, write_image, write_json
 from .progress import ProgressDisplay
 
 OUTPUT_NAMES = ("heatmap", "labelmap")
-OOD_SCORE_FACTOR = 3.0  # subject score this many times the calibrated threshold: not like any training scan
+OOD_SCORE_FACTOR = 3.0  # subject score this many times its threshold: a large lesion or an input unlike training
 BRAIN_ML_RANGE = (600.0, 2500.0)  # adult brain volumes lie well inside; outside, the mask or the scan is wrong
 
 
@@ -29,7 +29,8 @@ def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
     if score is not None and threshold and threshold > 0 and score > OOD_SCORE_FACTOR * threshold:
         warnings.append(
             f"subject score {score:.2f} is more than {OOD_SCORE_FACTOR:g}x the threshold ({threshold:.2f}): "
-            "the scan may not be a T1-weighted brain MRI; check the input before trusting the heatmap"
+            "either a large abnormality or a scan unlike the healthy training scans (it may not be a "
+            "T1-weighted brain MRI); check the input before trusting the heatmap"
         )
     brain = summary.get("brain_volume_ml")
     low, high = BRAIN_ML_RANGE

@@ -12,6 +12,7 @@ AUROC is optimistic for IXI, whose test split alone is in run_benchmark.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import shutil
 import subprocess
@@ -45,10 +46,8 @@ def run_batch(listing: Path, out: Path, workers: int, device: str) -> dict:
     while proc.poll() is None:
         try:
             for p in [main, *main.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     peaks[p.pid] = max(peaks.get(p.pid, 0), p.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
         except psutil.NoSuchProcess:
             break
         time.sleep(0.2)

@@ -17,22 +17,16 @@ import numpy as np
 from common import brats_cases, ixi_test_cases, machine, mslub_cases, other_site_cases, require_data
 from speed_memory import STAGE_COLUMNS, run_once
 
-from LatentAnomalyLib.evaluation_run import Method, evaluate_cases, markdown_table, write_outputs
+from LatentAnomalyLib.evaluation_run import SUMMARY_COLUMNS, Method, evaluate_cases, markdown_table, write_outputs
 from LatentAnomalyLib.model import Model
 
 SPEED_SCAN = "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
 MODEL_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "residual", "atlas")
-QUALITY = (
-    "method",
-    "auroc",
-    "auprc",
-    "best_dice",
-    "dice",
-    "precision",
-    "recall",
-    "fpr_at_95_recall",
-    "lesion_sensitivity",
-    "fp_components_per_scan",
+# The voxel and lesion columns of the evaluation summary (subject and timing columns get their own tables).
+QUALITY = tuple(
+    c
+    for c in SUMMARY_COLUMNS
+    if c not in ("cases", "healthy_flagged_median") and not c.startswith(("subject", "seconds"))
 )
 
 
