@@ -9,6 +9,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 . .venv/bin/activate
-python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
-python -m pip install -q --disable-pip-version-check -e ".[test]"
+# pip's own exit status decides; only this machine's noise about missing extra index folders is dropped.
+quiet_pip() { python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2 || true); }
+python -c "import torch" 2>/dev/null || quiet_pip torch==2.13.0
+quiet_pip -e ".[test]"
 python -c "import LatentAnomalyLib, torch; print('latent-anomaly', LatentAnomalyLib.__version__, '| torch', torch.__version__)"
