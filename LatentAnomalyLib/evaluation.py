@@ -140,21 +140,27 @@ class ModelMethods:
 
         self.sequence = sequence
         self.detectors = {s: Detector(model, DetectOptions(scorer=s, device=device)) for s in scorers}
+        self._last: tuple[sitk.Image, dict[str, Any], float] | None = None
+
+    def _detect(self, image: sitk.Image) -> tuple[dict[str, Any], float]:
+        """All scorers on ``image``, remembered for that image so a case is detected only once."""
+        if self._last is None or self._last[0] is not image:
+            names = list(self.detectors)
+            t0 = time.perf_counter()
+            results = self.detectors[names[0]].detect_scorers(image, names)
+            self._last = (image, results, time.perf_counter() - t0)
+        return self._last[1], self._last[2]
 
     def brain_mask(self, image: sitk.Image) -> np.ndarray:
-        first = next(iter(self.detectors.values()))
-        mask, _ = first.preprocessor.brain_mask(image)
-        return mask
+        """The detector's own brain mask: evaluation pools over the same brain the model scored."""
+        results, _ = self._detect(image)
+        return next(iter(results.values())).preprocessed.native_mask
 
     def run(self, data: CaseData) -> dict[str, MethodOutput]:
         if self.sequence not in data.case.images:
             raise InputError(f"{data.case.case_id}: has no {self.sequence} scan for the model")
         image = data.reference if data.case.images.get(self.sequence) else read_image(data.case.images[self.sequence])
-        names = list(self.detectors)
-        first = self.detectors[names[0]]
-        t0 = time.perf_counter()
-        results = first.detect_scorers(image, names)
-        total = time.perf_counter() - t0
+        results, total = self._detect(image)
         out = {}
         for name, result in results.items():
             out[f"model:{name}"] = MethodOutput(
