@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,21 +52,20 @@ def test_brain_extraction_dice_on_ixi_test_scans(detector, data_root):
     assert min(dices) >= 0.9
 
 
-@pytest.mark.slow
-def test_train_command_builds_a_working_bundle(tmp_path, data_root, ixi_sample, capsys):
-    """A tiny end-to-end training run (2 scans per split part, 1 epoch) through the CLI.
+def _tiny_training_argv(tmp_path, data_root, name: str) -> tuple[list[str], Path]:
+    """CLI arguments of a tiny training run (2 scans per split part, 1 epoch) into ``tmp_path / name``.
 
     The brain-extraction network is taken from the bundled model (one epoch cannot train it), so
     the brainmask stage is skipped and preprocess, encoder, scorers and bundle stages run for real.
     """
     import shutil
 
-    from LatentAnomalyLib.cli import main
     from tests.conftest import MODEL
 
-    (tmp_path / "work").mkdir()
-    shutil.copy(MODEL / "brainmask.safetensors", tmp_path / "work" / "brainmask.safetensors")
-    out = tmp_path / "bundle"
+    work = tmp_path / f"{name}.work"
+    work.mkdir()
+    shutil.copy(MODEL / "brainmask.safetensors", work / "brainmask.safetensors")
+    out = tmp_path / name
     argv = [
         "train",
         "--config",
@@ -73,7 +73,7 @@ def test_train_command_builds_a_working_bundle(tmp_path, data_root, ixi_sample, 
         "--out",
         str(out),
         "--workdir",
-        str(tmp_path / "work"),
+        str(work),
         "--device",
         "cpu",
         "--max-cases",
@@ -89,6 +89,20 @@ def test_train_command_builds_a_working_bundle(tmp_path, data_root, ixi_sample, 
         "--override",
         'default_scorer="gaussian"',
     ]
+    return argv, out
+
+
+@pytest.mark.slow
+def test_train_command_builds_a_working_bundle_and_reproduces_it(tmp_path, data_root, ixi_sample, capsys):
+    """The tiny training run through the CLI, twice: the second bundle is the first, file for file.
+
+    Only metrics.json (it records stage durations) and the manifest (creation time, and the
+    metrics file's checksum) may differ; weights, scorer arrays, calibration and configuration
+    must be bit-identical, which is what "running the training command again reproduces it" means.
+    """
+    from LatentAnomalyLib.cli import main
+
+    argv, out = _tiny_training_argv(tmp_path, data_root, "first")
     assert main(argv) == 0
     assert main(["info", "--model", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.split("wrote bundle")[-1].split("\n", 1)[1])
@@ -96,3 +110,11 @@ def test_train_command_builds_a_working_bundle(tmp_path, data_root, ixi_sample, 
     metrics = json.loads((out / "metrics.json").read_text())
     assert "encoder" in metrics and "scorers" in metrics
     assert set(metrics["scorers"]) >= {"latent_space", "gaussian", "ocsvm"}
+
+    argv, again = _tiny_training_argv(tmp_path, data_root, "second")
+    assert main(argv) == 0
+    first = json.loads((out / "manifest.json").read_text())["files"]
+    second = json.loads((again / "manifest.json").read_text())["files"]
+    assert set(first) == set(second)
+    differing = sorted(name for name in first if first[name] != second[name])
+    assert differing == ["metrics.json"]
