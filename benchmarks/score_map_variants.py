@@ -1,0 +1,126 @@
+"""Score-map variants tried without retraining the encoder, judged first on validation data.
+
+    python benchmarks/score_map_variants.py [--workdir runs/v2] [--scorer ocsvm] [--brats]
+
+Each variant changes only how the scorer's latent-cell scores become a voxel map:
+- ``base``: what `detect` does (the scorer's standardised cell scores, upsampled);
+- ``contralateral``: the cell score minus the score of the same cell in the left-right mirrored scan,
+  i.e. of the other hemisphere seen at this position. A scanner or sequence unlike IXI raises both
+  hemispheres alike and cancels; a one-sided lesion does not. ``contralateral+`` keeps its positive part;
+- ``shifted``: 8 encodings of the scan shifted by 4 mm along each axis, interleaved into a 4 mm score
+  grid instead of the encoder's 8 mm one.
+All variants go through the scorer's stored post-processing. Voxel AUROC / AUPRC / best Dice are
+pooled over synthetic lesions painted into the 20 IXI validation scans (4 kinds each, the training
+run's synthetic set; needs the training cache in ``--workdir``) and, with ``--brats``, over the 14
+BraTS T1 scans (whole tumour, on the scan's own grid, as in run_benchmark.py). Decisions are taken on
+the validation rows; the BraTS rows report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from common import brats_cases, machine, require_data
+
+from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.io import read_image
+from LatentAnomalyLib.metrics import voxel_metrics
+from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
+from LatentAnomalyLib.scorers.base import mirror_x, upsample
+from LatentAnomalyLib.synthetic import KINDS, paint_lesion
+
+Variant = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class Variants:
+    def __init__(self, model: Model, scorer: str):
+        self.model = model
+        self.scorer = model.scorers[scorer]
+        self.post = PostprocessConfig(**model.calibration["scorers"][scorer]["postprocess"])
+
+    def cells(self, image: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+            latent = self.model.encoder.encode(x)[0].numpy()
+        return self.scorer.score_latent_grid(self.model.standardise_latent(latent))
+
+    def shifted(self, image: np.ndarray, base: np.ndarray) -> np.ndarray:
+        d, h, w = base.shape
+        fine = np.zeros((2 * d, 2 * h, 2 * w), np.float32)
+        for a in (0, 1):
+            for b in (0, 1):
+                for c in (0, 1):
+                    moved = np.roll(image, (-2 * a, -2 * b, -2 * c), axis=(0, 1, 2))
+                    fine[a::2, b::2, c::2] = base if a == b == c == 0 else self.cells(moved)
+        # fine cell q is centred on voxel 2q + 1.5; upsample() assumes 2q + 0.5
+        return np.roll(upsample(fine, image.shape), (1, 1, 1), axis=(0, 1, 2))
+
+    def maps(self, image: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        base = self.cells(image)
+        other = self.cells(mirror_x(image))
+        raw = {
+            "base": upsample(base, mask.shape),
+            "contralateral": upsample(base - other, mask.shape),
+            "contralateral+": upsample(np.maximum(base - other, 0.0), mask.shape),
+            "shifted": self.shifted(image, base),
+        }
+        return {k: postprocess((v * mask).astype(np.float32), mask, self.post) for k, v in raw.items()}
+
+
+def pooled(rows: list[dict], name: str, maps: list[dict], labels: list[np.ndarray], masks: list[np.ndarray]) -> None:
+    y = np.concatenate([lab[m] for lab, m in zip(labels, masks)])
+    for variant in maps[0]:
+        x = np.concatenate([mp[variant][m] for mp, m in zip(maps, masks)])
+        metrics = voxel_metrics(x, y)
+        rows.append({"data": name, "variant": variant, **{k: metrics[k] for k in ("auroc", "auprc", "best_dice")}})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="runs/v2")
+    parser.add_argument("--model")
+    parser.add_argument("--scorer", default="ocsvm")
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = Model.load(args.model)
+    variants = Variants(model, args.scorer)
+    rows: list[dict] = []
+    cache = Path(args.workdir, "cache", "val.npz")
+    if not cache.exists():
+        raise SystemExit(f"no validation cache at {cache}: run `latent-anomaly train --stages preprocess` first")
+    data = np.load(cache)
+    rng = np.random.default_rng(args.seed)
+    maps, labels, masks = [], [], []
+    for image, mask in zip(data["images"].astype(np.float32), data["masks"].astype(bool)):
+        for kind in KINDS:
+            lesion = paint_lesion(image, mask, rng, kind)
+            maps.append(variants.maps(lesion.image, mask))
+            labels.append(lesion.label.astype(bool))
+            masks.append(mask)
+    pooled(rows, "IXI validation + synthetic lesions", maps, labels, masks)
+    if args.brats:
+        detector = Detector(model, DetectOptions(scorer=args.scorer, device="cpu"))
+        maps, labels, masks = [], [], []
+        for case in brats_cases(require_data()):
+            pre = detector.preprocess(read_image(case.images["t1"]), {})
+            on_grid = variants.maps(pre.image, pre.mask)
+            grid = model.preprocess.grid
+            maps.append({k: sitk.GetArrayFromImage(pre.to_native(v, grid)) for k, v in on_grid.items()})
+            labels.append(sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0)
+            masks.append(pre.native_mask)
+        pooled(rows, "BraTS T1 (report only)", maps, labels, masks)
+    print(f"{machine()}; scorer {args.scorer}")
+    print(markdown_table(rows, ["data", "variant", "auroc", "auprc", "best_dice"]))
+
+
+if __name__ == "__main__":
+    main()
