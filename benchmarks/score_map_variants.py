@@ -33,8 +33,9 @@ from LatentAnomalyLib.metrics import voxel_metrics
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
+from LatentAnomalyLib.scorers import EncodedScan
 from LatentAnomalyLib.scorers.base import mirror_x, upsample
-from LatentAnomalyLib.synthetic import KINDS, paint_lesion
+from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 Variant = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -98,14 +99,13 @@ def main() -> None:
     if not cache.exists():
         raise SystemExit(f"no validation cache at {cache}: run `latent-anomaly train --stages preprocess` first")
     data = np.load(cache)
-    rng = np.random.default_rng(args.seed)
-    maps, labels, masks = [], [], []
-    for image, mask in zip(data["images"].astype(np.float32), data["masks"].astype(bool)):
-        for kind in KINDS:
-            lesion = paint_lesion(image, mask, rng, kind)
-            maps.append(variants.maps(lesion.image, mask))
-            labels.append(lesion.label.astype(bool))
-            masks.append(mask)
+    val = [EncodedScan(i, m) for i, m in zip(data["images"].astype(np.float32), data["masks"].astype(bool))]
+    synthetic = build_synthetic_set(
+        val, model.encoder, model.latent_mean, model.latent_std, "cpu", args.seed, reconstruct=False
+    )
+    masks = [s.mask for s in synthetic.scans]
+    maps = [variants.maps(s.image, s.mask) for s in synthetic.scans]
+    labels = [lab.astype(bool) for lab in synthetic.labels]
     pooled(rows, "IXI validation + synthetic lesions", maps, labels, masks)
     if args.brats:
         detector = Detector(model, DetectOptions(scorer=args.scorer, device="cpu"))
