@@ -22,7 +22,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         "--methods",
         default="model",
         help="comma-separated: model (the bundle's default scorer), model:<scorer>, intensity:<sequence>[:low|high|abs], "
-        "atlas (voxel-wise z-score against the registered healthy training scans)",
+        "atlas (the bundle's voxel-wise atlas z-score against the registered healthy training scans)",
     )
     p.add_argument("--heatmaps", help="folder of heatmaps computed elsewhere: <case_id>.nii.gz on each case's grid")
     p.add_argument("--sequence", default="t1", help="sequence the model reads (default t1)")
