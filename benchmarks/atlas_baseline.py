@@ -17,30 +17,19 @@ their own grid (report only, as in run_benchmark.py).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
-from common import brats_cases, machine, require_data
+from common import machine
+from grid_maps import brats_rows, load_cache, pooled
 
 from LatentAnomalyLib.evaluation_run import markdown_table
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.metrics import voxel_metrics
 from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
+from LatentAnomalyLib.preprocess import Preprocessed
 from LatentAnomalyLib.scorers import EncodedScan
 from LatentAnomalyLib.scorers.atlas import DIRECTIONS, AtlasScorer
 from LatentAnomalyLib.training.calibrate import build_synthetic_set
-
-
-def load_cache(workdir: str, part: str) -> list[EncodedScan]:
-    path = Path(workdir, "cache", f"{part}.npz")
-    if not path.exists():
-        raise SystemExit(f"no {part} cache at {path}: run `latent-anomaly train --stages preprocess` first")
-    data = np.load(path)
-    return [EncodedScan(i, m) for i, m in zip(data["images"].astype(np.float32), data["masks"].astype(bool))]
 
 
 class Maps:
@@ -61,18 +50,11 @@ class Maps:
         return out
 
 
-def pooled(rows: list[dict], name: str, maps: list[dict], labels: list[np.ndarray], masks: list[np.ndarray]) -> None:
-    y = np.concatenate([lab[m] for lab, m in zip(labels, masks)])
-    for method in maps[0]:
-        x = np.concatenate([mp[method][m] for mp, m in zip(maps, masks)])
-        metrics = voxel_metrics(x, y)
-        rows.append({"data": name, "method": method, **{k: metrics[k] for k in ("auroc", "auprc", "best_dice")}})
-
-
-def encode(model: Model, image: np.ndarray) -> np.ndarray:
+def encoded(model: Model, pre: Preprocessed) -> EncodedScan:
     with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-        return model.standardise_latent(model.encoder.encode(x)[0].numpy())
+        x = torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32))[None, None]
+        latent = model.standardise_latent(model.encoder.encode(x)[0].numpy())
+    return EncodedScan(pre.image, pre.mask, latent)
 
 
 def main() -> None:
@@ -97,18 +79,16 @@ def main() -> None:
     rows: list[dict] = []
     masks = [s.mask for s in synthetic.scans]
     maps = [maps_of(s) for s in synthetic.scans]
-    pooled(rows, "IXI validation + synthetic lesions", maps, [lab.astype(bool) for lab in synthetic.labels], masks)
+    pooled(
+        rows,
+        "IXI validation + synthetic lesions",
+        maps,
+        [lab.astype(bool) for lab in synthetic.labels],
+        masks,
+        "method",
+    )
     if args.brats:
-        detector = Detector(model, DetectOptions(scorer=args.scorer, device="cpu"))
-        maps, labels, masks = [], [], []
-        for case in brats_cases(require_data()):
-            pre = detector.preprocess(read_image(case.images["t1"]), {})
-            on_grid = maps_of(EncodedScan(pre.image, pre.mask, encode(model, pre.image)))
-            grid = model.preprocess.grid
-            maps.append({k: sitk.GetArrayFromImage(pre.to_native(v, grid)) for k, v in on_grid.items()})
-            labels.append(sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0)
-            masks.append(pre.native_mask)
-        pooled(rows, "BraTS T1 (report only)", maps, labels, masks)
+        brats_rows(rows, model, args.scorer, lambda pre: maps_of(encoded(model, pre)), "method")
     print(f"{machine()}; model {model.name} {model.version}")
     print(markdown_table(rows, ["data", "method", "auroc", "auprc", "best_dice"]))
 

@@ -20,20 +20,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
-from common import brats_cases, machine, require_data
+from common import machine
+from grid_maps import brats_rows, load_cache, pooled
 
 from LatentAnomalyLib.evaluation_run import markdown_table
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.metrics import voxel_metrics
 from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.scorers import EncodedScan
 from LatentAnomalyLib.scorers.base import mirror_x, upsample
 from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
@@ -75,14 +70,6 @@ class Variants:
         return {k: postprocess((v * mask).astype(np.float32), mask, self.post) for k, v in raw.items()}
 
 
-def pooled(rows: list[dict], name: str, maps: list[dict], labels: list[np.ndarray], masks: list[np.ndarray]) -> None:
-    y = np.concatenate([lab[m] for lab, m in zip(labels, masks)])
-    for variant in maps[0]:
-        x = np.concatenate([mp[variant][m] for mp, m in zip(maps, masks)])
-        metrics = voxel_metrics(x, y)
-        rows.append({"data": name, "variant": variant, **{k: metrics[k] for k in ("auroc", "auprc", "best_dice")}})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/v2")
@@ -95,29 +82,16 @@ def main() -> None:
     model = Model.load(args.model)
     variants = Variants(model, args.scorer)
     rows: list[dict] = []
-    cache = Path(args.workdir, "cache", "val.npz")
-    if not cache.exists():
-        raise SystemExit(f"no validation cache at {cache}: run `latent-anomaly train --stages preprocess` first")
-    data = np.load(cache)
-    val = [EncodedScan(i, m) for i, m in zip(data["images"].astype(np.float32), data["masks"].astype(bool))]
+    val = load_cache(args.workdir, "val")
     synthetic = build_synthetic_set(
         val, model.encoder, model.latent_mean, model.latent_std, "cpu", args.seed, reconstruct=False
     )
     masks = [s.mask for s in synthetic.scans]
     maps = [variants.maps(s.image, s.mask) for s in synthetic.scans]
     labels = [lab.astype(bool) for lab in synthetic.labels]
-    pooled(rows, "IXI validation + synthetic lesions", maps, labels, masks)
+    pooled(rows, "IXI validation + synthetic lesions", maps, labels, masks, "variant")
     if args.brats:
-        detector = Detector(model, DetectOptions(scorer=args.scorer, device="cpu"))
-        maps, labels, masks = [], [], []
-        for case in brats_cases(require_data()):
-            pre = detector.preprocess(read_image(case.images["t1"]), {})
-            on_grid = variants.maps(pre.image, pre.mask)
-            grid = model.preprocess.grid
-            maps.append({k: sitk.GetArrayFromImage(pre.to_native(v, grid)) for k, v in on_grid.items()})
-            labels.append(sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0)
-            masks.append(pre.native_mask)
-        pooled(rows, "BraTS T1 (report only)", maps, labels, masks)
+        brats_rows(rows, model, args.scorer, lambda pre: variants.maps(pre.image, pre.mask), "variant")
     print(f"{machine()}; scorer {args.scorer}")
     print(markdown_table(rows, ["data", "variant", "auroc", "auprc", "best_dice"]))
 

@@ -1,0 +1,57 @@
+"""Shared by the benchmarks that compare several model-grid maps: validation cache, pooling, BraTS on its own grid.
+
+Such a benchmark turns one scan into a dict of named post-processed maps on the model grid. It is judged on
+the training run's synthetic lesions in the IXI validation scans and, for the report only, on the BraTS T1
+scans mapped back to their own grid, pooled over brain voxels as in run_benchmark.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from common import brats_cases, require_data
+
+from LatentAnomalyLib.io import read_image
+from LatentAnomalyLib.metrics import voxel_metrics
+from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.preprocess import Preprocessed
+from LatentAnomalyLib.scorers import EncodedScan
+
+MapsOf = Callable[[Preprocessed], dict[str, np.ndarray]]
+
+
+def load_cache(workdir: str, part: str) -> list[EncodedScan]:
+    """Preprocessed scans of one split part from a training work folder's cache (no latents)."""
+    path = Path(workdir, "cache", f"{part}.npz")
+    if not path.exists():
+        raise SystemExit(f"no {part} cache at {path}: run `latent-anomaly train --stages preprocess` first")
+    data = np.load(path)
+    return [EncodedScan(i, m) for i, m in zip(data["images"].astype(np.float32), data["masks"].astype(bool))]
+
+
+def pooled(
+    rows: list[dict], name: str, maps: list[dict], labels: list[np.ndarray], masks: list[np.ndarray], key: str
+) -> None:
+    """Append one row per map name: voxel AUROC / AUPRC / best Dice pooled over the masked voxels."""
+    y = np.concatenate([lab[m] for lab, m in zip(labels, masks)])
+    for method in maps[0]:
+        x = np.concatenate([mp[method][m] for mp, m in zip(maps, masks)])
+        metrics = voxel_metrics(x, y)
+        rows.append({"data": name, key: method, **{k: metrics[k] for k in ("auroc", "auprc", "best_dice")}})
+
+
+def brats_rows(rows: list[dict], model: Model, scorer: str, maps_of: MapsOf, key: str) -> None:
+    """Score the 14 BraTS T1 scans (whole tumour, on each scan's own grid) and append the pooled rows."""
+    detector = Detector(model, DetectOptions(scorer=scorer, device="cpu"))
+    maps, labels, masks = [], [], []
+    for case in brats_cases(require_data()):
+        pre = detector.preprocess(read_image(case.images["t1"]), {})
+        grid = model.preprocess.grid
+        maps.append({k: sitk.GetArrayFromImage(pre.to_native(v, grid)) for k, v in maps_of(pre).items()})
+        labels.append(sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0)
+        masks.append(pre.native_mask)
+    pooled(rows, "BraTS T1 (report only)", maps, labels, masks, key)
