@@ -28,6 +28,7 @@ from .evaluation import (
     read_cases_csv,
 )
 from .io import atomic_path, write_json
+from .scorers import SCORERS
 
 SUMMARY_COLUMNS = (
     "method",
@@ -62,7 +63,7 @@ def parse_methods(text: str, heatmaps: str | None = None, default_scorer: str = 
         if parts[0] == "model":
             scorer = parts[1] if len(parts) > 1 else default_scorer
             methods.append(Method(f"model:{scorer}", "model", (scorer,)))
-        elif parts[0] in ("atlas", "residual", "ocsvm", "lof", "knn", "gaussian"):
+        elif parts[0] in SCORERS:
             methods.append(Method(f"model:{parts[0]}", "model", (parts[0],)))
         elif parts[0] == "intensity":
             if len(parts) < 2:

@@ -19,9 +19,10 @@ from speed_memory import STAGE_COLUMNS, run_once
 
 from LatentAnomalyLib.evaluation_run import SUMMARY_COLUMNS, Method, evaluate_cases, markdown_table, write_outputs
 from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.scorers import BASELINE_SCORERS, LATENT_SCORERS
 
 SPEED_SCAN = "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
-MODEL_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "residual", "atlas")
+MODEL_SCORERS = (*LATENT_SCORERS, *BASELINE_SCORERS)
 # The voxel and lesion columns of the evaluation summary (subject and timing columns get their own tables).
 QUALITY = tuple(
     c

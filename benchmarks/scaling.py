@@ -22,6 +22,7 @@ from LatentAnomalyLib.geometry import resample
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.scorers import LATENT_SCORERS
 
 
 def detect_scaling(model: Model, root: Path) -> list[dict]:
@@ -78,7 +79,7 @@ def fit_scaling(workdir: Path, config_path: Path) -> list[dict]:
         space = LatentSpace(config.location_config()).fit(scans)
         row = {"train_subjects": n, "latent_space_s": time.perf_counter() - t0}
         for spec in config.scorers:
-            if spec.name in ("ocsvm", "lof", "knn", "gaussian"):
+            if spec.name in LATENT_SCORERS:
                 scorer = SCORERS[spec.name](config.location_config(), standardise=spec.standardise, **spec.params)
                 t0 = time.perf_counter()
                 scorer.fit(scans, space=space)

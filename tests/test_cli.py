@@ -10,6 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from LatentAnomalyLib.cli import main
+from LatentAnomalyLib.model import default_model_path
 
 
 def test_detect_writes_three_files_in_input_geometry(tmp_path, ixi_sample, capsys):
@@ -93,7 +94,7 @@ def test_info_describes_the_bundle(capsys):
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["checksums"] == "verified"
-    assert {"ocsvm", "lof", "residual", "atlas"} <= set(info["scorers"])
+    assert {"ocsvm", "lof", "gaussian4mm", "residual", "atlas"} <= set(info["scorers"])
     assert info["size_mb"] < 50
 
 
@@ -121,7 +122,8 @@ def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_samp
     )
     metrics = json.loads((out / "metrics.json").read_text())
     by_method = {s["method"]: s for s in metrics["summaries"]}
-    assert set(by_method) == {"model:ocsvm", "intensity:flair:high"}
+    default = json.loads((default_model_path() / "config.json").read_text())["default_scorer"]
+    assert set(by_method) == {f"model:{default}", "intensity:flair:high"}
     # MS lesions are bright on FLAIR: the FLAIR baseline must rank them well.
     assert by_method["intensity:flair:high"]["auroc"] > 0.9
     html = (out / "report.html").read_text()

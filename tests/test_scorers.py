@@ -7,7 +7,7 @@ import pytest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 
-from LatentAnomalyLib.scorers import SCORERS, EncodedScan
+from LatentAnomalyLib.scorers import LATENT_SCORERS, SCORERS, EncodedScan
 from LatentAnomalyLib.scorers.location import LatentSpace, LocationConfig, squared_distances
 from LatentAnomalyLib.scorers.lof import lof_score, lof_state
 
@@ -32,7 +32,7 @@ def _toy_scans(n: int, rng: np.random.Generator, anomaly: bool = False) -> list[
 
 def _make(name: str):
     cls = SCORERS[name]
-    if name in ("ocsvm", "lof", "knn", "gaussian"):
+    if name in LATENT_SCORERS:
         return (
             cls(LocationConfig(reference_size=32, whiten_size=64, standardise_samples=32, seed=1), k=5)
             if name in ("lof", "knn")
@@ -149,3 +149,21 @@ def test_training_loops_run_and_reduce_their_loss():
     history = [h["reconstruction"] for h in metrics["loss_history"]]
     assert history[-1] < history[0]
     assert encode_all(model, images).shape == (4, 4, 6, 6, 6)
+
+
+def test_gaussian4mm_scores_a_grid_twice_as_fine_from_one_mean_per_cell():
+    """The 4 mm scorer stores one mean per 8 mm cell because interpolation commutes with the mean."""
+    from LatentAnomalyLib.scorers.gaussian_fine import upsample_latent
+
+    rng = np.random.default_rng(5)
+    scans = _toy_scans(30, rng)
+    scorer = _make("gaussian4mm")
+    scorer.fit(scans)
+    assert scorer.arrays["cell_mean"].shape == scans[0].latent.shape
+    mean_of_upsampled = np.mean([upsample_latent(s.latent) for s in scans], axis=0)
+    assert np.allclose(upsample_latent(np.mean([s.latent for s in scans], axis=0)), mean_of_upsampled, atol=1e-5)
+    anomalous = _toy_scans(1, rng, anomaly=True)[0]
+    grid = scorer.score_latent_grid(anomalous.latent)
+    assert grid.shape == tuple(2 * n for n in anomalous.latent.shape[1:])
+    # the shifted cell (1, 1, 1) covers fine points 2..3; they score highest
+    assert np.unravel_index(np.argmax(grid), grid.shape) in {(a, b, c) for a in (2, 3) for b in (2, 3) for c in (2, 3)}

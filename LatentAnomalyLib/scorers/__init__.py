@@ -5,15 +5,17 @@ from __future__ import annotations
 from .atlas import AtlasScorer
 from .base import EncodedScan, Scorer
 from .gaussian import GaussianScorer
+from .gaussian_fine import FineGaussianScorer
 from .knn import KNNScorer
 from .lof import LOFScorer
 from .ocsvm import OCSVMScorer
 from .residual import ResidualScorer
 
 SCORERS: dict[str, type] = {
-    cls.name: cls for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, ResidualScorer, AtlasScorer)
+    cls.name: cls
+    for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, FineGaussianScorer, ResidualScorer, AtlasScorer)
 }
-LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian")
+LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "gaussian4mm")
 BASELINE_SCORERS = ("residual", "atlas")
 
 

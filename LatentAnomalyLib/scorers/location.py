@@ -64,6 +64,23 @@ def squared_distances(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.maximum(q2 + r2 - 2.0 * cross, 0.0)
 
 
+def split_held_out(
+    scans: Sequence[EncodedScan], fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (held, kept): whole subjects (a scan and its mirror together) held out to measure spread.
+
+    The permutation is the first draw of a fresh ``default_rng(seed)`` in :meth:`LatentSpace.fit`,
+    so a scorer that needs the same subjects draws it again from a fresh generator.
+    """
+    ids = [s.subject if s.subject is not None else str(i) for i, s in enumerate(scans)]
+    unique = sorted(set(ids))
+    n_held = int(round(fraction * len(unique)))
+    held_ids = set(rng.permutation(unique)[:n_held].tolist())
+    held = np.asarray([i for i, sid in enumerate(ids) if sid in held_ids], dtype=int)
+    kept = np.asarray([i for i, sid in enumerate(ids) if sid not in held_ids], dtype=int)
+    return held, kept
+
+
 class LatentSpace:
     """Per-location whitening and whitened healthy reference vectors, shared by latent scorers."""
 
@@ -85,13 +102,7 @@ class LatentSpace:
         latents = np.stack([s.latent for s in scans]).astype(np.float32)
         region = np.any([latent_grid_mask(s.mask, cfg.stride, 0.05) for s in scans], axis=0)
         positions = np.ascontiguousarray(np.argwhere(region), dtype=np.int32)
-        # Hold out whole subjects (a scan and its mirror together) to measure each location's spread.
-        ids = [s.subject if s.subject is not None else str(i) for i, s in enumerate(scans)]
-        unique = sorted(set(ids))
-        n_held = int(round(cfg.standardise_fraction * len(unique)))
-        held_ids = set(rng.permutation(unique)[:n_held].tolist())
-        held = np.asarray([i for i, sid in enumerate(ids) if sid in held_ids], dtype=int)
-        kept = np.asarray([i for i, sid in enumerate(ids) if sid not in held_ids], dtype=int)
+        held, kept = split_held_out(scans, cfg.standardise_fraction, rng)
 
         pool = neighbourhood_sample(latents[kept], positions, cfg.whiten_size, cfg.radius, rng)
         channels = pool.shape[2]
