@@ -16,12 +16,10 @@ their own grid (report only, as in run_benchmark.py).
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 from common import machine
-from grid_maps import brats_rows, load_cache, pooled
+from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
 
 from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
@@ -29,7 +27,6 @@ from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.preprocess import Preprocessed
 from LatentAnomalyLib.scorers import EncodedScan
 from LatentAnomalyLib.scorers.atlas import DIRECTIONS, AtlasScorer
-from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 
 class Maps:
@@ -58,12 +55,8 @@ def encoded(model: Model, pre: Preprocessed) -> EncodedScan:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/v2")
-    parser.add_argument("--model")
+    parser = grid_arguments(__doc__, "runs/v2")
     parser.add_argument("--scorer", default="ocsvm")
-    parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = Model.load(args.model)
@@ -73,20 +66,8 @@ def main() -> None:
         atlases[direction] = AtlasScorer(direction=direction)
         atlases[direction].fit(train)  # unmirrored training scans, as the training run fits it
     maps_of = Maps(model, args.scorer, atlases)
-    synthetic = build_synthetic_set(
-        load_cache(args.workdir, "val"), model.encoder, model.latent_mean, model.latent_std, "cpu", args.seed, False
-    )
     rows: list[dict] = []
-    masks = [s.mask for s in synthetic.scans]
-    maps = [maps_of(s) for s in synthetic.scans]
-    pooled(
-        rows,
-        "IXI validation + synthetic lesions",
-        maps,
-        [lab.astype(bool) for lab in synthetic.labels],
-        masks,
-        "method",
-    )
+    validation_rows(rows, model, args.workdir, args.seed, maps_of, "method")
     if args.brats:
         brats_rows(rows, model, args.scorer, lambda pre: maps_of(encoded(model, pre)), "method")
     print(f"{machine()}; model {model.name} {model.version}")

@@ -18,14 +18,13 @@ with ``--brats``, over the 14 BraTS T1 scans (report only).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from common import machine
-from grid_maps import brats_rows, load_cache, pooled
+from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
 
 from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
@@ -33,7 +32,6 @@ from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
 from LatentAnomalyLib.scorers.gaussian_fine import FineGaussianScorer, upsample_latent
 from LatentAnomalyLib.scorers.location import split_held_out
-from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 SHRINK = 0.1
 
@@ -130,23 +128,12 @@ def maps_of(model: Model, refitted: Refitted, image: np.ndarray, mask: np.ndarra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/v4")
-    parser.add_argument("--model")
-    parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
-    args = parser.parse_args()
+    args = grid_arguments(__doc__, "runs/v4").parse_args()
     torch.set_num_threads(2)
     model = Model.load(args.model)
     refitted = Refitted(model, args.workdir)
-    val = load_cache(args.workdir, "val")
-    synthetic = build_synthetic_set(
-        val, model.encoder, model.latent_mean, model.latent_std, "cpu", args.seed, reconstruct=False
-    )
     rows: list[dict] = []
-    maps = [maps_of(model, refitted, s.image, s.mask) for s in synthetic.scans]
-    labels = [lab.astype(bool) for lab in synthetic.labels]
-    pooled(rows, "IXI validation + synthetic lesions", maps, labels, [s.mask for s in synthetic.scans], "scorer")
+    validation_rows(rows, model, args.workdir, args.seed, lambda s: maps_of(model, refitted, s.image, s.mask), "scorer")
     if args.brats:
         brats_rows(rows, model, "gaussian4mm", lambda pre: maps_of(model, refitted, pre.image, pre.mask), "scorer")
     print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")

@@ -7,6 +7,7 @@ scans mapped back to their own grid, pooled over brain voxels as in run_benchmar
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.preprocess import Preprocessed
 from LatentAnomalyLib.scorers import EncodedScan
+from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 MapsOf = Callable[[Preprocessed], dict[str, np.ndarray]]
 
@@ -55,3 +57,25 @@ def brats_rows(rows: list[dict], model: Model, scorer: str, maps_of: MapsOf, key
         labels.append(sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0)
         masks.append(pre.native_mask)
     pooled(rows, "BraTS T1 (report only)", maps, labels, masks, key)
+
+
+def grid_arguments(doc: str, workdir: str) -> argparse.ArgumentParser:
+    """The options every grid benchmark shares; a script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workdir", default=workdir)
+    parser.add_argument("--model")
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
+    return parser
+
+
+def validation_rows(
+    rows: list[dict], model: Model, workdir: str, seed: int, maps_of: Callable[[EncodedScan], dict], key: str
+) -> None:
+    """Paint the training run's synthetic lesions into the validation cache, map each scan, append the pooled rows."""
+    synthetic = build_synthetic_set(
+        load_cache(workdir, "val"), model.encoder, model.latent_mean, model.latent_std, "cpu", seed, reconstruct=False
+    )
+    maps = [maps_of(s) for s in synthetic.scans]
+    labels = [lab.astype(bool) for lab in synthetic.labels]
+    pooled(rows, "IXI validation + synthetic lesions", maps, labels, [s.mask for s in synthetic.scans], key)

@@ -18,19 +18,17 @@ the validation rows; the BraTS rows report.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from common import machine
-from grid_maps import brats_rows, load_cache, pooled
+from grid_maps import brats_rows, grid_arguments, validation_rows
 
 from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import mirror_x, upsample
-from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 Variant = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -71,25 +69,14 @@ class Variants:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/v2")
-    parser.add_argument("--model")
+    parser = grid_arguments(__doc__, "runs/v2")
     parser.add_argument("--scorer", default="ocsvm")
-    parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = Model.load(args.model)
     variants = Variants(model, args.scorer)
     rows: list[dict] = []
-    val = load_cache(args.workdir, "val")
-    synthetic = build_synthetic_set(
-        val, model.encoder, model.latent_mean, model.latent_std, "cpu", args.seed, reconstruct=False
-    )
-    masks = [s.mask for s in synthetic.scans]
-    maps = [variants.maps(s.image, s.mask) for s in synthetic.scans]
-    labels = [lab.astype(bool) for lab in synthetic.labels]
-    pooled(rows, "IXI validation + synthetic lesions", maps, labels, masks, "variant")
+    validation_rows(rows, model, args.workdir, args.seed, lambda s: variants.maps(s.image, s.mask), "variant")
     if args.brats:
         brats_rows(rows, model, args.scorer, lambda pre: variants.maps(pre.image, pre.mask), "variant")
     print(f"{machine()}; scorer {args.scorer}")
