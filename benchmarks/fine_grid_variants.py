@@ -30,7 +30,7 @@ from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
-from LatentAnomalyLib.scorers.gaussian_fine import FineGaussianScorer, upsample_latent
+from LatentAnomalyLib.scorers.gaussian_fine import FineGaussianScorer
 from LatentAnomalyLib.scorers.location import split_held_out
 
 SHRINK = 0.1
@@ -58,7 +58,7 @@ class Refitted:
         latents = [self.latent(s.image) for s in scans]
         config = self.fine.config
         held, kept = split_held_out(scans, config.standardise_fraction, np.random.default_rng(config.seed))
-        residuals = torch.from_numpy(np.stack([self.residual(latents[i]) for i in kept]))  # N P 8 C
+        residuals = torch.from_numpy(np.stack([self.fine.centred(latents[i]) for i in kept]))  # N P 8 C
         n, p, k, c = residuals.shape
         self.factors = {
             "own covariance per point": precision_factor(residuals.permute(1, 2, 0, 3)),  # P 8 C C
@@ -77,14 +77,8 @@ class Refitted:
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
             return self.model.standardise_latent(self.model.encoder.encode(x)[0].numpy())
 
-    def residual(self, latent: np.ndarray) -> np.ndarray:
-        points = self.fine._points()
-        mean = self.fine.arrays["cell_mean"].astype(np.float32)
-        fine = np.moveaxis(upsample_latent(latent) - upsample_latent(mean), 0, -1)
-        return fine[points[..., 0], points[..., 1], points[..., 2]].astype(np.float32)
-
     def raw(self, name: str, latent: np.ndarray) -> np.ndarray:
-        r = torch.from_numpy(self.residual(latent))
+        r = torch.from_numpy(self.fine.centred(latent))
         factor = self.factors[name]
         pattern = "pkc,pkcd->pkd" if factor.dim() == 4 else "pkc,pcd->pkd"
         return torch.einsum(pattern, r, factor).square().sum(-1).sqrt().numpy()

@@ -42,13 +42,21 @@ class FineGaussianScorer(LocationScorer):
         """(P, 8, 3) indices on the fine grid of the children of each fitted cell."""
         return 2 * self.space.positions.astype(np.int64)[:, None, :] + CHILDREN[None]
 
+    def _fine_mean(self) -> np.ndarray:
+        """The healthy mean upsampled to the 4 mm grid, computed once per fitted or loaded scorer."""
+        if getattr(self, "_fine_mean_cache", None) is None:
+            self._fine_mean_cache = upsample_latent(self.arrays["cell_mean"].astype(np.float32))
+        return self._fine_mean_cache
+
+    def centred(self, latent: np.ndarray) -> np.ndarray:
+        """(P, 8, C) one scan's upsampled latent vectors minus the healthy mean, at each fitted cell's points."""
+        points = self._points()
+        fine = np.moveaxis(upsample_latent(latent) - self._fine_mean(), 0, -1)
+        return np.ascontiguousarray(fine[points[..., 0], points[..., 1], points[..., 2]])
+
     def _raw(self, latent: np.ndarray) -> np.ndarray:
         """(P, 8) Mahalanobis distances of one scan's standardised latent map."""
-        points = self._points()
-        fine = np.moveaxis(
-            upsample_latent(latent) - upsample_latent(self.arrays["cell_mean"].astype(np.float32)), 0, -1
-        )
-        centred = torch.from_numpy(np.ascontiguousarray(fine[points[..., 0], points[..., 1], points[..., 2]]))
+        centred = torch.from_numpy(self.centred(latent))
         whitened = torch.einsum("pkc,pcd->pkd", centred, torch.from_numpy(self.space.factor()))
         return whitened.square().sum(-1).sqrt().numpy()
 
@@ -59,6 +67,7 @@ class FineGaussianScorer(LocationScorer):
         for i in kept:
             mean += scans[i].latent
         self.arrays = {"cell_mean": (mean / len(kept)).astype(np.float16)}
+        self._fine_mean_cache = None
         if self.standardise and len(held):
             raw = np.stack([self._raw(scans[i].latent) for i in held], axis=-1)  # (P, 8, H)
             median = np.median(raw, axis=-1)
