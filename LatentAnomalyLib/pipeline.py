@@ -23,6 +23,7 @@ from .model import Model
 from .postprocess import PostprocessConfig, postprocess
 from .preprocess import Preprocessed, Preprocessor
 from .scorers import EncodedScan
+from .scorers.base import mirror_x, needs_mirror
 
 Progress = Callable[[str, float], None]
 
@@ -75,13 +76,25 @@ class Detector:
         self.messages = [message] if message else []
         self.preprocessor = Preprocessor(model.preprocess, model.template, model.brainmask_net)
 
-    def encode(self, pre: Preprocessed, reconstruction: bool | None = None) -> EncodedScan:
+    def encode(
+        self, pre: Preprocessed, reconstruction: bool | None = None, mirrored: bool | None = None
+    ) -> EncodedScan:
+        """The scan's latent map, and the reconstruction or the mirrored image's latent map when a scorer needs them."""
         need = "reconstruction" in self.scorer.needs if reconstruction is None else reconstruction
+        mirror = needs_mirror(self.scorer) if mirrored is None else mirrored
         latent, rec, self.device, message = encode_with_fallback(self.model.encoder, pre.image, self.device, need)
         if message:
             self.messages.append(message)
         recon, filtered = (rec[0], rec[1]) if rec is not None else (None, None)
-        return EncodedScan(pre.image, pre.mask, self.model.standardise_latent(latent), recon, filtered=filtered)
+        encoded = EncodedScan(pre.image, pre.mask, self.model.standardise_latent(latent), recon, filtered=filtered)
+        if mirror:
+            flipped, _, self.device, message = encode_with_fallback(
+                self.model.encoder, mirror_x(pre.image), self.device, False
+            )
+            if message:
+                self.messages.append(message)
+            encoded.mirrored_latent = self.model.standardise_latent(flipped)
+        return encoded
 
     def preprocess(self, image: sitk.Image, timings: dict[str, float]) -> Preprocessed:
         t = time.perf_counter()
@@ -107,7 +120,7 @@ class Detector:
         t = time.perf_counter()
         self.progress("encode", 0.45)
         need = any("reconstruction" in self.model.scorers[n].needs for n in names)
-        encoded = self.encode(pre, need)
+        encoded = self.encode(pre, need, any(needs_mirror(self.model.scorers[n]) for n in names))
         timings["encode"] = time.perf_counter() - t
         results = {}
         for i, name in enumerate(names):

@@ -4,7 +4,8 @@
 
 Rows (all through the same post-processing, the bundle's choice for ``gaussian4mm``):
 - ``ocsvm`` and ``gaussian``: the bundle's 8 mm scorers, for reference;
-- ``gaussian4mm``: the bundle's scorer (a mean per 4 mm point, the whitening of the 8 mm cell it lies in);
+- ``gaussian4mm``: the bundle's scorer on one view of the scan (a mean per 4 mm point, the whitening of the 8 mm
+  cell it lies in; model 1.2.0's default, which 1.3.0 averages with the mirrored view: view_averaging_variants.py);
 - ``own covariance per point``: a mean *and* a covariance per 4 mm point (too large to bundle:
   about 50 MB of factors for a 32-channel latent);
 - ``covariance per cell``: a mean per point, a covariance per cell from its 8 points' residuals;

@@ -113,3 +113,17 @@ def test_preprocessing_is_bit_reproducible_in_one_process(detector, mslub_sample
     first, second = detector.preprocessor.run(image), detector.preprocessor.run(image)
     assert first.transform.GetParameters() == second.transform.GetParameters()
     assert np.array_equal(first.image, second.image)
+
+
+def test_mirrored_view_is_encoded_only_when_the_scorer_averages_over_it(detector, model, mslub_sample):
+    """The default scorer averages with the mirrored scan: detect must encode the mirrored image, the others not."""
+    import dataclasses
+
+    from LatentAnomalyLib.scorers.base import mirror_x, needs_mirror
+
+    assert needs_mirror(model.scorers[model.default_scorer])  # the bundled default (model >= 1.3.0)
+    pre = detector.preprocessor.run(read_image(mslub_sample["T1"]))
+    both = detector.encode(pre, reconstruction=False, mirrored=True)
+    flipped = detector.encode(dataclasses.replace(pre, image=mirror_x(pre.image)), False, False)
+    assert np.allclose(both.mirrored_latent, flipped.latent, atol=1e-5)
+    assert detector.encode(pre, reconstruction=False, mirrored=False).mirrored_latent is None

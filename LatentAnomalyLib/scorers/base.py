@@ -27,6 +27,7 @@ class EncodedScan:
     reconstruction: np.ndarray | None = None
     subject: str | None = None
     filtered: np.ndarray | None = None  # the encoder's prefiltered input: what the decoder reconstructs
+    mirrored_latent: np.ndarray | None = None  # latent map of the left-right mirrored image (test-time mirroring)
 
 
 class Scorer(Protocol):
@@ -53,6 +54,11 @@ def latent_grid_mask(mask: np.ndarray, stride: int, min_fraction: float = 0.25) 
     """Latent cells that hold at least ``min_fraction`` brain."""
     t = torch.from_numpy(mask.astype(np.float32))[None, None]
     return (F.avg_pool3d(t, stride)[0, 0] >= min_fraction).numpy()
+
+
+def needs_mirror(scorer: Any) -> bool:
+    """Whether a scorer averages over the mirrored view, so the scan's mirrored image must be encoded too."""
+    return bool(getattr(scorer, "mirror_average", False))
 
 
 def mirror_x(array: np.ndarray) -> np.ndarray:

@@ -64,9 +64,15 @@ def build_synthetic_set(
     device: str,
     seed: int,
     reconstruct: bool,
+    mirrored: bool = False,
 ) -> SyntheticSet:
+    """Paint every lesion kind into every validation scan and encode the result (and its mirror, when asked)."""
     rng = np.random.default_rng(seed)
     scans, labels, kinds = [], [], []
+
+    def standardised(z: torch.Tensor) -> np.ndarray:
+        return ((z[0].float().cpu().numpy() - mean[:, None, None, None]) / std[:, None, None, None]).astype(np.float32)
+
     for scan in val_scans:
         for kind in KINDS:
             lesion = paint_lesion(scan.image, scan.mask, rng, kind)
@@ -75,8 +81,10 @@ def build_synthetic_set(
                 z = encoder.encode(x)
                 rec = encoder.decode(z)[0, 0].float().cpu().numpy() if reconstruct else None
                 filtered = encoder.prefilter(x)[0, 0].float().cpu().numpy() if reconstruct else None
-            latent = (z[0].float().cpu().numpy() - mean[:, None, None, None]) / std[:, None, None, None]
-            scans.append(EncodedScan(lesion.image, scan.mask, latent.astype(np.float32), rec, filtered=filtered))
+                flipped = standardised(encoder.encode(torch.flip(x, dims=(-1,)))) if mirrored else None
+            encoded = EncodedScan(lesion.image, scan.mask, standardised(z), rec, filtered=filtered)
+            encoded.mirrored_latent = flipped
+            scans.append(encoded)
             labels.append(lesion.label)
             kinds.append(kind)
     return SyntheticSet(scans, labels, kinds)

@@ -231,6 +231,10 @@ class TrainingRun:
         val_scans = [
             EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)
         ]
+        mirror = any(spec.params.get("mirror_average", False) for spec in self.config.scorers)
+        if mirror:  # test-time mirroring: calibration must see the same two views detect averages
+            for scan, z in zip(val_scans, standardise(encode_all(encoder, mirror_x(val_images), self.device))):
+                scan.mirrored_latent = z
         if any("reconstruction" in scorer_class(s.name).needs for s in self.config.scorers):
             # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
             # training scans: the decoder runs at full resolution, the slowest step on a CPU.
@@ -244,7 +248,7 @@ class TrainingRun:
             for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
                 scan.reconstruction, scan.filtered = rec, filtered
         needs_rec = reconstructions is not None
-        synthetic = build_synthetic_set(val_scans, encoder, mean, std, self.device, self.config.seed, needs_rec)
+        synthetic = build_synthetic_set(val_scans, encoder, mean, std, self.device, self.config.seed, needs_rec, mirror)
         scorer_dir = self.path("scorers")
         if scorer_dir.exists():
             shutil.rmtree(scorer_dir)
