@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+import torch
 from common import brats_cases, require_data
 
 from LatentAnomalyLib.io import read_image
@@ -21,9 +22,12 @@ from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.preprocess import Preprocessed
 from LatentAnomalyLib.scorers import EncodedScan
+from LatentAnomalyLib.training.augment import AugmentConfig, degrade
 from LatentAnomalyLib.training.calibrate import build_synthetic_set
 
 MapsOf = Callable[[Preprocessed], dict[str, np.ndarray]]
+# The training augmentation's input degradations, always on (blur in half): a stand-in for other scanners.
+DEGRADE = AugmentConfig(contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, noise_probability=1.0)
 
 
 def load_cache(workdir: str, part: str) -> list[EncodedScan]:
@@ -70,12 +74,40 @@ def grid_arguments(doc: str, workdir: str) -> argparse.ArgumentParser:
 
 
 def validation_rows(
-    rows: list[dict], model: Model, workdir: str, seed: int, maps_of: Callable[[EncodedScan], dict], key: str
+    rows: list[dict],
+    model: Model,
+    workdir: str,
+    seed: int,
+    maps_of: Callable[[EncodedScan], dict],
+    key: str,
+    degraded: bool = False,
 ) -> None:
-    """Paint the training run's synthetic lesions into the validation cache, map each scan, append the pooled rows."""
+    """Paint the training run's synthetic lesions into the validation cache, map each scan, append the pooled rows.
+
+    With ``degraded``, the validation scans first go through :data:`DEGRADE` (seeded), then get the same lesions.
+    """
+    scans = load_cache(workdir, "val")
+    name = "IXI validation + synthetic lesions"
+    if degraded:
+        generator = torch.Generator().manual_seed(seed)
+        scans = [
+            EncodedScan(
+                degrade(
+                    torch.from_numpy(s.image)[None, None],
+                    torch.from_numpy(s.mask)[None, None].float(),
+                    DEGRADE,
+                    generator,
+                )[0, 0]
+                .numpy()
+                .astype(np.float32),
+                s.mask,
+            )
+            for s in scans
+        ]
+        name = "IXI validation, degraded + synthetic"
     synthetic = build_synthetic_set(
-        load_cache(workdir, "val"), model.encoder, model.latent_mean, model.latent_std, "cpu", seed, reconstruct=False
+        scans, model.encoder, model.latent_mean, model.latent_std, "cpu", seed, reconstruct=False
     )
     maps = [maps_of(s) for s in synthetic.scans]
     labels = [lab.astype(bool) for lab in synthetic.labels]
-    pooled(rows, "IXI validation + synthetic lesions", maps, labels, [s.mask for s in synthetic.scans], key)
+    pooled(rows, name, maps, labels, [s.mask for s in synthetic.scans], key)

@@ -25,17 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import machine
-from grid_maps import brats_rows, grid_arguments, load_cache, pooled, validation_rows
+from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
 
 from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
 from LatentAnomalyLib.scorers.location import split_held_out
-from LatentAnomalyLib.training.augment import AugmentConfig, degrade
-from LatentAnomalyLib.training.calibrate import build_synthetic_set
-
-DEGRADE = AugmentConfig(contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, noise_probability=1.0)
 
 
 class Views:
@@ -95,21 +91,6 @@ class Views:
         return out
 
 
-def degraded_rows(rows: list[dict], model: Model, views: Views, workdir: str, seed: int) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    degraded = []
-    for scan in load_cache(workdir, "val"):
-        x = torch.from_numpy(scan.image)[None, None]
-        m = torch.from_numpy(scan.mask)[None, None].float()
-        degraded.append(EncodedScan(degrade(x, m, DEGRADE, generator)[0, 0].numpy().astype(np.float32), scan.mask))
-    synthetic = build_synthetic_set(
-        degraded, model.encoder, model.latent_mean, model.latent_std, "cpu", seed, reconstruct=False
-    )
-    maps = [views.maps(s.image, s.mask) for s in synthetic.scans]
-    labels = [lab.astype(bool) for lab in synthetic.labels]
-    pooled(rows, "IXI validation, degraded + synthetic", maps, labels, [s.mask for s in synthetic.scans], "variant")
-
-
 def main() -> None:
     args = grid_arguments(__doc__, "runs/v5").parse_args()
     torch.set_num_threads(2)
@@ -117,7 +98,7 @@ def main() -> None:
     views = Views(model, args.workdir)
     rows: list[dict] = []
     validation_rows(rows, model, args.workdir, args.seed, lambda s: views.maps(s.image, s.mask), "variant")
-    degraded_rows(rows, model, views, args.workdir, args.seed)
+    validation_rows(rows, model, args.workdir, args.seed, lambda s: views.maps(s.image, s.mask), "variant", True)
     if args.brats:
         brats_rows(rows, model, "gaussian4mm", lambda pre: views.maps(pre.image, pre.mask), "variant")
     print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")
