@@ -24,10 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import machine
-from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
+from grid_maps import ImageMaps, load_cache, run_grid_benchmark
 
-from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
@@ -123,16 +121,11 @@ def maps_of(model: Model, refitted: Refitted, image: np.ndarray, mask: np.ndarra
 
 
 def main() -> None:
-    args = grid_arguments(__doc__, "runs/v4").parse_args()
-    torch.set_num_threads(2)
-    model = Model.load(args.model)
-    refitted = Refitted(model, args.workdir)
-    rows: list[dict] = []
-    validation_rows(rows, model, args.workdir, args.seed, lambda s: maps_of(model, refitted, s.image, s.mask), "scorer")
-    if args.brats:
-        brats_rows(rows, model, "gaussian4mm", lambda pre: maps_of(model, refitted, pre.image, pre.mask), "scorer")
-    print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")
-    print(markdown_table(rows, ["data", "scorer", "auroc", "auprc", "best_dice"]))
+    def make_maps(model: Model, args) -> ImageMaps:
+        refitted = Refitted(model, args.workdir)
+        return lambda image, mask: maps_of(model, refitted, image, mask)
+
+    run_grid_benchmark(__doc__, "runs/v4", "scorer", make_maps, degraded=False)
 
 
 if __name__ == "__main__":

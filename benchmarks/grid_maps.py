@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 import torch
-from common import brats_cases, require_data
+from common import brats_cases, machine, require_data
 
+from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.metrics import voxel_metrics
 from LatentAnomalyLib.model import Model
@@ -111,3 +112,26 @@ def validation_rows(
     maps = [maps_of(s) for s in synthetic.scans]
     labels = [lab.astype(bool) for lab in synthetic.labels]
     pooled(rows, name, maps, labels, [s.mask for s in synthetic.scans], key)
+
+
+ImageMaps = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+
+
+def run_grid_benchmark(
+    doc: str, workdir: str, key: str, make_maps: Callable[[Model, argparse.Namespace], ImageMaps], degraded: bool
+) -> None:
+    """The shared main(): parse options, build the script's (image, mask) -> maps function, print the pooled table.
+
+    Validation rows come first (clean, then degraded copies when ``degraded``); BraTS rows with ``--brats``.
+    """
+    args = grid_arguments(doc, workdir).parse_args()
+    torch.set_num_threads(2)
+    model = Model.load(args.model)
+    maps = make_maps(model, args)
+    rows: list[dict] = []
+    for copies in (False, True) if degraded else (False,):
+        validation_rows(rows, model, args.workdir, args.seed, lambda s: maps(s.image, s.mask), key, copies)
+    if args.brats:
+        brats_rows(rows, model, "gaussian4mm", lambda pre: maps(pre.image, pre.mask), key)
+    print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")
+    print(markdown_table(rows, ["data", key, "auroc", "auprc", "best_dice"]))

@@ -15,14 +15,10 @@ and does not lose on the degraded copies; among several, the best on clean valid
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
-from common import machine
-from grid_maps import brats_rows, grid_arguments, validation_rows
+from grid_maps import run_grid_benchmark
 
-from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x
@@ -61,19 +57,7 @@ class Smoothings:
 
 
 def main() -> None:
-    args = grid_arguments(__doc__, "runs/v6").parse_args()
-    torch.set_num_threads(2)
-    model = Model.load(args.model)
-    smoothings = Smoothings(model)
-    rows: list[dict] = []
-    for degraded in (False, True):
-        validation_rows(
-            rows, model, args.workdir, args.seed, lambda s: smoothings.maps(s.image, s.mask), "smoothing", degraded
-        )
-    if args.brats:
-        brats_rows(rows, model, "gaussian4mm", lambda pre: smoothings.maps(pre.image, pre.mask), "smoothing")
-    print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")
-    print(markdown_table(rows, ["data", "smoothing", "auroc", "auprc", "best_dice"]))
+    run_grid_benchmark(__doc__, "runs/v6", "smoothing", lambda model, args: Smoothings(model).maps, degraded=True)
 
 
 if __name__ == "__main__":

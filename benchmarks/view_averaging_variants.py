@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine
-from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
+from grid_maps import load_cache, run_grid_benchmark
 
-from LatentAnomalyLib.evaluation_run import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
@@ -92,17 +90,9 @@ class Views:
 
 
 def main() -> None:
-    args = grid_arguments(__doc__, "runs/v5").parse_args()
-    torch.set_num_threads(2)
-    model = Model.load(args.model)
-    views = Views(model, args.workdir)
-    rows: list[dict] = []
-    validation_rows(rows, model, args.workdir, args.seed, lambda s: views.maps(s.image, s.mask), "variant")
-    validation_rows(rows, model, args.workdir, args.seed, lambda s: views.maps(s.image, s.mask), "variant", True)
-    if args.brats:
-        brats_rows(rows, model, "gaussian4mm", lambda pre: views.maps(pre.image, pre.mask), "variant")
-    print(f"{machine()}; model {Path(model.bundle.folder).name} {model.version}")
-    print(markdown_table(rows, ["data", "variant", "auroc", "auprc", "best_dice"]))
+    run_grid_benchmark(
+        __doc__, "runs/v5", "variant", lambda model, args: Views(model, args.workdir).maps, degraded=True
+    )
 
 
 if __name__ == "__main__":
