@@ -31,6 +31,13 @@ MapsOf = Callable[[Preprocessed], dict[str, np.ndarray]]
 DEGRADE = AugmentConfig(contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, noise_probability=1.0)
 
 
+def encode_latent(model: Model, image: np.ndarray) -> np.ndarray:
+    """The model's standardised latent map of one model-grid image, on the CPU."""
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+        return model.standardise_latent(model.encoder.encode(x)[0].numpy())
+
+
 def load_cache(workdir: str, part: str) -> list[EncodedScan]:
     """Preprocessed scans of one split part from a training work folder's cache (no latents)."""
     path = Path(workdir, "cache", f"{part}.npz")

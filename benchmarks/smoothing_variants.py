@@ -16,8 +16,7 @@ and does not lose on the degraded copies; among several, the best on clean valid
 from __future__ import annotations
 
 import numpy as np
-import torch
-from grid_maps import run_grid_benchmark
+from grid_maps import encode_latent, run_grid_benchmark
 
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
@@ -42,9 +41,7 @@ class Smoothings:
             )
 
     def latent(self, image: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-            return self.model.standardise_latent(self.model.encoder.encode(x)[0].numpy())
+        return encode_latent(self.model, image)
 
     def maps(self, image: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         scan = EncodedScan(image, mask, self.latent(image))

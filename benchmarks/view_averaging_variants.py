@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from grid_maps import load_cache, run_grid_benchmark
+from grid_maps import encode_latent, load_cache, run_grid_benchmark
 
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
@@ -53,9 +53,7 @@ class Views:
         self.recentred_stats = (median, np.maximum(mad, max(float(np.median(mad)) * 0.1, 1e-6)))
 
     def latent(self, image: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-            return self.model.standardise_latent(self.model.encoder.encode(x)[0].numpy())
+        return encode_latent(self.model, image)
 
     def raw(self, latent: np.ndarray) -> np.ndarray:
         """gaussian4mm's distances after removing the scan's per-channel median offset."""
