@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cohort_paths import check_case_id
 from .io import InputError, image_suffix
 
 LIST_SUFFIXES = (".csv", ".tsv", ".txt", ".lst")
@@ -27,14 +28,15 @@ def case_id_for(path: str) -> str:
     p = Path(path.rstrip("/"))
     suffix = image_suffix(p)
     name = p.name[: -len(suffix)] if suffix else p.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".") or "case"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:128] or "case"
 
 
 def read_list(path: str | Path) -> list[Case]:
     """Cases from a CSV with a 'path' column (optional 'case_id') or a plain list of paths, one a line.
 
     Relative paths are taken relative to the list's folder when they exist there, so a list can
-    travel with its scans.
+    travel with its scans. A given case_id must be a plain folder name (see ``cohort_paths``): one
+    that would leave the output folder (``..``, absolute, separators) is refused, naming its line.
     """
     source = Path(path)
     if not source.is_file():
@@ -54,7 +56,9 @@ def read_list(path: str | Path) -> list[Case]:
     else:
         pairs = [("", line.strip()) for line in lines]
     cases = []
-    for case_id, raw in pairs:
+    for line, (case_id, raw) in enumerate(pairs, start=2 if "path" in header else 1):
+        if case_id:
+            check_case_id(case_id, f"{source} row {line}")
         if not raw:
             continue
         candidate = Path(raw)
@@ -118,6 +122,8 @@ def discover(inputs: list[str], listing: str | None = None) -> tuple[list[Case],
         cases += read_list(listing)
     if not cases:
         raise InputError("no scans given: pass a folder, a CSV of paths, or scan paths")
+    for case in cases:
+        check_case_id(case.case_id, case.path)
     ids = [c.case_id for c in cases]
     duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
     if duplicates:

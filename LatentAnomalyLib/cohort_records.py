@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .cohort_paths import RECORDS, case_folder, record_path
 from .io import atomic_path, write_json
 
-RECORDS = ".records"
+__all__ = ["RECORDS", "SCORE_COLUMNS", "load_record", "rank_rows", "record_path", "save_record", "write_scores"]
 SCORE_COLUMNS = (
     "rank",
     "case_id",
@@ -35,10 +36,6 @@ SCORE_COLUMNS = (
 )
 
 
-def record_path(out: Path, case_id: str) -> Path:
-    return out / RECORDS / f"{case_id}.json"
-
-
 def save_record(out: Path, row: dict[str, Any]) -> None:
     write_json(row, record_path(out, row["case_id"]))
 
@@ -51,7 +48,7 @@ def load_record(out: Path, case_id: str, path: str, settings: dict[str, Any]) ->
         return None
     if row.get("status") != "done" or row.get("path") != path or row.get("settings") != settings:
         return None
-    if row.get("exported") == "yes" and not (out / case_id / "summary.json").is_file():
+    if row.get("exported") == "yes" and not (case_folder(out, case_id) / "summary.json").is_file():
         return None  # its exported images were deleted: redo it
     return row
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .cohort_inputs import Case
+from .cohort_paths import PARTIAL, case_folder, staging_folder
 from .cohort_records import save_record
 
-PARTIAL = ".partial"
+__all__ = ["PARTIAL", "CaseOptions", "init_worker", "process_case", "run_cases", "use_model"]
 EXPORT_CHOICES = ("flagged", "all", "none")
 
 _MODEL: Any = None  # the model a worker process loaded once
@@ -79,8 +80,8 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
     from .io import write_json
 
     out = Path(options.out)
-    staging = out / PARTIAL / case.case_id
-    final = out / case.case_id
+    staging = staging_folder(out, case.case_id)  # refuses ids that would leave ``out``
+    final = case_folder(out, case.case_id)
     t0 = time.perf_counter()
     row: dict[str, Any] = {"case_id": case.case_id, "path": case.path, "settings": options.settings}
     shutil.rmtree(staging, ignore_errors=True)
