@@ -13,13 +13,15 @@ from .io import InputError, geometry, read_image, write_image, write_json
 from .progress import ProgressDisplay
 
 OUTPUT_NAMES = ("heatmap", "labelmap")
+DICOM_SEG_NAME = "labelmap.seg.dcm"  # with --dicom-seg on a DICOM series input
 OOD_SCORE_FACTOR = 3.0  # subject score this many times its threshold: a large lesion or an input unlike training
 BRAIN_ML_RANGE = (600.0, 2500.0)  # adult brain volumes lie well inside; outside, the mask or the scan is wrong
 
 
-def output_paths(out_dir: str | Path, image_format: str = "nii.gz") -> dict[str, Path]:
+def output_paths(out_dir: str | Path, image_format: str = "nii.gz", dicom_seg: bool = False) -> dict[str, Path]:
     out = Path(out_dir)
-    return {name: out / f"{name}.{image_format}" for name in OUTPUT_NAMES} | {"summary": out / "summary.json"}
+    paths = {name: out / f"{name}.{image_format}" for name in OUTPUT_NAMES} | {"summary": out / "summary.json"}
+    return paths | {"dicom_seg": out / DICOM_SEG_NAME} if dicom_seg else paths
 
 
 def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
@@ -42,11 +44,23 @@ def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
     return warnings
 
 
+def thick_slice_warnings(spacing: tuple[float, ...], grid_mm: float) -> list[str]:
+    """A warning when the scan's voxels are coarser than the model grid along some axis (thick slices)."""
+    thickest = max(float(s) for s in spacing)
+    if thickest <= grid_mm * 1.05:
+        return []
+    return [
+        f"voxel size {'x'.join(f'{s:g}' for s in spacing)} mm: slices are {thickest:g} mm thick, coarser than the "
+        f"model's {grid_mm:g} mm grid; lesions thinner than about {thickest:g} mm may be missed and the heatmap "
+        "is blurred across slices"
+    ]
+
+
 def _holds_outputs(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     names = {p.name for p in folder.iterdir()}
-    known = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json"}
+    known = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json", DICOM_SEG_NAME}
     return sorted(names & known)
 
 
@@ -102,8 +116,12 @@ def detect_file(
     progress: str = "auto",
     model: Any = None,
     series: str | None = None,
+    dicom_seg: bool = False,
 ) -> dict[str, Any]:
     """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
+
+    ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
+    as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
 
     Out-of-distribution warnings (see :func:`out_of_distribution_warnings`) go to
     ``summary["warnings"]`` and ``summary["messages"]``.
@@ -112,7 +130,11 @@ def detect_file(
     from .pipeline import DetectOptions, Detector
 
     t_start = time.perf_counter()
-    paths = output_paths(out_dir, image_format)
+    if dicom_seg:
+        from .dicom_seg import check_dicom_seg_input
+
+        check_dicom_seg_input(input_path)
+    paths = output_paths(out_dir, image_format, dicom_seg)
     source = Path(input_path).resolve()
     for path in paths.values():
         if path.resolve() == source:
@@ -133,11 +155,24 @@ def detect_file(
     t = time.perf_counter()
     write_image(result.heatmap, paths["heatmap"])
     write_image(result.labelmap, paths["labelmap"])
+    if dicom_seg:
+        from .dicom_seg import write_dicom_seg
+
+        used = result.summary["model"]
+        parameters = {"scorer": used["scorer"], "voxel_threshold": result.summary["voxel_threshold"]}
+        write_dicom_seg(
+            result.labelmap, input_path, paths["dicom_seg"], model_name=model.name, model_version=model.version,
+            series=series, parameters=parameters,
+        )
     write_s = time.perf_counter() - t
     summary = result.summary
-    summary["warnings"] = out_of_distribution_warnings(summary)
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    summary["warnings"] = [
+        *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
+        *out_of_distribution_warnings(summary),
+    ]
     summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
-    summary["input"] = {"path": str(input_path), "geometry": geometry(image)}
+    summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image)}
     summary["outputs"] = {k: str(v) for k, v in paths.items()}
     summary["timings_s"] = {
         "read": round(read_s, 3),

@@ -52,14 +52,29 @@ def make_grid(size: tuple[int, int, int], spacing: float, origin: tuple[float, f
     return grid
 
 
+def antialias_sigmas(in_spacing: tuple[float, ...], out_spacing: float) -> list[float]:
+    """Gaussian sigma (mm) per image axis: ``0.5 * sqrt(out^2 - in^2)`` where the axis is downsampled, else 0."""
+    in_sp = np.asarray(in_spacing, dtype=float)
+    return [float(s) for s in 0.5 * np.sqrt(np.clip(out_spacing**2 - in_sp**2, 0.0, None))]
+
+
 def _antialias(image: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """Gaussian pre-filter so that downsampling does not alias (sigma from the spacing ratio)."""
+    """Gaussian pre-filter so that downsampling does not alias (sigma from the spacing ratio).
+
+    Only axes finer than the target grid are smoothed: a thick-slice scan (1x1x5 mm onto 2 mm) is
+    smoothed in-plane and left alone across slices, where resampling upsamples.
+    """
     in_sp = np.asarray(image.GetSpacing())
-    out_sp = float(min(reference.GetSpacing()))
-    sigma = 0.5 * np.sqrt(np.clip(out_sp**2 - in_sp**2, 0.0, None))
-    if float(sigma.max()) < 0.25 * float(in_sp.min()):
+    sigma = antialias_sigmas(image.GetSpacing(), float(min(reference.GetSpacing())))
+    if max(sigma) < 0.25 * float(in_sp.min()):
         return image
-    return sitk.SmoothingRecursiveGaussian(image, [float(s) for s in sigma])
+    if min(sigma) > 0.0:
+        return sitk.SmoothingRecursiveGaussian(image, sigma)
+    smoothed = sitk.Cast(image, sitk.sitkFloat32)
+    for axis, s in enumerate(sigma):
+        if s > 0.0:  # the same recursive filter, applied along the downsampled axes only
+            smoothed = sitk.RecursiveGaussian(smoothed, s, False, sitk.RecursiveGaussianImageFilter.ZeroOrder, axis)
+    return smoothed
 
 
 def resample(

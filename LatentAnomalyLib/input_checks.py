@@ -23,11 +23,11 @@ from .errors import InputError
 
 MAX_VOXELS = 400_000_000  # 0.5 mm isotropic whole head is ~1e8; beyond this it is not a brain MRI we can use
 BYTES_PER_VOXEL_AT_PEAK = 24  # float32 copy, resampled copies, masks and heatmaps held at once
-MAX_SPACING_MM = 10.0
-MAX_ANISOTROPY = 10.0  # largest / smallest voxel side; 1x1x20 mm slabs have lost the third dimension
+MAX_SPACING_MM = 6.0  # thickest slice accepted: routine clinical 2D protocols use 3-6 mm
+MAX_ANISOTROPY = 16.0  # largest / smallest voxel side: 0.4 mm in-plane with 6 mm slices passes, 1x1x20 mm slabs do not
 MIN_SIZE = 8
 
-__all__ = ["check_complete", "check_geometry", "check_header", "memory_limit_bytes"]
+__all__ = ["check_complete", "check_finite_nifti", "check_geometry", "check_header", "memory_limit_bytes"]
 
 
 def memory_limit_bytes() -> int:
@@ -65,10 +65,16 @@ def check_geometry(
         raise InputError(
             f"{path}: voxel size {_fmt(sides)} mm is not positive; the header is corrupted, fix its spacing"
         )
-    if max(sides) > MAX_SPACING_MM or max(sides) / min(sides) > MAX_ANISOTROPY:
+    if max(sides) > MAX_SPACING_MM:
         raise InputError(
-            f"{path}: voxel size {_fmt(sides)} mm is too coarse or anisotropic (limit {MAX_SPACING_MM:g} mm, "
-            f"ratio {MAX_ANISOTROPY:g}); use a 3D acquisition or resample to near-isotropic voxels"
+            f"{path}: voxel size {_fmt(sides)} mm is too coarse or anisotropic: {max(sides):g} mm slices are "
+            f"thicker than the {MAX_SPACING_MM:g} mm limit (lesions between slices cannot be seen); "
+            "use an acquisition with thinner slices or a 3D scan"
+        )
+    if max(sides) / min(sides) > MAX_ANISOTROPY:
+        raise InputError(
+            f"{path}: voxel size {_fmt(sides)} mm is too anisotropic (largest/smallest side "
+            f"{max(sides) / min(sides):.1f} > {MAX_ANISOTROPY:g}); resample to less anisotropic voxels"
         )
     d = len(direction)
     n = int(round(math.sqrt(d)))
@@ -152,6 +158,24 @@ def check_complete(path: Path) -> None:
         total = path.stat().st_size
     if expected is not None and total < expected:
         raise InputError(f"{path}: the file is truncated ({total} of {expected} bytes of image data); copy it again")
+
+
+def check_finite_nifti(path: Path) -> None:
+    """Refuse NaN or infinite voxels in a floating-point NIfTI, read raw (SimpleITK's reader turns NaN into 0)."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+    except Exception:  # not a NIfTI nibabel can parse: ITK's reader decides and reports
+        return
+    if not np.issubdtype(image.header.get_data_dtype(), np.floating):
+        return
+    raw = np.asanyarray(image.dataobj.get_unscaled())
+    if not np.isfinite(raw).all():
+        bad = int(raw.size - np.count_nonzero(np.isfinite(raw)))
+        raise InputError(
+            f"{path}: contains NaN or infinite values ({bad} voxels); replace them (e.g. with 0) and save again"
+        )
 
 
 def _nifti_data_end(path: Path) -> int | None:

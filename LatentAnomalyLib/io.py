@@ -28,6 +28,7 @@ __all__ = [
     "atomic_path",
     "copy_geometry",
     "dicom_series",
+    "dicom_series_files",
     "geometry",
     "image_suffix",
     "read_image",
@@ -70,7 +71,8 @@ def dicom_series(folder: Path) -> list[tuple[str, str, int]]:
     return found
 
 
-def _read_dicom_series(folder: Path, series: str | None = None) -> sitk.Image:
+def dicom_series_files(folder: Path, series: str | None = None) -> list[str]:
+    """The files of one DICOM series in ``folder``, in slice order (``series`` picks one of several)."""
     found = dicom_series(folder)
     if not found:
         raise InputError(f"{folder}: folder holds no DICOM series")
@@ -84,11 +86,15 @@ def _read_dicom_series(folder: Path, series: str | None = None) -> sitk.Image:
         raise InputError(f"{folder}: holds {len(found)} DICOM series: {listing}; choose one with --series UID")
     else:
         chosen = found
-    reader = sitk.ImageSeriesReader()
-    files = reader.GetGDCMSeriesFileNames(str(folder), chosen[0][0])
+    files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), chosen[0][0]))
     if len(files) < 2:
         raise InputError(f"{folder}: the DICOM series has a single slice; a 3D volume is needed")
-    reader.SetFileNames(files)
+    return files
+
+
+def _read_dicom_series(folder: Path, series: str | None = None) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(dicom_series_files(folder, series))
     return reader.Execute()
 
 
@@ -99,7 +105,7 @@ def read_image(path: str | os.PathLike[str], series: str | None = None) -> sitk.
     ``input_checks``) so that a bad header is refused before any voxel memory is allocated.
     ``series`` picks one DICOM series when a folder holds several.
     """
-    from .input_checks import check_complete, check_header, describe_read_error
+    from .input_checks import check_complete, check_finite_nifti, check_header, describe_read_error
 
     path = Path(path)
     if not path.exists():
@@ -120,6 +126,8 @@ def read_image(path: str | os.PathLike[str], series: str | None = None) -> sitk.
                 raise InputError(f"{path}: the file is empty (0 bytes)")
             check_header(path)
             check_complete(path)
+            if path.name.lower().endswith((".nii", ".nii.gz")):
+                check_finite_nifti(path)  # before ITK, which reads NaN as 0: a silent fake lesion
             image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise InputError(f"{path}: {describe_read_error(error)}") from None
