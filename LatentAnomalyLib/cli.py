@@ -42,6 +42,11 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"))
     p.add_argument("--series", help="DICOM SeriesInstanceUID to use when the input folder holds several series")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="DICOM series input: also write the label map as a DICOM SEG, labelmap.seg.dcm (needs the dicom extra)",
+    )
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -107,6 +112,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             image_format=args.format,
             progress=args.progress,
             series=args.series,
+            dicom_seg=args.dicom_seg,
         )
     flagged = summary["flagged_volume_ml"]
     print(
