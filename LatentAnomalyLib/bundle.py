@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -98,8 +98,57 @@ class BundleWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _read_json(path: Path, what: str) -> Any:
+    """Parse a bundle JSON file; any malformation (syntax, 200k-deep nesting, bad bytes) is a ``BundleError``."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f"{path}: unreadable {what} ({getattr(error, 'msg', error)})") from None
+    except RecursionError:
+        raise BundleError(f"{path}: unreadable {what} (nested too deeply)") from None
+
+
+def _check_name(folder: Path, name: Any) -> str:
+    """A manifest entry must be a relative path inside the bundle: no ``..``, no absolute path, no escape by link."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        raise BundleError(f"{folder}: manifest entry {name!r} is not a file name inside the bundle")
+    parts = PurePosixPath(name).parts
+    if PurePosixPath(name).is_absolute() or ".." in parts or name.startswith("~"):
+        raise BundleError(f"{folder}: manifest entry {name!r} points outside the bundle; the bundle is not trusted")
+    root = folder.resolve()
+    if root not in (folder / name).resolve().parents:
+        raise BundleError(f"{folder}: manifest entry {name!r} resolves outside the bundle (a link?)")
+    return name
+
+
+def check_manifest(folder: Path, manifest: Any) -> dict[str, Any]:
+    """Refuse a manifest of the wrong shape or version, or naming files outside the bundle, before any file is read."""
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{folder}: {MANIFEST} is not a JSON object ({type(manifest).__name__})")
+    if manifest.get("format") != FORMAT:
+        raise BundleError(f"{folder}: not a {FORMAT} (format {manifest.get('format')!r})")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BundleError(f"{folder}: format_version {version!r} in {MANIFEST} is not an integer; the bundle is damaged")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{folder}: bundle format {version} is newer than this library reads ({FORMAT_VERSION}); upgrade latent-anomaly"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v) for v in files.values()
+    ):
+        raise BundleError(f"{folder}: {MANIFEST} 'files' must map file names to SHA256 hex digests")
+    for name in files:
+        _check_name(folder, name)
+    for key in ("model_name", "model_version"):
+        if not isinstance(manifest.get(key), str):
+            raise BundleError(f"{folder}: {MANIFEST} has no {key}")
+    return manifest
+
+
 class Bundle:
-    """A verified bundle on disk; accessors read its files by name."""
+    """A verified bundle on disk; accessors read only files the manifest lists (and verified)."""
 
     def __init__(self, folder: Path, manifest: dict[str, Any]):
         self.folder = folder
@@ -111,17 +160,7 @@ class Bundle:
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise BundleError(f"{folder}: not a model bundle (no {MANIFEST})")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as error:
-            raise BundleError(f"{manifest_path}: unreadable manifest ({error.msg})") from None
-        if manifest.get("format") != FORMAT:
-            raise BundleError(f"{folder}: not a {FORMAT} (format {manifest.get('format')!r})")
-        if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-            raise BundleError(
-                f"{folder}: bundle format {manifest['format_version']} is newer than this library reads "
-                f"({FORMAT_VERSION}); upgrade latent-anomaly"
-            )
+        manifest = check_manifest(folder, _read_json(manifest_path, "manifest"))
         bundle = cls(folder, manifest)
         if verify:
             bundle.verify()
@@ -129,7 +168,7 @@ class Bundle:
 
     def verify(self) -> None:
         for name, expected in self.manifest["files"].items():
-            path = self.folder / name
+            path = self.folder / _check_name(self.folder, name)
             if not path.is_file():
                 raise BundleError(f"{self.folder}: file {name} listed in the manifest is missing")
             if sha256(path) != expected:
@@ -138,22 +177,30 @@ class Bundle:
                 )
 
     def path(self, name: str) -> Path:
-        if name not in self.manifest["files"]:
-            raise BundleError(f"{self.folder}: has no file {name}")
-        return self.folder / name
+        """The path of a listed file; a name the manifest does not list is refused (never read unverified)."""
+        if not isinstance(name, str) or name not in self.manifest["files"]:
+            raise BundleError(f"{self.folder}: uses file {name!r}, which its manifest does not list")
+        return self.folder / _check_name(self.folder, name)
 
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]
 
     def json(self, name: str) -> Any:
-        return json.loads(self.path(name).read_text())
+        return _read_json(self.path(name), name)
 
     def arrays(self, name: str) -> dict[str, np.ndarray]:
         from safetensors.numpy import load_file
 
-        return load_file(str(self.path(name)))
+        return self._tensors(load_file, name)
 
     def state_dict(self, name: str) -> dict[str, Any]:
         from safetensors.torch import load_file
 
-        return load_file(str(self.path(name)))
+        return self._tensors(load_file, name)
+
+    def _tensors(self, load: Any, name: str) -> dict[str, Any]:
+        path = self.path(name)
+        try:
+            return load(str(path))
+        except Exception as error:  # SafetensorError: bad header, sizes beyond the file, bad JSON
+            raise BundleError(f"{path}: unreadable tensor file ({str(error).splitlines()[0]})") from None

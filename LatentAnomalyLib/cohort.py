@@ -18,6 +18,7 @@ from .cohort_inputs import case_id_for, discover, read_list
 from .cohort_records import load_record, write_scores
 from .cohort_shards import distributed_rank, parse_shard, wait_for_shards, write_shard
 from .cohort_workers import PARTIAL, CaseOptions, run_cases, use_model
+from .detect_io import check_scorer
 from .io import InputError
 from .progress import BatchProgress
 
@@ -70,8 +71,14 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     shares = {i: cases[i::count] for i in range(count)}
     mine = shares[index]
     out = Path(args.out)
-    _prepare_out(out)
+    dicom_seg = bool(getattr(args, "dicom_seg", False))
+    if dicom_seg:
+        from .dicom_seg import require_highdicom
+
+        require_highdicom()
     model = Model.load(args.model)
+    check_scorer(model, args.scorer)
+    _prepare_out(out)  # after every check: a refused run leaves no output folder
     settings = _settings(args, model)
     options = CaseOptions(
         out=str(out),
@@ -81,6 +88,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         threshold=args.threshold,
         export=args.export,
         settings=settings,
+        dicom_seg=dicom_seg,
     )
     earlier, todo = [], []
     for case in mine:

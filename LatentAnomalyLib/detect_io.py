@@ -44,6 +44,12 @@ def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
     return warnings
 
 
+def check_scorer(model: Any, scorer: str | None) -> None:
+    """Refuse a ``--scorer`` the bundle does not hold, naming the ones it has."""
+    if scorer is not None and scorer not in model.scorers:
+        raise InputError(f"--scorer {scorer!r} is not in model {model.name}; it has: {', '.join(sorted(model.scorers))}")
+
+
 def thick_slice_warnings(spacing: tuple[float, ...], grid_mm: float) -> list[str]:
     """A warning when the scan's voxels are coarser than the model grid along some axis (thick slices)."""
     thickest = max(float(s) for s in spacing)
@@ -148,6 +154,7 @@ def detect_file(
     if model is None:
         model = Model.load(model_path)
     load_s = time.perf_counter() - t
+    check_scorer(model, scorer)
     detector = Detector(
         model, DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold), progress=display
     )

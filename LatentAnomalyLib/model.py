@@ -59,9 +59,21 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Model:
         bundle = Bundle.load(path or default_model_path())
+        try:
+            return cls._from_bundle(bundle)
+        except BundleError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:  # a config this library cannot use
+            first = (str(error).strip().splitlines() or [""])[0]
+            raise BundleError(
+                f"{bundle.folder}: config or data files do not fit this library ({type(error).__name__}: {first})"
+            ) from None
+
+    @classmethod
+    def _from_bundle(cls, bundle: Bundle) -> Model:
         config = bundle.json("config.json")
         pre = preprocess_config_from_json(config["preprocess"])
-        template = Template.load(bundle.folder, config["template_files"], pre.grid)
+        template = Template.load(bundle, config["template_files"], pre.grid)
         brainmask_net = None
         if bundle.has("brainmask.safetensors"):
             brainmask_net = build_brainmask_net(pre.brainmask)

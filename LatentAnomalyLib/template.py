@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .bundle import Bundle, BundleError
 from .configs import GridConfig
 from .geometry import resample
 
@@ -37,16 +38,21 @@ class Template:
         return image
 
     @classmethod
-    def load(cls, folder: Path, files: dict[str, str], grid: GridConfig) -> Template:
+    def load(cls, bundle: Bundle, files: dict[str, str], grid: GridConfig) -> Template:
+        """Read the templates named by ``files`` from ``bundle``: only files its manifest lists (and verified)."""
         arrays = {}
         for name in ("t1", "gm", "wm"):
-            image = sitk.ReadImage(str(folder / files[name]))
+            path = bundle.path(files[name])
+            try:
+                image = sitk.ReadImage(str(path))
+            except RuntimeError:
+                raise BundleError(f"{path}: template {name} cannot be read as an image") from None
             values = sitk.GetArrayFromImage(image).astype(np.float32)
             arrays[name] = values / 255.0 if image.GetPixelID() == sitk.sitkUInt8 else values
         expected = tuple(reversed(grid.size))
         for name, array in arrays.items():
             if array.shape != expected:
-                raise ValueError(f"template {name} has shape {array.shape}, expected {expected}")
+                raise BundleError(f"{bundle.folder}: template {name} has shape {array.shape}, expected {expected}")
         return cls(grid=grid, **arrays)
 
 
