@@ -29,6 +29,11 @@ def add_batch(sub: argparse._SubParsersAction) -> None:
         choices=("flagged", "all", "none"),
         help="whose heatmap, label map and summary to keep in <out>/<case_id>/ (default: flagged scans)",
     )
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="DICOM series cases: also write labelmap.seg.dcm (DICOM SEG) in their exported folders (dicom extra)",
+    )
     p.add_argument("--workers", type=int, default=1, help="cases in parallel on this machine (processes)")
     p.add_argument(
         "--threads",

@@ -37,11 +37,39 @@ class CaseOptions:
     threshold: float | None = None
     export: str = "flagged"
     settings: dict[str, Any] = field(default_factory=dict)
+    dicom_seg: bool = False  # exported DICOM series cases also get labelmap.seg.dcm
 
 
-def init_worker(model_path: str | None, threads: int, cuda_index: int | None = None) -> None:
-    """Per-process setup: thread budget, GPU choice, and the model (loaded once, reused for every case)."""
+def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """End this worker when the batch process that started it dies (even by ``kill -9``).
+
+    A worker left behind would keep writing records and exports and race a rerun in the same
+    folder. On Linux the kernel sends SIGKILL when the parent exits (``PR_SET_PDEATHSIG``); a
+    daemon thread watching the parent's pid covers other systems and a parent that died before
+    the request was made.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def init_worker(
+    model_path: str | None, threads: int, cuda_index: int | None = None, parent_pid: int | None = None
+) -> None:
+    """Per-process setup: exit with the parent, thread budget, GPU choice, and the model (loaded once)."""
     global _MODEL
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     import torch
 
     torch.set_num_threads(threads)
@@ -85,6 +113,7 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
     t0 = time.perf_counter()
     row: dict[str, Any] = {"case_id": case.case_id, "path": case.path, "settings": options.settings}
     shutil.rmtree(staging, ignore_errors=True)
+    dicom_seg = options.dicom_seg and options.export != "none" and Path(case.path).is_dir()
     try:
         summary = detect_file(
             case.path,
@@ -95,11 +124,12 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
             skull=options.skull,
             threshold=options.threshold,
             progress="none",
+            dicom_seg=dicom_seg,
         )
         flagged = bool(summary["subject_flagged"])
         export = options.export == "all" or (options.export == "flagged" and flagged)
         if export:
-            summary["outputs"] = {k: str(v) for k, v in output_paths(final).items()}
+            summary["outputs"] = {k: str(v) for k, v in output_paths(final, dicom_seg=dicom_seg).items()}
             write_json(summary, output_paths(staging)["summary"])
             shutil.rmtree(final, ignore_errors=True)
             os.replace(staging, final)

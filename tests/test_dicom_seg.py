@@ -181,3 +181,22 @@ def test_a_label_map_on_another_grid_is_refused(tmp_path):
     with pytest.raises(InputError, match="not on this DICOM series' grid"):
         write_dicom_seg(other, tmp_path / "dicom", tmp_path / "seg.dcm")
     assert not (tmp_path / "seg.dcm").exists()
+
+
+@pytest.mark.slow
+def test_batch_exports_a_seg_for_dicom_cases_only(tmp_path, ixi_sample, capsys):
+    cohort = tmp_path / "cohort"
+    uids = write_series(sitk.ReadImage(str(ixi_sample)), cohort / "dicom_case")
+    (cohort / "nifti_case.nii.gz").write_bytes(ixi_sample.read_bytes())
+    out = tmp_path / "batch"
+    argv = ["batch", str(cohort), "--out", str(out), "--export", "all", "--dicom-seg", "--device", "cpu"]
+    assert main([*argv, "--progress", "none"]) == 0, capsys.readouterr().err
+    assert not (out / "nifti_case" / "labelmap.seg.dcm").exists()
+    case = out / "dicom_case"
+    summary = json.loads((case / "summary.json").read_text())
+    assert summary["outputs"]["dicom_seg"] == str(case / "labelmap.seg.dcm")
+    seg = hd.seg.segread(case / "labelmap.seg.dcm")
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uids["series"]
+    sources = {str(d.SOPInstanceUID): d for d in (pydicom.dcmread(p) for p in (cohort / "dicom_case").iterdir())}
+    labelmap = sitk.ReadImage(str(case / "labelmap.nii.gz"))
+    assert np.array_equal(seg_volume(seg, labelmap, sources), sitk.GetArrayFromImage(labelmap))
