@@ -9,8 +9,13 @@ or a CUDA context is unsafe.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,6 +29,7 @@ from .cohort_records import save_record
 
 __all__ = ["PARTIAL", "CaseOptions", "init_worker", "process_case", "run_cases", "use_model"]
 EXPORT_CHOICES = ("flagged", "all", "none")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 _MODEL: Any = None  # the model a worker process loaded once
 
@@ -196,7 +202,7 @@ def run_cases(
         max_workers=min(workers, len(cases)),
         mp_context=context,
         initializer=init_worker,
-        initargs=(model_path, threads, cuda_index),
+        initargs=(model_path, threads, cuda_index, os.getpid()),
     ) as pool:
         try:
             for row in _as_completed(pool, cases, options, workers):
