@@ -24,6 +24,18 @@ from . import __version__
 FORMAT = "latent-anomaly-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+DEFAULT_MODEL_NAME = "latent-anomaly-t1"
+PACKAGED_MODELS = Path(__file__).resolve().parent / "models"  # in an installed wheel (copied by setup.py)
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"  # in a source checkout or an editable install
+
+
+def default_model_path() -> Path:
+    """The default model: ``LATENT_ANOMALY_MODEL`` if set, else the copy an installed wheel carries, else the
+    repository's ``models/`` folder. Whichever it is, :meth:`Bundle.load` verifies every file's SHA256."""
+    if "LATENT_ANOMALY_MODEL" in os.environ:
+        return Path(os.environ["LATENT_ANOMALY_MODEL"])
+    packaged = PACKAGED_MODELS / DEFAULT_MODEL_NAME
+    return packaged if (packaged / MANIFEST).is_file() else REPO_MODELS / DEFAULT_MODEL_NAME
 
 
 class BundleError(ValueError):

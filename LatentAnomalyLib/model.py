@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from .brainmask_net import build_net as build_brainmask_net
-from .bundle import Bundle, BundleError
+from .bundle import DEFAULT_MODEL_NAME, REPO_MODELS, Bundle, BundleError, default_model_path
 from .configs import PreprocessConfig, preprocess_config_from_json
 from .configs import tuples as _tuples
 from .encoders import EncoderConfig, build_encoder
@@ -25,13 +24,7 @@ from .scorers import LATENT_SCORERS, scorer_class
 from .scorers.location import LatentSpace
 from .template import Template
 
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL_NAME = "latent-anomaly-t1"
-
-
-def default_model_path() -> Path:
-    """The bundled default model (``LATENT_ANOMALY_MODEL`` overrides it)."""
-    return Path(os.environ.get("LATENT_ANOMALY_MODEL", REPO_MODELS / DEFAULT_MODEL_NAME))
+__all__ = ["DEFAULT_MODEL_NAME", "REPO_MODELS", "Model", "default_model_path"]
 
 
 @dataclass

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .bundle import Bundle
-from .model import default_model_path
+from .bundle import Bundle, default_model_path
 
 
 def describe(path: str | Path | None = None) -> dict[str, Any]:
