@@ -69,7 +69,7 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
                 "set LATENT_ANOMALY_SAMPLE to its path (it cannot be downloaded)"
             )
             return
-        logic = LatentAnomalyLogic()
+        logic = LatentAnomalyLogic(slicer.mrmlScene, slicer.app.applicationLogic())
         missing = logic.missingDependencies()
         if missing:
             self._skip(f"Python packages missing ({', '.join(missing)}); press Detect once to install them")
@@ -99,17 +99,17 @@ class LatentAnomalyTest(ScriptedLoadableModuleTest):
         heat, label = outcome.heatmapNode, outcome.labelNode
         detected = float(outcome.summary["voxel_threshold"])
         before = int(np.count_nonzero(slicer.util.arrayFromVolume(label)))
-        self.assertEqual(len(logic.regionRows(label, outcome.summary)), outcome.summary["n_components"])
+        self.assertEqual(len(logic.review.regionRows(label, outcome.summary)), outcome.summary["n_components"])
         peak = float(slicer.util.arrayFromVolume(heat).max())
-        higher = logic.rethreshold(heat, label, detected + 0.5 * max(peak - detected, 1e-3))
+        higher = logic.review.rethreshold(heat, label, detected + 0.5 * max(peak - detected, 1e-3))
         self.assertLessEqual(int(np.count_nonzero(slicer.util.arrayFromVolume(label))), before)
         self.assertEqual(higher["detected_voxel_threshold"], detected)
-        self.assertEqual(len(logic.regionRows(label, higher)), higher["n_components"])
-        logic.rethreshold(heat, label, detected)
+        self.assertEqual(len(logic.review.regionRows(label, higher)), higher["n_components"])
+        logic.review.rethreshold(heat, label, detected)
         self.assertEqual(int(np.count_nonzero(slicer.util.arrayFromVolume(label))), before)
-        metrics = logic.compareWithGroundTruth(heat, label, label)  # the label map against itself
+        metrics = logic.review.compareWithGroundTruth(heat, label, label)  # the label map against itself
         self.assertAlmostEqual(metrics["dice"], 1.0)
-        shown = logic.setHeatmapOpacity(heat, 0.8)
+        shown = logic.display.setHeatmapOpacity(heat, 0.8)
         self.assertTrue(shown > 0 or slicer.app.layoutManager() is None)  # no slice views in a window-less run
         composites = slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode")
         for composite in [c for c in composites if c.GetForegroundVolumeID() == heat.GetID()]:

@@ -32,6 +32,13 @@ regions = importlib.import_module("LatentAnomalyGUI.regions")
 ground_truth = importlib.import_module("LatentAnomalyGUI.ground_truth")
 review = importlib.import_module("LatentAnomalyGUI.review")
 library_path = importlib.import_module("LatentAnomalyGUI.library_path")
+detection = importlib.import_module("LatentAnomalyGUI.detection")
+nodes = importlib.import_module("LatentAnomalyGUI.nodes")
+scene_module = importlib.import_module("LatentAnomalyGUI.scene")
+export = importlib.import_module("LatentAnomalyGUI.export")
+host = importlib.import_module("LatentAnomalyGUI.host")
+pictures = importlib.import_module("LatentAnomalyGUI.pictures")
+standalone = importlib.import_module("LatentAnomalyGUI.standalone")
 
 RunStatus = runner_module.RunStatus
 RunResult = runner_module.RunResult

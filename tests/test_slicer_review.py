@@ -73,7 +73,10 @@ def test_min_component_ml(tmp_path):
 
 @pytest.mark.parametrize(("threshold", "peak"), [(0.8, 2.0), (0.8, 0.5), (0.0, 0.0), (-1.0, 3.0), (5.0, 5.0)])
 def test_heatmap_display_range(threshold, peak):
-    lower, upper = display.heatmap_display_range(threshold, peak)
+    from LatentAnomalyLib.viewing import heatmap_display_range
+
+    assert display.heatmap_display_range is heatmap_display_range  # the module uses the shared convention
+    lower, upper = heatmap_display_range(threshold, peak)
     assert lower < threshold < upper
     assert upper >= peak or peak <= threshold
     assert threshold - lower == pytest.approx((upper - lower) / 3)

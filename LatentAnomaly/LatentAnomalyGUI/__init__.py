@@ -1,7 +1,7 @@
 """Pieces of the LatentAnomaly Slicer module, split so that most of them import without Slicer.
 
-Only ``widget.py``, ``parameters.py`` and ``qt_runner.py`` need Slicer/Qt at import time;
-``logic.py``, ``scene.py``, ``review.py`` and ``dependencies.py`` import ``slicer`` lazily inside the
-methods that need it.
-Everything else is plain Python that pytest exercises in ``tests/test_slicer_*.py``.
+Only ``widget.py``, ``parameters.py`` and ``qt_runner.py`` need Slicer's GUI (Qt) at import time. The scene parts
+(``nodes.py``, ``display.py``, ``scene.py``, ``review.py``, ``export.py``, ``pictures.py``, ``standalone.py``) work on
+any MRML scene and import ``slicer``/``vtk`` inside their methods: ``tests/slicer`` runs them on Slicer's core
+libraries (pip ``slicer-core``). Everything else is plain Python tested in ``tests/test_slicer_*.py``.
 """

@@ -1,118 +1,59 @@
-"""``LatentAnomalyLogic``: run the CLI on a scan, follow it, and bring its results into the scene.
+"""``LatentAnomalyLogic``: run the CLI on a scan, follow it, and bring its results into a given MRML scene.
 
-Two layers in one class. The file layer (``startDetectionOnFile``, ``modelInfo``, ...) needs no
-Slicer: it builds the command, hands it to an injected :class:`ProcessRunner` and turns the
-output into a :class:`DetectionOutcome`; pytest drives it with a fake runner. The scene layer
-(``startDetection``, ``loadResults``, ``rethreshold``, ...) imports ``slicer`` inside each method
-and is exercised only by the module's self-test in Slicer. The base class is Slicer's
-``ScriptedLoadableModuleLogic`` when Slicer is running, a stand-in otherwise; the methods that
-work on MRML nodes come from :class:`SceneMixin` (``scene.py``) and :class:`ReviewMixin` (``review.py``).
+The logic is composed of small parts, each given the scene (inside Slicer ``slicer.mrmlScene``, elsewhere any
+``vtkMRMLScene``, e.g. one built on ``slicer-core``): ``nodes`` (read/write nodes, geometry), ``display``
+(colours, slice layers, opacity, jumps), ``loader`` (results into the scene), ``review`` (re-threshold, regions,
+segmentation, ground truth) and ``exporter`` (files). The file layer (``startDetectionOnFile``, ``modelInfo``,
+...) needs no Slicer: it builds the command from :class:`DetectParameters`, hands it to an injected
+:class:`ProcessRunner` and turns the output into a :class:`DetectionOutcome`. The base class is Slicer's
+``ScriptedLoadableModuleLogic`` when Slicer's GUI modules exist, a stand-in otherwise.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .command import build_detect_command, build_info_command, cli_environment
+from .command import build_info_command, cli_environment
+from .detection import DetectionOutcome, DetectParameters
+from .display import ResultDisplay
+from .export import ResultExporter
+from .host import default_model_path, default_runner, library_root, logic_base, slicer_app, slicer_scene
+from .nodes import SceneNodes
 from .progress import ProgressTracker
 from .results import format_summary, load_summary
-from .review import ReviewMixin
-from .runner import ProcessRunner, RunResult, RunStatus, SubprocessRunner
-from .scene import SceneMixin
+from .review import ReviewTools
+from .runner import ProcessRunner, RunResult, RunStatus
+from .scene import ResultLoader
 
-LIBRARY_PACKAGE = "LatentAnomalyLib"
-DEFAULT_MODEL_NAME = "latent-anomaly-t1"
+__all__ = ["DetectParameters", "DetectionOutcome", "LatentAnomalyLogic"]
 
+class LatentAnomalyLogic(logic_base()):
+    """Everything the module does that is not widgets, on ``scene``; ``runner`` and ``python`` are injectable."""
 
-def _slicerApp() -> Any:
-    """Slicer's application object if this runs inside Slicer, else None (never imports slicer)."""
-    slicer = sys.modules.get("slicer")
-    return getattr(slicer, "app", None) if slicer is not None else None
-
-
-def _logicBase() -> type:
-    if "slicer" in sys.modules:
-        try:
-            from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
-
-            return ScriptedLoadableModuleLogic
-        except ImportError:
-            pass
-
-    class StandaloneLogic:
-        """Stand-in for ``ScriptedLoadableModuleLogic`` outside Slicer (pytest, scripts)."""
-
-        def __init__(self, parent: Any = None) -> None:
-            self.moduleName = "LatentAnomaly"
-
-    return StandaloneLogic
-
-
-def defaultRunner() -> ProcessRunner:
-    """QProcess in Slicer (callbacks on the GUI thread, where MRML may be touched), subprocess elsewhere."""
-    if _slicerApp() is not None:
-        from .qt_runner import QtProcessRunner
-
-        return QtProcessRunner()
-    return SubprocessRunner()
-
-
-@dataclass
-class DetectParameters:
-    """What the user chose; ``None`` means the model's default (bundled model, default scorer, calibrated threshold)."""
-
-    modelPath: Path | None = None
-    scorer: str | None = None
-    device: str = "auto"
-    skull: str = "auto"
-    threshold: float | None = None
-
-
-@dataclass
-class DetectionOutcome:
-    status: RunStatus
-    exitCode: int | None
-    outputDir: Path
-    modelPath: Path | None = None
-    errorMessage: str = ""
-    log: str = ""
-    notes: list[str] = field(default_factory=list)
-    summary: dict[str, Any] | None = None
-    heatmapNode: Any = None
-    labelNode: Any = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status is RunStatus.SUCCEEDED
-
-    @property
-    def heatmapPath(self) -> Path:
-        return self.outputDir / "heatmap.nii.gz"
-
-    @property
-    def labelmapPath(self) -> Path:
-        return self.outputDir / "labelmap.nii.gz"
-
-    @property
-    def summaryPath(self) -> Path:
-        return self.outputDir / "summary.json"
-
-
-class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
-    """Everything the module does that is not widgets. ``runner`` and ``python`` are injectable for tests."""
-
-    def __init__(self, runner: ProcessRunner | None = None, python: str | None = None) -> None:
+    def __init__(
+        self,
+        scene: Any = None,
+        applicationLogic: Any = None,
+        runner: ProcessRunner | None = None,
+        python: str | None = None,
+    ) -> None:
         super().__init__()
-        self.runner = runner if runner is not None else defaultRunner()
+        if scene is None:
+            scene, applicationLogic = slicer_scene()
+        self.scene = scene
+        self.nodes = SceneNodes(scene, applicationLogic)
+        self.display = ResultDisplay(scene, applicationLogic)
+        self.loader = ResultLoader(self.nodes, self.display)
+        self.review = ReviewTools(self.nodes, self.display)
+        self.exporter = ResultExporter(self.nodes)
+        self.runner = runner if runner is not None else default_runner()
         self.python = python
         self.lastOutcome: DetectionOutcome | None = None
         self._workDir: Path | None = None
@@ -128,26 +69,8 @@ class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
     def pythonExecutable(self) -> str:
         return self.python or self.pythonSlicerExecutable()
 
-    @staticmethod
-    def libraryRoot() -> Path | None:
-        """The folder holding the ``LatentAnomalyLib`` package.
-
-        Installed: the module folder (CMake copies the package beside ``LatentAnomaly.py``);
-        source tree: the repository root; else wherever Python finds it (pip install).
-        """
-        here = Path(__file__).resolve().parent
-        for candidate in (here.parent, here.parent.parent):
-            if (candidate / LIBRARY_PACKAGE / "__init__.py").is_file():
-                return candidate
-        spec = importlib.util.find_spec(LIBRARY_PACKAGE)
-        return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
-
-    @classmethod
-    def defaultModelPath(cls) -> Path | None:
-        """``models/latent-anomaly-t1`` next to the library (where the library itself looks for it)."""
-        root = cls.libraryRoot()
-        candidate = root / "models" / DEFAULT_MODEL_NAME if root is not None else None
-        return candidate if candidate is not None and candidate.is_dir() else None
+    libraryRoot = staticmethod(library_root)
+    defaultModelPath = staticmethod(default_model_path)
 
     def modelPathFor(self, parameters: DetectParameters) -> Path | None:
         return Path(parameters.modelPath) if parameters.modelPath else self.defaultModelPath()
@@ -156,16 +79,7 @@ class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
         return cli_environment(self.libraryRoot())
 
     def buildCommand(self, inputPath: str | Path, outputDir: str | Path, parameters: DetectParameters) -> list[str]:
-        return build_detect_command(
-            self.pythonExecutable(),
-            inputPath,
-            outputDir,
-            self.modelPathFor(parameters),
-            parameters.scorer,
-            parameters.device,
-            parameters.skull,
-            parameters.threshold,
-        )
+        return parameters.command(self.pythonExecutable(), inputPath, outputDir, self.modelPathFor(parameters))
 
     def isRunning(self) -> bool:
         return self.runner.is_running()
@@ -270,7 +184,7 @@ class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
     def newWorkDir(self) -> Path:
         """A fresh temporary folder for one run; the previous run's folder is removed (its results are loaded)."""
         self.removeWorkDir()
-        app = _slicerApp()
+        app = slicer_app()
         self._workDir = Path(tempfile.mkdtemp(prefix="LatentAnomaly-", dir=app.temporaryPath if app else None))
         return self._workDir
 
@@ -298,35 +212,53 @@ class LatentAnomalyLogic(SceneMixin, ReviewMixin, _logicBase()):
         parameters: DetectParameters,
         onProgress: Callable[[float, str], None] | None = None,
         onFinished: Callable[[DetectionOutcome], None] | None = None,
+        loadResults: bool = True,
     ) -> None:
-        """Export ``inputVolume``, run the CLI on it and, on success, load and show heatmap and label map."""
+        """Export ``inputVolume``, run the CLI on it and, on success, load and show heatmap and label map.
+
+        With ``SubprocessRunner`` the callbacks run on its reader thread; pass ``loadResults=False`` and call
+        :meth:`finishDetection` from the scene's thread (as :meth:`detectAndWait` does) when that matters.
+        """
         if inputVolume is None:
             raise ValueError("select an input volume")
         if self.runner.is_running():
             raise RuntimeError("a detection is already running; cancel it or wait for it to finish")
         workDir = self.newWorkDir()
-        inputPath = self.exportVolume(inputVolume, workDir / "input.nrrd")
+        inputPath = self.loader.exportInput(inputVolume, workDir / "input.nrrd")
 
         def finished(outcome: DetectionOutcome) -> None:
-            if outcome.succeeded:
-                try:
-                    outcome.heatmapNode, outcome.labelNode = self.loadResults(outcome, inputVolume)
-                except Exception as error:  # report in the GUI like any failure
-                    outcome.status = RunStatus.FAILED
-                    outcome.errorMessage = f"could not load the results: {error}"
+            outcome.inputPath = inputPath
+            if loadResults:
+                self.finishDetection(outcome, inputVolume)
             if onFinished is not None:
                 onFinished(outcome)
 
         self.startDetectionOnFile(inputPath, workDir / "output", parameters, onProgress, finished)
 
+    def finishDetection(self, outcome: DetectionOutcome, inputVolume) -> DetectionOutcome:
+        """Load a successful outcome's files into the scene (a failure to load turns it into a failed outcome)."""
+        if outcome.succeeded and outcome.heatmapNode is None:
+            try:
+                outcome.heatmapNode, outcome.labelNode = self.loader.loadResults(outcome, inputVolume)
+            except Exception as error:  # report in the GUI like any failure
+                outcome.status = RunStatus.FAILED
+                outcome.errorMessage = f"could not load the results: {error}"
+        return outcome
+
     def detectAndWait(
         self, inputVolume, parameters: DetectParameters, timeout: float | None = None
     ) -> DetectionOutcome:
-        """Blocking variant for tests and scripts (the GUI freezes meanwhile)."""
-        self.startDetection(inputVolume, parameters)
+        """Blocking variant for tests and scripts (the GUI freezes meanwhile); results load on this thread."""
+        self.startDetection(inputVolume, parameters, loadResults=False)
         if not self.waitForFinished(timeout):
             self.cancel()
             self.waitForFinished(30)
             raise TimeoutError(f"detection did not finish within {timeout} s")
         assert self.lastOutcome is not None
-        return self.lastOutcome
+        return self.finishDetection(self.lastOutcome, inputVolume)
+
+    @staticmethod
+    def volumeGeometry(volumeNode) -> dict[str, list]:
+        from .nodes import volume_geometry
+
+        return volume_geometry(volumeNode)

@@ -1,99 +1,126 @@
-"""Slicer-only review tools: heatmap opacity, jumping to a flagged region, comparing with a ground truth.
+"""Reading results already in the scene: re-threshold, the regions table, segmentation, ground-truth comparison.
 
-Kept apart from ``scene.py`` (which loads, re-thresholds and exports results) because these act on
-what is already shown. Every method imports ``slicer`` / ``vtk`` / ``sitkUtils`` inside, so importing
-this file needs no Slicer; the arithmetic lives in ``regions.py`` and ``ground_truth.py``, which pytest
-covers. The methods themselves run only in Slicer (the self-test calls the region and metrics ones).
+:class:`ReviewTools` works on any MRML scene with numpy and the nodes' geometry (no ``sitkUtils``) and the static
+calls of ``vtkSlicerSegmentationsModuleLogic`` (no ``slicer.modules``). The arithmetic lives in plain-Python files
+tested without Slicer (``rethreshold.py``, ``regions.py``, ``ground_truth.py``); the methods here are exercised on a
+real scene by ``tests/slicer``. ``slicer`` is imported inside the methods.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import numpy as np
+
+from .display import ResultDisplay
 from .ground_truth import ground_truth_metrics, resample_like
+from .nodes import SceneNodes, array_of, ijk_to_ras, sitk_image, to_world
 from .regions import RegionRow, region_rows
+from .rethreshold import min_component_ml, relabel, summary_after_rethreshold, voxel_volume_ml
 
-DEFAULT_OPACITY = 0.5
+SUMMARY_ATTRIBUTE = "LatentAnomaly.Summary"  # on the label map node: the summary survives scene save/load
+MODEL_ATTRIBUTE = "LatentAnomaly.ModelPath"
+SEGMENT_NAME = "Flagged anomaly"
+SEGMENT_COLOR = (1.0, 0.35, 0.1)
 
 
-class ReviewMixin:
-    """Methods of ``LatentAnomalyLogic`` that help a user read the results already in the scene."""
+def summary_of(labelNode: Any) -> dict[str, Any] | None:
+    """The summary stored on a label map node (``None`` if it has none)."""
+    raw = labelNode.GetAttribute(SUMMARY_ATTRIBUTE) if labelNode is not None else None
+    return json.loads(raw) if raw else None
 
-    heatmapOpacity: float = DEFAULT_OPACITY  # used when new results are shown
 
-    def setHeatmapOpacity(self, heatmapNode, opacity: float) -> int:
-        """Set the foreground opacity of every slice view showing ``heatmapNode`` on top; returns how many."""
+class ReviewTools:
+    """What the threshold slider, the regions table, the segmentation button and the ground-truth box call."""
+
+    def __init__(self, nodes: SceneNodes, display: ResultDisplay) -> None:
+        self.nodes = nodes
+        self.display = display
+
+    def rethreshold(self, heatmapNode: Any, labelNode: Any, threshold: float) -> dict[str, Any] | None:
+        """Recompute the label map from the loaded heatmap at ``threshold`` (no model run); returns the new summary."""
         import slicer
 
-        self.heatmapOpacity = min(max(float(opacity), 0.0), 1.0)
-        if heatmapNode is None:
-            return 0
-        changed = 0
-        for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
-            if composite.GetForegroundVolumeID() == heatmapNode.GetID():
-                composite.SetForegroundOpacity(self.heatmapOpacity)
-                changed += 1
-        return changed
+        summary = summary_of(labelNode)
+        scorer = ((summary or {}).get("model") or {}).get("scorer")
+        image = sitk_image(heatmapNode)
+        minimum = min_component_ml(labelNode.GetAttribute(MODEL_ATTRIBUTE), scorer)
+        labels, components = relabel(image, threshold, minimum)
+        if tuple(labels.shape) != tuple(array_of(labelNode).shape):
+            raise ValueError("the heatmap and the label map do not have the same grid")
+        slicer.util.updateVolumeFromArray(labelNode, labels)
+        self.display.styleHeatmap(heatmapNode, threshold)
+        if summary is None:
+            return None
+        summary = summary_after_rethreshold(summary, threshold, labels, components, voxel_volume_ml(image.GetSpacing()))
+        labelNode.SetAttribute(SUMMARY_ATTRIBUTE, json.dumps(summary))
+        return summary
 
     @staticmethod
-    def regionRows(labelNode, summary: dict[str, Any] | None) -> list[RegionRow]:
+    def regionRows(labelNode: Any, summary: dict[str, Any] | None) -> list[RegionRow]:
         """Table rows of the summary's components, centroids taken from the label map's geometry if needed."""
-        import vtk
-
-        matrix = None
-        if labelNode is not None:
-            vtkMatrix = vtk.vtkMatrix4x4()
-            labelNode.GetIJKToRASMatrix(vtkMatrix)
-            matrix = [[vtkMatrix.GetElement(i, j) for j in range(4)] for i in range(4)]
+        matrix = ijk_to_ras(labelNode).tolist() if labelNode is not None else None
         return region_rows(summary, matrix)
 
-    @staticmethod
-    def jumpToRegion(row: RegionRow, referenceNode=None) -> tuple[float, float, float] | None:
-        """Centre all slice views on the region's centroid (through the node's transform, if any)."""
-        import slicer
-        import vtk
-
+    def jumpToRegion(self, row: RegionRow, referenceNode: Any = None) -> tuple[float, float, float] | None:
+        """Centre all slice views on the region's centroid (through the node's parent transform, if any)."""
         if row.ras is None:
             return None
-        point = list(row.ras)
-        transformNode = referenceNode.GetParentTransformNode() if referenceNode is not None else None
-        if transformNode is not None:
-            toWorld = vtk.vtkGeneralTransform()
-            transformNode.GetTransformToWorld(toWorld)
-            point = list(toWorld.TransformPoint(point))
-        slicer.modules.markups.logic().JumpSlicesToLocation(point[0], point[1], point[2], True)
-        return point[0], point[1], point[2]
+        return self.display.jumpTo(to_world(referenceNode, row.ras))
 
-    @staticmethod
-    def groundTruthArray(groundTruthNode, heatmapNode):
-        """The ground truth as a (k, j, i) array on the heatmap's grid (any segment / non-zero label = lesion)."""
-        import numpy as np
-        import SimpleITK as sitk
-        import sitkUtils
+    def createSegmentation(self, labelNode: Any, referenceVolume: Any = None) -> Any:
+        """A segmentation node from the label map (for editing, 3D display, .seg.nrrd and DICOM SEG export)."""
+        import slicer
+
+        scene = self.nodes.scene
+        segmentationNode = scene.AddNewNodeByClass(
+            "vtkMRMLSegmentationNode", self.nodes.uniqueName(f"{labelNode.GetName()} segmentation")
+        )
+        segmentationNode.CreateDefaultDisplayNodes()
+        if referenceVolume is not None:
+            segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceVolume)
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelNode, segmentationNode):
+            scene.RemoveNode(segmentationNode)
+            raise RuntimeError("could not convert the label map to a segmentation")
+        segmentation = segmentationNode.GetSegmentation()
+        if segmentation.GetNumberOfSegments() > 0:
+            segment = segmentation.GetNthSegment(0)
+            segment.SetName(SEGMENT_NAME)
+            segment.SetColor(*SEGMENT_COLOR)
+        segmentationNode.SetAndObserveTransformNodeID(labelNode.GetTransformNodeID())
+        return segmentationNode
+
+    def segmentationArray(self, segmentationNode: Any, referenceVolume: Any) -> np.ndarray:
+        """Every segment of ``segmentationNode`` rasterised on ``referenceVolume``'s grid, as a (k, j, i) label array."""
         import slicer
         import vtk
 
+        scene = self.nodes.scene
+        temporary = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__LatentAnomalyTemporary")
+        try:
+            segmentIds = vtk.vtkStringArray()
+            segmentationNode.GetSegmentation().GetSegmentIDs(segmentIds)
+            logic = slicer.vtkSlicerSegmentationsModuleLogic
+            if not logic.ExportSegmentsToLabelmapNode(segmentationNode, segmentIds, temporary, referenceVolume):
+                raise RuntimeError(f"could not rasterise {segmentationNode.GetName()} on {referenceVolume.GetName()}")
+            return np.array(array_of(temporary), copy=True)
+        finally:
+            display = temporary.GetDisplayNode()
+            if display is not None:
+                scene.RemoveNode(display)
+            scene.RemoveNode(temporary)
+
+    def groundTruthArray(self, groundTruthNode: Any, heatmapNode: Any) -> np.ndarray:
+        """The ground truth as a (k, j, i) array on the heatmap's grid (any segment / non-zero label = lesion)."""
+        import SimpleITK as sitk
+
         if groundTruthNode.IsA("vtkMRMLSegmentationNode"):
-            scene = slicer.mrmlScene
-            temporary = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__LatentAnomalyGroundTruth")
-            try:
-                segmentIds = vtk.vtkStringArray()
-                groundTruthNode.GetSegmentation().GetSegmentIDs(segmentIds)
-                logic = slicer.modules.segmentations.logic()
-                if not logic.ExportSegmentsToLabelmapNode(groundTruthNode, segmentIds, temporary, heatmapNode):
-                    raise RuntimeError(f"could not rasterise {groundTruthNode.GetName()} on the heatmap grid")
-                return np.array(slicer.util.arrayFromVolume(temporary), copy=True)
-            finally:
-                scene.RemoveNode(temporary)
-        truth = sitkUtils.PullVolumeFromSlicer(groundTruthNode)
-        reference = sitkUtils.PullVolumeFromSlicer(heatmapNode)
-        return sitk.GetArrayFromImage(resample_like(truth, reference))
+            return self.segmentationArray(groundTruthNode, heatmapNode)
+        truth = resample_like(sitk_image(groundTruthNode), sitk_image(heatmapNode, array_of(heatmapNode)))
+        return sitk.GetArrayFromImage(truth)
 
-    def compareWithGroundTruth(self, heatmapNode, labelNode, groundTruthNode) -> dict[str, Any]:
+    def compareWithGroundTruth(self, heatmapNode: Any, labelNode: Any, groundTruthNode: Any) -> dict[str, Any]:
         """Dice of the label map, AUROC/AUPRC of the heatmap against ``groundTruthNode``, inside the brain."""
-        import slicer
-
         truth = self.groundTruthArray(groundTruthNode, heatmapNode)
-        return ground_truth_metrics(
-            slicer.util.arrayFromVolume(heatmapNode), slicer.util.arrayFromVolume(labelNode), truth
-        )
+        return ground_truth_metrics(array_of(heatmapNode), array_of(labelNode), truth)

@@ -10,7 +10,6 @@ a traceback in the Python console.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import qt
@@ -19,22 +18,26 @@ import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
+from .detection import DetectionOutcome, DetectParameters
+from .export import dicom_seg_available, dicom_source_files
 from .ground_truth import format_ground_truth_metrics
-from .logic import DetectionOutcome, DetectParameters, LatentAnomalyLogic
+from .logic import LatentAnomalyLogic
 from .regions import COLUMNS, RegionRow
 from .results import format_model_info
+from .review import summary_of
 from .runner import RunStatus
-from .scene import SUMMARY_ATTRIBUTE
 
 RETHRESHOLD_DELAY_MS = 300  # re-threshold once the slider rests, not on every pixel of a drag
 SLIDER_STEPS = 200
 
 
 class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    def __init__(self, parent=None) -> None:
+    """The panel; ``logic`` is injectable (tests, other scenes), else one on ``slicer.mrmlScene`` is made in setup."""
+
+    def __init__(self, parent=None, logic: LatentAnomalyLogic | None = None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic: LatentAnomalyLogic | None = None
+        self.logic: LatentAnomalyLogic | None = logic
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._resultsKey = None
@@ -53,7 +56,8 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = LatentAnomalyLogic()
+        if self.logic is None:
+            self.logic = LatentAnomalyLogic(slicer.mrmlScene, slicer.app.applicationLogic())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -144,11 +148,6 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         finally:
             self._syncing = False
 
-    @staticmethod
-    def _summaryOf(labelNode) -> dict | None:
-        raw = labelNode.GetAttribute(SUMMARY_ATTRIBUTE) if labelNode is not None else None
-        return json.loads(raw) if raw else None
-
     def _syncResults(self) -> None:
         """When another heatmap/label map is selected: new slider range, its threshold, its summary."""
         p = self._parameterNode
@@ -158,7 +157,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self._resultsKey = key
         self._rethresholdTimer.stop()
-        summary = self._summaryOf(label)
+        summary = summary_of(label)
         threshold = float(summary["voxel_threshold"]) if summary else None
         if heat is not None and heat.GetImageData() is not None:
             low, high = heat.GetImageData().GetScalarRange()
@@ -175,12 +174,12 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if threshold is not None:
             p.threshold = threshold
         self._showSummary(summary)
-        self.logic.setHeatmapOpacity(heat, p.heatmapOpacity)
+        self.logic.display.setHeatmapOpacity(heat, p.heatmapOpacity)
 
     def _showSummary(self, summary: dict | None) -> None:
         """Summary text and regions table for the label map as it is now."""
         self.ui.summaryTextEdit.setPlainText(self.logic.summaryText(summary) if summary else "")
-        self._regionRows = self.logic.regionRows(self._parameterNode.labelVolume, summary) if summary else []
+        self._regionRows = self.logic.review.regionRows(self._parameterNode.labelVolume, summary) if summary else []
         table = self.ui.regionsTableWidget
         table.clearContents()
         table.setRowCount(len(self._regionRows))
@@ -201,7 +200,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not all(nodes):
             return
         with slicer.util.tryWithErrorDisplay("Cannot compare with the ground truth.", waitCursor=True):
-            metrics = self.logic.compareWithGroundTruth(p.heatmapVolume, p.labelVolume, p.groundTruth)
+            metrics = self.logic.review.compareWithGroundTruth(p.heatmapVolume, p.labelVolume, p.groundTruth)
             self.ui.groundTruthMetricsLabel.text = format_ground_truth_metrics(metrics)
 
     def _syncSlider(self) -> None:
@@ -254,13 +253,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if not self.logic.ensureDependencies():
                 return
             p = self._parameterNode
-            parameters = DetectParameters(
-                modelPath=self._modelPath(),
-                scorer=p.scorer.strip() or None,
-                device=p.device,
-                skull=p.skullMode,
-                threshold=p.threshold if p.overrideThreshold else None,
-            )
+            parameters = DetectParameters.fromParameterNode(p)
             self._setRunning(True, "Starting...")
             try:
                 self.logic.startDetection(p.inputVolume, parameters, self._onProgress, self._onFinished)
@@ -287,7 +280,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.heatmapVolume = outcome.heatmapNode
             p.labelVolume = outcome.labelNode
             if p.createSegmentation:
-                self.logic.createSegmentation(outcome.labelNode, p.inputVolume)
+                self.logic.review.createSegmentation(outcome.labelNode, p.inputVolume)
 
     def onCancel(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to cancel the detection."):
@@ -317,7 +310,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         value = p.threshold
         with slicer.util.tryWithErrorDisplay("Re-thresholding failed.", waitCursor=True):
-            summary = self.logic.rethreshold(p.heatmapVolume, p.labelVolume, value)
+            summary = self.logic.review.rethreshold(p.heatmapVolume, p.labelVolume, value)
             self._appliedThreshold = value
             if summary is not None:
                 self._showSummary(summary)
@@ -325,17 +318,17 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onOpacityChanged(self, value: float) -> None:
         if self._parameterNode is not None:
-            self.logic.setHeatmapOpacity(self._parameterNode.heatmapVolume, value)
+            self.logic.display.setHeatmapOpacity(self._parameterNode.heatmapVolume, value)
 
     def onRegionClicked(self, row: int, column: int) -> None:
         if 0 <= row < len(self._regionRows):
             with slicer.util.tryWithErrorDisplay("Cannot jump to the region."):
-                point = self.logic.jumpToRegion(self._regionRows[row], self._parameterNode.labelVolume)
+                point = self.logic.review.jumpToRegion(self._regionRows[row], self._parameterNode.labelVolume)
                 if point is None:
                     self.ui.statusLabel.text = "This region has no centroid in the summary."
 
     def onResetThreshold(self) -> None:
-        summary = self._summaryOf(self._parameterNode.labelVolume)
+        summary = summary_of(self._parameterNode.labelVolume)
         if summary:
             self._parameterNode.threshold = float(summary.get("detected_voxel_threshold", summary["voxel_threshold"]))
 
@@ -345,13 +338,20 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not folder:
             return
         with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
-            written = self.logic.exportResults(folder, p.heatmapVolume, p.labelVolume)
+            series = dicom_source_files(p.inputVolume) if dicom_seg_available() else []
+            if series and not slicer.util.confirmYesNoDisplay(
+                "The scan came from a DICOM series. Also write the label map as a DICOM Segmentation?"
+            ):
+                series = []
+            written = self.logic.exporter.exportResults(
+                folder, p.heatmapVolume, p.labelVolume, dicomSeries=series or None
+            )
             self.ui.statusLabel.text = f"Wrote {', '.join(path.name for path in written)} to {folder}"
 
     def onCreateSegmentation(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Failed to create the segmentation.", waitCursor=True):
-            segmentation = self.logic.createSegmentation(p.labelVolume, p.inputVolume)
+            segmentation = self.logic.review.createSegmentation(p.labelVolume, p.inputVolume)
             self.ui.statusLabel.text = (
                 f"Created {segmentation.GetName()}. For DICOM SEG: right-click it in the Data module, "
                 "Export to DICOM..., export type DICOM Segmentation Object (needs the scan loaded from DICOM)."

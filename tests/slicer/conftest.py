@@ -1,0 +1,144 @@
+"""The module on 3D Slicer's core libraries (pip ``slicer-core``): a real MRML scene, built here as desktop Slicer
+builds it at start-up, and one detection on the committed sample shared by every test of the session.
+
+Everything in this folder is marked ``mrml``. It is skipped, with the reason, only when ``import slicer`` fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="3D Slicer's core libraries are not installed (pip install -e .[slicer])")
+vtk = pytest.importorskip("vtk")
+
+from tests.slicer_gui import (  # noqa: E402
+    BUNDLE,
+    SAMPLE,
+    DetectParameters,
+    LatentAnomalyLogic,
+    RunStatus,
+    SubprocessRunner,
+    detection,
+)
+
+SLICE_VIEWS = ("Red", "Yellow", "Green")
+
+
+@dataclass
+class Mrml:
+    """A scene with its application logic, the module logic on it, and what keeps the logics alive."""
+
+    scene: Any
+    app: Any
+    logic: Any
+    keep: list[Any] = field(default_factory=list)
+
+
+def build_scene() -> Mrml:
+    """A scene as desktop Slicer makes it: colour, volumes and segmentations logics, three slice views."""
+    scene = slicer.vtkMRMLScene()
+    app = slicer.vtkSlicerApplicationLogic()
+    app.SetMRMLScene(scene)
+    colors = app.GetColorLogic()
+    colors.SetMRMLScene(scene)
+    colors.AddDefaultColorNodes()
+    app.SetModuleLogic("Colors", colors)
+    app.SetSliceLogics(vtk.vtkCollection())
+    app.SetViewLogics(vtk.vtkCollection())
+    keep: list[Any] = []
+    for name, logic in (
+        ("Volumes", slicer.vtkSlicerVolumesLogic()),
+        ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic()),
+    ):
+        logic.SetMRMLScene(scene)
+        logic.SetMRMLApplicationLogic(app)
+        app.SetModuleLogic(name, logic)
+        keep.append(logic)
+    slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+    for name in SLICE_VIEWS:  # the Red, Yellow and Green views of the default layout, without their widgets
+        sliceLogic = slicer.vtkMRMLSliceLogic()
+        sliceLogic.SetMRMLApplicationLogic(app)
+        sliceLogic.SetMRMLScene(scene)
+        sliceNode = sliceLogic.AddSliceNode(name)
+        sliceNode.SetOrientationToDefault()
+        sliceLogic.ResizeSliceNode(256, 256)
+        app.GetSliceLogics().AddItem(sliceLogic)
+        keep.append(sliceLogic)
+    logic = LatentAnomalyLogic(scene, app, runner=SubprocessRunner(), python=sys.executable)
+    return Mrml(scene, app, logic, keep)
+
+
+def node_ids(scene: Any) -> set[str]:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+@pytest.fixture
+def mrml() -> Mrml:
+    context = build_scene()
+    yield context
+    context.logic.cleanup()
+
+
+@dataclass
+class SampleDetection:
+    """The one detection of the session: its scene and nodes, the progress seen, a kept copy of its files."""
+
+    context: Mrml
+    inputVolume: Any
+    outcome: Any
+    progress: list[float]
+    nodesBefore: set[str]
+    files: Path
+
+
+@pytest.fixture(scope="session")
+def sample_detection(tmp_path_factory) -> SampleDetection:
+    """Detect on the committed sample through the module's own runner and the real CLI, out of process, once."""
+    if not (BUNDLE / "manifest.json").is_file() or not SAMPLE.is_file():
+        pytest.skip("needs the bundled model and Testing/Data/IXI_sample_T1.nii.gz")
+    context = build_scene()
+    inputVolume = context.logic.nodes.readVolume(SAMPLE, "IXI sample")
+    before = node_ids(context.scene)
+    progress: list[float] = []
+    context.logic.startDetection(
+        inputVolume, DetectParameters(device="cpu"), onProgress=lambda f, s: progress.append(f), loadResults=False
+    )
+    assert context.logic.waitForFinished(600), "the detection did not finish within 10 minutes"
+    outcome = context.logic.finishDetection(context.logic.lastOutcome, inputVolume)
+    assert outcome.succeeded, outcome.errorMessage + "\n" + outcome.log
+    files = tmp_path_factory.mktemp("sample-detection")
+    for path in (outcome.heatmapPath, outcome.labelmapPath, outcome.summaryPath):
+        shutil.copy2(path, files / path.name)
+    return SampleDetection(context, inputVolume, outcome, progress, before, files)
+
+
+def saved_outcome(sample: SampleDetection, folder: Path | None = None) -> Any:
+    """An outcome pointing at the kept copy of the sample detection's files (or at ``folder``)."""
+    outcome = detection.DetectionOutcome(RunStatus.SUCCEEDED, 0, folder or sample.files, sample.outcome.modelPath)
+    outcome.summary = dict(sample.outcome.summary)
+    return outcome
+
+
+@dataclass
+class Loaded:
+    """A fresh scene with the sample as input and the shared detection's results loaded over it."""
+
+    context: Mrml
+    inputVolume: Any
+    heatmap: Any
+    label: Any
+    outcome: Any
+
+
+@pytest.fixture
+def loaded(sample_detection, mrml) -> Loaded:
+    inputVolume = mrml.logic.nodes.readVolume(SAMPLE, "IXI sample")
+    outcome = saved_outcome(sample_detection)
+    heatmap, label = mrml.logic.loader.loadResults(outcome, inputVolume)
+    return Loaded(mrml, inputVolume, heatmap, label, outcome)
