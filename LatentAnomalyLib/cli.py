@@ -82,6 +82,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_review(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "review",
+        help="review results in a web browser",
+        description="Serve a detect or batch output folder as a review page (needs the review extra).",
+    )
+    p.add_argument("results", help="a detect output folder or a batch output folder (with scores.csv)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, a free port)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latent-anomaly", description="Unsupervised anomaly detection in brain MRI.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -94,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate(sub)
     add_batch(sub)
+    _add_review(sub)
     return parser
 
 
@@ -192,7 +204,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"detect": cmd_detect, "info": cmd_info, "train": cmd_train}
+def cmd_review(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from LatentAnomalyReview import INSTALL_HINT, REQUIRED_MODULES
+
+    if any(importlib.util.find_spec(name) is None for name in REQUIRED_MODULES):
+        raise UsageError(INSTALL_HINT)
+    from LatentAnomalyReview.results import load_results
+
+    results = load_results(args.results)  # a missing or malformed folder fails here, before any server starts
+    from LatentAnomalyReview.server import serve
+
+    return serve(results, host=args.host, port=args.port)
+
+
+COMMANDS = {"detect": cmd_detect, "info": cmd_info, "train": cmd_train, "review": cmd_review}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,150 @@
+"""One case's arrays and the review actions on them: re-threshold without the model, save the reviewed label map.
+
+The label map is recomputed from ``heatmap`` with :func:`LatentAnomalyLib.components.label_components`, the function
+`detect` uses (same comparison, 26-connectivity and smallest kept region), so a reviewed label map at the original
+threshold equals ``labelmap``. No Slicer here: the scene is fed from these arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from LatentAnomalyLib.components import label_components
+from LatentAnomalyLib.errors import InputError
+from LatentAnomalyLib.io import copy_geometry, read_image, write_image, write_json
+from LatentAnomalyLib.viewing import heatmap_display_range, scan_window
+
+from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
+
+DEFAULT_MIN_COMPONENT_ML = 0.1
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def min_component_ml(summary: dict[str, Any]) -> float:
+    """The smallest region the model's calibration keeps (the bundled model's, when the summary names it)."""
+    model = summary.get("model") or {}
+    bundle = Path(os.environ.get("LATENT_ANOMALY_MODEL", REPO_MODELS / str(model.get("name", ""))))
+    try:
+        calibration = json.loads((bundle / "calibration.json").read_text(encoding="utf-8"))
+        return float(calibration["scorers"][model["scorer"]].get("min_component_ml", DEFAULT_MIN_COMPONENT_ML))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return DEFAULT_MIN_COMPONENT_ML
+
+
+def ras_matrix(image: sitk.Image) -> np.ndarray:
+    """4x4 IJK-to-RAS matrix of a SimpleITK image (which works in LPS)."""
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    matrix = np.eye(4)
+    matrix[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=float)
+    matrix[:3, 3] = image.GetOrigin()
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ matrix
+
+
+def _read_labels(path: Path) -> sitk.Image:
+    """A label map as written (``read_image`` refuses an all-zero image, a valid label map)."""
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"{path}: unreadable label map ({str(error).strip().splitlines()[-1]})") from None
+
+
+@dataclass
+class CaseData:
+    """Arrays of one case in (z, y, x) order on the heatmap's grid, and its current review state."""
+
+    case: Case
+    summary: dict[str, Any]
+    reference: sitk.Image
+    heatmap: np.ndarray
+    scan: np.ndarray
+    scan_found: bool
+    labels: np.ndarray
+    components: list[dict[str, Any]]
+    threshold: float
+    min_ml: float
+
+    @classmethod
+    def load(cls, case: Case, root: Path) -> CaseData:
+        if case.folder is None:
+            raise InputError(f"{case.case_id}: its images were not exported")
+        summary = read_summary(case.folder)
+        reference = read_image(find_image(case.folder, "heatmap"))
+        heatmap = sitk.GetArrayFromImage(reference).astype(np.float32)
+        labels = (sitk.GetArrayFromImage(_read_labels(find_image(case.folder, "labelmap"))) > 0).astype(np.uint8)
+        if labels.shape != heatmap.shape:
+            raise InputError(f"{case.folder}: label map and heatmap grids differ")
+        scan_path = resolve_scan(case.scan_path or str((summary.get("input") or {}).get("path", "")), root)
+        scan, found = np.zeros_like(heatmap), False
+        if scan_path is not None:
+            try:
+                image = read_image(scan_path)
+                array = sitk.GetArrayFromImage(image).astype(np.float32)
+                if array.shape == heatmap.shape:
+                    scan, found = array, True
+            except (InputError, RuntimeError):
+                pass
+        threshold = float(summary["voxel_threshold"])
+        data = cls(case, summary, reference, heatmap, scan, found, labels, [], threshold, min_component_ml(summary))
+        data.components = list(summary.get("components") or [])
+        return data
+
+    @property
+    def brain(self) -> np.ndarray:
+        """Voxels the model scored (the heatmap is zero outside the brain mask)."""
+        return self.heatmap != 0
+
+    @property
+    def peak(self) -> float:
+        return float(self.heatmap.max()) if self.heatmap.size else self.threshold
+
+    @property
+    def voxel_ml(self) -> float:
+        return float(np.prod(self.reference.GetSpacing())) / 1000.0
+
+    def scan_window(self) -> tuple[float, float]:
+        return scan_window(self.scan, self.brain.astype(np.uint8))
+
+    def display_range(self) -> tuple[float, float]:
+        return heatmap_display_range(self.threshold, self.peak)
+
+    def threshold_range(self) -> tuple[float, float, float]:
+        """(min, max, step) of the threshold slider: the brain's median score to the peak, around the original."""
+        values = self.heatmap[self.brain]
+        low = float(np.median(values)) if values.size else self.threshold - 1.0
+        original = float(self.summary["voxel_threshold"])
+        low, high = min(low, original), max(self.peak, original)
+        return low, high, max((high - low) / 200.0, 1e-6)
+
+    def rethreshold(self, threshold: float) -> None:
+        """Label map and regions at ``threshold`` from the heatmap (no model run)."""
+        self.threshold = float(threshold)
+        self.labels, self.components = label_components(self.heatmap, self.threshold, self.reference, self.min_ml)
+
+    def save_reviewed(self) -> Path:
+        """Write ``labelmap_reviewed`` (same format as ``labelmap``) and its summary atomically; never ``labelmap``."""
+        folder = self.case.folder
+        original = find_image(folder, "labelmap")
+        suffix = original.name[len("labelmap") :]
+        target = folder / f"{REVIEWED_STEM}{suffix}"
+        write_image(copy_geometry(self.labels, self.reference), target)
+        write_json(
+            {
+                "case_id": self.case.case_id,
+                "voxel_threshold": self.threshold,
+                "original_voxel_threshold": float(self.summary["voxel_threshold"]),
+                "voxels": int(self.labels.sum()),
+                "flagged_volume_ml": float(self.labels.sum()) * self.voxel_ml,
+                "n_components": len(self.components),
+                "components": self.components,
+                "source": "reviewed in latent-anomaly review",
+            },
+            folder / f"{REVIEWED_STEM}.json",
+        )
+        return target

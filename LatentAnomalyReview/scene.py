@@ -1,0 +1,106 @@
+"""The MRML side of the review page: three volume nodes styled with the shared viewing conventions.
+
+The scan, heatmap and label-map nodes are created once, filled with the first case before any view exists (a
+trame-slicer view created before its volumes renders near-black frames), and later cases replace their voxels and
+geometry in place. Colours come from :mod:`LatentAnomalyLib.viewing`: an Inferno table (slicer-core has none), the
+heatmap's display range with lower scores transparent, the brain-percentile scan window, a green label outline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+from slicer.util import updateVolumeFromArray
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+from LatentAnomalyLib.viewing import DEFAULT_HEATMAP_OPACITY, LABEL_OUTLINE_RGB, inferno_table
+
+from .case_data import CaseData, ras_matrix
+
+
+def _color_table(scene: slicer.vtkMRMLScene, name: str, rgba: np.ndarray) -> slicer.vtkMRMLColorTableNode:
+    table = slicer.vtkMRMLColorTableNode()
+    table.SetName(name)
+    table.SetTypeToUser()
+    table.SetNumberOfColors(len(rgba))
+    for i, (r, g, b, a) in enumerate(rgba):
+        table.SetColor(i, f"{name} {i}", float(r), float(g), float(b), float(a))
+    table.SetHideFromEditors(False)
+    scene.AddNode(table)
+    return table
+
+
+class ReviewScene:
+    """Scan (background), heatmap (foreground) and label map (outline) nodes of one scene."""
+
+    def __init__(self, scene: slicer.vtkMRMLScene) -> None:
+        self.scene = scene
+        self.opacity = DEFAULT_HEATMAP_OPACITY
+        self.inferno = _color_table(scene, "Inferno", inferno_table())
+        outline = np.array([[0.0, 0.0, 0.0, 0.0], [*LABEL_OUTLINE_RGB, 1.0]])
+        self.label_colors = _color_table(scene, "LatentAnomaly label outline", outline)
+        self.scan = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "scan")
+        self.heatmap = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "anomaly heatmap")
+        self.labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "anomaly labels")
+
+    def set_case(self, data: CaseData) -> None:
+        """Put a case's voxels and geometry into the nodes and style them."""
+        matrix = vtkMatrix4x4()
+        for i, row in enumerate(ras_matrix(data.reference)):
+            for j, value in enumerate(row):
+                matrix.SetElement(i, j, float(value))
+        for node, array in ((self.scan, data.scan), (self.heatmap, data.heatmap), (self.labels, data.labels)):
+            updateVolumeFromArray(node, array)
+            node.SetIJKToRASMatrix(matrix)
+            if node.GetDisplayNode() is None:
+                node.CreateDefaultDisplayNodes()
+        scan_display = self.scan.GetDisplayNode()
+        scan_display.SetAutoWindowLevel(False)
+        scan_display.SetWindowLevelMinMax(*data.scan_window())
+        grey = self.scene.GetFirstNodeByName("Grey")
+        if grey is not None:
+            scan_display.SetAndObserveColorNodeID(grey.GetID())
+        self.labels.GetDisplayNode().SetAndObserveColorNodeID(self.label_colors.GetID())
+        self.style_heatmap(data)
+
+    def style_heatmap(self, data: CaseData) -> None:
+        """Inferno over the display range of the current threshold; scores below its lower end transparent."""
+        lower, upper = data.display_range()
+        display = self.heatmap.GetDisplayNode()
+        display.SetAndObserveColorNodeID(self.inferno.GetID())
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(lower, upper)
+        display.SetAutoThreshold(False)
+        display.SetThreshold(lower, max(upper, data.peak) + 1.0)
+        display.SetApplyThreshold(True)
+
+    def update_labels(self, data: CaseData) -> None:
+        """Show the case's current label map (after a threshold change)."""
+        updateVolumeFromArray(self.labels, data.labels)
+        self.style_heatmap(data)
+
+    def show_in_slice_views(self) -> None:
+        """Layers of every slice view: scan, heatmap at the current opacity, label map as an outline."""
+        for composite in self._nodes("vtkMRMLSliceCompositeNode"):
+            composite.SetBackgroundVolumeID(self.scan.GetID())
+            composite.SetForegroundVolumeID(self.heatmap.GetID())
+            composite.SetForegroundOpacity(self.opacity)
+            composite.SetLabelVolumeID(self.labels.GetID())
+            composite.SetLabelOpacity(1.0)
+        for slice_node in self._nodes("vtkMRMLSliceNode"):
+            slice_node.SetUseLabelOutline(True)
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = min(max(float(opacity), 0.0), 1.0)
+        for composite in self._nodes("vtkMRMLSliceCompositeNode"):
+            composite.SetForegroundOpacity(self.opacity)
+
+    def jump_to(self, ras: list[float]) -> None:
+        """Move every slice view through the RAS point (offsets only; zoom and pan stay)."""
+        slicer.vtkMRMLSliceNode.JumpAllSlices(
+            self.scene, float(ras[0]), float(ras[1]), float(ras[2]), slicer.vtkMRMLSliceNode.OffsetJumpSlice
+        )
+
+    def _nodes(self, class_name: str) -> list:
+        collection = self.scene.GetNodesByClass(class_name)
+        return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
