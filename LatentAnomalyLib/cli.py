@@ -112,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_detect(args: argparse.Namespace) -> int:
     from .detect_io import detect_file, output_folder
 
-    with output_folder(args.out, overwrite=args.overwrite):
+    with output_folder(args.out, overwrite=args.overwrite, inputs=(args.input,)) as staging:
         summary = detect_file(
             args.input,
-            args.out,
+            staging,
+            final_dir=args.out,
             model_path=args.model,
             scorer=args.scorer,
             device=args.device,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,52 +60,21 @@ def thick_slice_warnings(spacing: tuple[float, ...], grid_mm: float) -> list[str
     ]
 
 
-def _holds_outputs(folder: Path) -> list[str]:
-    if not folder.is_dir():
-        return []
-    names = {p.name for p in folder.iterdir()}
-    known = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json", DICOM_SEG_NAME}
-    return sorted(names & known)
+RESULT_NAMES = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json", DICOM_SEG_NAME}
 
 
-@contextlib.contextmanager
-def output_folder(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Check and create ``out_dir`` before any work; remove what was created if the body fails.
+def output_folder(
+    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()
+) -> contextlib.AbstractContextManager[Path]:
+    """Lock ``out_dir`` and yield a hidden staging folder, published as ``out_dir`` on success (see :mod:`.publish`).
 
     An existing empty folder is fine (callers such as Slicer create temporary folders first); one
     holding earlier results is refused unless ``overwrite``, so a typo cannot destroy a result.
+    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``.
     """
-    out = Path(out_dir)
-    existing = _holds_outputs(out)
-    if existing and not overwrite:
-        raise InputError(
-            f"{out}: already holds results ({', '.join(existing)}); pass --overwrite or choose another --out"
-        )
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; choose another --out")
-    created = []
-    for parent in reversed([out, *out.parents]):
-        if not parent.exists():
-            created.append(parent)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise InputError(
-            f"{out}: cannot create the output folder ({error.strerror or error}); choose another --out"
-        ) from None
-    try:
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise InputError(f"{out}: the output folder is not writable; choose another --out")
-        yield out
-    except BaseException:
-        for folder in reversed(created):
-            if folder.is_dir() and not any(folder.iterdir()):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-        raise
+    from .publish import output_folder as locked_output_folder
+
+    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs)
 
 
 def detect_file(
@@ -123,8 +90,12 @@ def detect_file(
     model: Any = None,
     series: str | None = None,
     dicom_seg: bool = False,
+    final_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
+
+    ``final_dir``: where ``out_dir`` (a staging folder) will be published; summary.json names the
+    outputs there.
 
     ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
     as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
@@ -142,7 +113,7 @@ def detect_file(
         check_dicom_seg_input(input_path)
     paths = output_paths(out_dir, image_format, dicom_seg)
     source = Path(input_path).resolve()
-    for path in paths.values():
+    for path in [*paths.values(), *output_paths(final_dir or out_dir, image_format, dicom_seg).values()]:
         if path.resolve() == source:
             raise InputError(f"{path}: output would overwrite the input scan; choose another --out folder")
     display = ProgressDisplay(progress)
@@ -180,7 +151,7 @@ def detect_file(
     ]
     summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
     summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image)}
-    summary["outputs"] = {k: str(v) for k, v in paths.items()}
+    summary["outputs"] = {k: str(v) for k, v in output_paths(final_dir or out_dir, image_format, dicom_seg).items()}
     summary["timings_s"] = {
         "read": round(read_s, 3),
         "load_model": round(load_s, 3),
