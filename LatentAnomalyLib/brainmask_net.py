@@ -21,9 +21,10 @@ class BrainMaskConfig:
 
 
 def build_net(config: BrainMaskConfig) -> torch.nn.Module:
-    from monai.networks.nets import BasicUNet
+    """MONAI's 3D ``BasicUNet`` (default layers), as rebuilt without importing MONAI in ``encoders.blocks``."""
+    from .encoders.blocks import BasicUNet
 
-    return BasicUNet(spatial_dims=3, in_channels=1, out_channels=1, features=tuple(config.features))
+    return BasicUNet(in_channels=1, out_channels=1, features=tuple(config.features))
 
 
 def head_intensity_scale(array: np.ndarray) -> float:

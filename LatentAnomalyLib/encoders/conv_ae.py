@@ -3,25 +3,26 @@
 Two stride-2 stages take the 2 mm model grid to a stride-4 latent grid (20 x 24 x 20 for the
 default box). Each latent vector therefore describes the neighbourhood its receptive field covers
 (about 5 cm), at a fixed place in template space, which is what the position-aware one-class
-scorers compare across brains. Building blocks are MONAI's (``Convolution``, ``ResidualUnit``).
+scorers compare across brains. Building blocks are MONAI's ``Convolution`` and ``ResidualUnit``,
+as rebuilt in plain torch by :mod:`.blocks` (same layers, weights and outputs, without importing MONAI).
 """
 
 from __future__ import annotations
 
 import torch
-from monai.networks.blocks import Convolution, ResidualUnit
 from torch import nn
 
-NORM = ("instance", {"affine": True})
-ACT = ("leakyrelu", {"negative_slope": 0.1})
+from .blocks import Convolution, ResidualUnit
+
+SLOPE = 0.1  # LeakyReLU negative slope; every convolution is followed by an affine instance norm
 
 
 def _conv(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> nn.Module:
-    return Convolution(3, cin, cout, strides=stride, kernel_size=kernel, norm=NORM, act=ACT)
+    return Convolution(cin, cout, kernel_size=kernel, stride=stride, negative_slope=SLOPE)
 
 
 def _res(channels: int) -> nn.Module:
-    return ResidualUnit(3, channels, channels, subunits=2, norm=NORM, act=ACT)
+    return ResidualUnit(channels, subunits=2, negative_slope=SLOPE)
 
 
 class ConvEncoder(nn.Module):
