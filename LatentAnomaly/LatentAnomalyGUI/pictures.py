@@ -25,11 +25,15 @@ DISPLAYABLE_MANAGERS = ("vtkMRMLSegmentationsDisplayableManager2D", "vtkMRMLMode
 
 @dataclass
 class Picture:
-    """One rendered view: its orientation, the PNG written and the seconds it took (render + write)."""
+    """One rendered view: its orientation, the PNG written, the seconds it took and its pixel-to-RAS matrix.
+
+    ``xyToRas`` maps (x, y, 0, 1), x right and y up from the bottom-left pixel, to RAS millimetres.
+    """
 
     orientation: str
     path: Path
     seconds: float
+    xyToRas: list[list[float]]
 
 
 def offscreen_render_window() -> Any:
@@ -82,6 +86,7 @@ class SliceViewPictures:
         import vtk
 
         started = time.perf_counter()
+        existing = self._nodeIds()
         sliceLogic = slicer.vtkMRMLSliceLogic()
         if self.applicationLogic is not None:
             sliceLogic.SetMRMLApplicationLogic(self.applicationLogic)
@@ -126,13 +131,20 @@ class SliceViewPictures:
             writer.SetFileName(str(path))
             writer.SetInputConnection(capture.GetOutputPort())
             writer.Write()
+            matrix = sliceNode.GetXYToRAS()
+            xyToRas = [[matrix.GetElement(i, j) for j in range(4)] for i in range(4)]
         finally:
             group.SetMRMLDisplayableNode(None)
             window.Finalize()
             sliceLogic.SetMRMLScene(None)
-            for node in (composite, sliceNode):
-                self.scene.RemoveNode(node)
-        return Picture(orientation, path, time.perf_counter() - started)
+            for nodeId in sorted(self._nodeIds() - existing, reverse=True):  # slice, composite, slice-model nodes
+                node = self.scene.GetNodeByID(nodeId)
+                if node is not None:
+                    self.scene.RemoveNode(node)
+        return Picture(orientation, path, time.perf_counter() - started, xyToRas)
+
+    def _nodeIds(self) -> set[str]:
+        return {self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())}
 
     def _displayableManagers(self, renderer: Any, sliceNode: Any) -> Any:
         import slicer

@@ -1,0 +1,123 @@
+"""Reviewing results on a real scene: threshold slider, regions table, jump, segmentation, ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import vtk
+
+from LatentAnomalyLib.metrics import dice_at, voxel_metrics
+from tests.slicer_gui import nodes, review
+
+pytestmark = pytest.mark.mrml
+
+
+def _matrix(vtkMatrix) -> np.ndarray:
+    return np.array([[vtkMatrix.GetElement(i, j) for j in range(4)] for i in range(4)])
+
+
+def test_threshold_slider_changes_the_label_map_and_the_table_and_comes_back_exactly(loaded):
+    logic, heat, label = loaded.context.logic, loaded.heatmap, loaded.label
+    original = np.array(nodes.array_of(label))
+    summary = review.summary_of(label)
+    detected = float(summary["voxel_threshold"])
+    assert len(logic.review.regionRows(label, summary)) == summary["n_components"] > 0
+    peak = float(nodes.array_of(heat).max())
+    higher = logic.review.rethreshold(heat, label, detected + 0.5 * (peak - detected))
+    changed = np.array(nodes.array_of(label))
+    assert np.count_nonzero(changed) < np.count_nonzero(original)
+    assert not np.any(changed & ~original.astype(bool))  # a higher threshold only removes voxels
+    assert higher["voxel_threshold"] > detected and higher["detected_voxel_threshold"] == detected
+    assert review.summary_of(label) == higher  # the stored summary follows the label map
+    rows = logic.review.regionRows(label, higher)
+    assert len(rows) == higher["n_components"]
+    assert sum(row.volume_ml for row in rows) == pytest.approx(higher["flagged_volume_ml"])
+    display = heat.GetDisplayNode()  # the colour window follows the threshold
+    assert display.GetLowerThreshold() > detected - 0.5 * (peak - detected)
+    lower = logic.review.rethreshold(heat, label, detected - 0.25 * abs(detected))
+    assert np.count_nonzero(nodes.array_of(label)) > np.count_nonzero(original)
+    assert len(logic.review.regionRows(label, lower)) == lower["n_components"]
+    back = logic.review.rethreshold(heat, label, detected)
+    assert np.array_equal(nodes.array_of(label), original)
+    assert back["n_components"] == summary["n_components"]
+    assert back["flagged_volume_ml"] == pytest.approx(summary["flagged_volume_ml"])
+    assert back["voxel_threshold_source"] == summary["voxel_threshold_source"]
+
+
+def test_jump_to_a_region_puts_every_slice_view_through_its_centroid(loaded):
+    logic, label = loaded.context.logic, loaded.label
+    rows = logic.review.regionRows(label, review.summary_of(label))
+    for row in rows[:2]:
+        point = logic.review.jumpToRegion(row, label)
+        assert point == pytest.approx(row.ras)
+        for sliceNode in logic.display.sliceNodes():
+            inSlice = np.linalg.inv(_matrix(sliceNode.GetSliceToRAS())) @ [*point, 1.0]
+            assert inSlice[:3] == pytest.approx([0.0, 0.0, 0.0], abs=1e-3), sliceNode.GetName()
+        # The centroid lies in the flagged region: the label map is set at (or next to) that voxel.
+        ijk = np.linalg.inv(nodes.ijk_to_ras(label)) @ [*point, 1.0]
+        i, j, k = np.round(ijk[:3]).astype(int)
+        assert nodes.array_of(label)[max(k - 1, 0) : k + 2, max(j - 1, 0) : j + 2, max(i - 1, 0) : i + 2].any()
+    assert logic.review.jumpToRegion(type(rows[0])(9, 1.0, None, None), label) is None
+
+
+def test_label_map_to_segmentation_and_back(loaded):
+    logic, label = loaded.context.logic, loaded.label
+    segmentation = logic.review.createSegmentation(label, loaded.inputVolume)
+    assert segmentation.IsA("vtkMRMLSegmentationNode")
+    [segment] = [segmentation.GetSegmentation().GetNthSegment(0)]
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 1
+    assert segment.GetName() == review.SEGMENT_NAME and segment.GetColor() == pytest.approx(review.SEGMENT_COLOR)
+    back = logic.review.segmentationArray(segmentation, label)
+    assert np.array_equal(back != 0, nodes.array_of(label) != 0)
+    assert loaded.context.scene.GetFirstNodeByName("__LatentAnomalyTemporary") is None
+
+
+def _truth_node(scene, like, array):
+    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "ground truth")
+    matrix = vtk.vtkMatrix4x4()
+    like.GetIJKToRASMatrix(matrix)
+    node.SetIJKToRASMatrix(matrix)
+    import slicer
+
+    slicer.util.updateVolumeFromArray(node, array)
+    return node
+
+
+def test_ground_truth_comparison_equals_the_library_metrics(loaded):
+    logic, heat, label = loaded.context.logic, loaded.heatmap, loaded.label
+    heatmap, labels = np.array(nodes.array_of(heat)), np.array(nodes.array_of(label))
+    truth = np.zeros(labels.shape, dtype=np.uint8)  # a "lesion": part of the flagged voxels and a box next to them
+    k, j, i = np.argwhere(labels > 0)[0]
+    truth[max(k - 3, 0) : k + 3, max(j - 3, 0) : j + 3, max(i - 3, 0) : i + 3] = 1
+    truth[labels > 0] = np.where(np.arange(int((labels > 0).sum())) % 2 == 0, 1, 0).astype(np.uint8)
+    brain = heatmap != 0
+    ranking = voxel_metrics(heatmap[brain], (truth != 0)[brain])
+    expected = {"dice": dice_at(labels != 0, truth != 0), "auroc": ranking["auroc"], "auprc": ranking["auprc"]}
+    assert 0.0 < expected["dice"] < 1.0 and expected["auroc"] is not None
+    fromLabel = logic.review.compareWithGroundTruth(heat, label, _truth_node(loaded.context.scene, heat, truth))
+    assert {key: fromLabel[key] for key in expected} == pytest.approx(expected)
+    assert fromLabel["n_truth_voxels"] == int(np.count_nonzero(truth & brain))
+    truthNode = loaded.context.scene.GetFirstNodeByName("ground truth")
+    segmentation = logic.review.createSegmentation(truthNode, heat)
+    fromSegmentation = logic.review.compareWithGroundTruth(heat, label, segmentation)
+    assert {key: fromSegmentation[key] for key in expected} == pytest.approx(expected)
+    # A ground truth on another grid (half the voxels per axis) is compared in physical space.
+    coarse = loaded.context.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "coarse truth")
+    matrix = nodes.ijk_to_ras(heat)
+    matrix[:3, :3] *= 2.0
+    vtkMatrix = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            vtkMatrix.SetElement(r, c, matrix[r, c])
+    coarse.SetIJKToRASMatrix(vtkMatrix)
+    import slicer
+
+    slicer.util.updateVolumeFromArray(coarse, np.ascontiguousarray(truth[::2, ::2, ::2]))
+    onGrid = logic.review.groundTruthArray(coarse, heat)
+    assert onGrid.shape == truth.shape
+    assert np.array_equal(onGrid[::2, ::2, ::2], truth[::2, ::2, ::2])
+    assert json.loads(label.GetAttribute(review.SUMMARY_ATTRIBUTE))["voxel_threshold"] == pytest.approx(
+        loaded.outcome.summary["voxel_threshold"]
+    )
