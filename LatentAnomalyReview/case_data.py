@@ -115,17 +115,45 @@ class CaseData:
         return heatmap_display_range(self.threshold, self.peak)
 
     def threshold_range(self) -> tuple[float, float, float]:
-        """(min, max, step) of the threshold slider: the brain's median score to the peak, around the original."""
+        """(min, max, step) of the threshold slider: the heatmap's display range (not under the brain's median
+        score, nor under 0) up to the peak, so every value shown in colour can become the threshold."""
         values = self.heatmap[self.brain]
-        low = float(np.median(values)) if values.size else self.threshold - 1.0
+        median = float(np.median(values)) if values.size else self.threshold - 1.0
         original = float(self.summary["voxel_threshold"])
-        low, high = min(low, original), max(self.peak, original)
+        low = max(heatmap_display_range(original, self.peak)[0], median)
+        if original > 0:
+            low = max(low, 0.0)  # the heatmap is 0 outside the brain: a negative threshold would flag the background
+        low = min(low, original)
+        high = max(self.peak, original)
         return low, high, max((high - low) / 200.0, 1e-6)
 
     def rethreshold(self, threshold: float) -> None:
-        """Label map and regions at ``threshold`` from the heatmap (no model run)."""
+        """Label map and regions at ``threshold`` from the heatmap (no model run).
+
+        ``label_components`` runs on the bounding box of the voxels above the threshold (a sub-image keeps its
+        physical position, so volumes and RAS centroids are those of the whole grid; voxel centroids are shifted
+        back): the same result as on the whole grid, several times faster for the usual small regions.
+        """
         self.threshold = float(threshold)
-        self.labels, self.components = label_components(self.heatmap, self.threshold, self.reference, self.min_ml)
+        above = self.heatmap > self.threshold
+        labels = np.zeros(self.heatmap.shape, dtype=np.uint8)
+        if not above.any():
+            self.labels, self.components = labels, []
+            return
+        box = []
+        for axis in range(3):
+            hit = np.flatnonzero(above.any(axis=tuple(a for a in range(3) if a != axis)))
+            box.append((int(hit[0]), int(hit[-1]) + 1))
+        (z0, z1), (y0, y1), (x0, x1) = box
+        sub_reference = self.reference[x0:x1, y0:y1, z0:z1]
+        sub_labels, components = label_components(
+            self.heatmap[z0:z1, y0:y1, x0:x1], self.threshold, sub_reference, self.min_ml
+        )
+        labels[z0:z1, y0:y1, x0:x1] = sub_labels
+        for component in components:
+            ijk = component["centroid_voxel_ijk"]
+            component["centroid_voxel_ijk"] = [round(v + o, 2) for v, o in zip(ijk, (x0, y0, z0))]
+        self.labels, self.components = labels, components
 
     def save_reviewed(self) -> Path:
         """Write ``labelmap_reviewed`` (same format as ``labelmap``) and its summary atomically; never ``labelmap``."""

@@ -93,7 +93,10 @@ def build_page(server: Server, layout_manager: LayoutManager, slice_keys: dict[s
                     html.A("{{ f.name }} ", v_for="f in case_files", key="f.name", href=("f.href",), target="_blank",
                            style="margin-right: 6px; color: #90caf9;")  # fmt: skip
                 _slider("Heatmap opacity", "opacity", "opacity-slider", min=0.0, max=1.0, step=0.05)
-                html.Div("Voxel threshold {{ Number(threshold).toFixed(3) }}", classes="mt-2")
+                html.Div(
+                    "Voxel threshold <span id='threshold-value'>{{ Number(threshold).toFixed(3) }}</span>",
+                    classes="mt-2",
+                )
                 v3.VSlider(
                     v_model=("threshold",),
                     id="threshold-slider",

@@ -119,7 +119,7 @@ def wait_until(condition, timeout: float, interval: float = 0.05):
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
         value = condition()
-        if value:
+        if value is not None and value is not False and (not hasattr(value, "__len__") or len(value)):
             return value
         time.sleep(interval)
     return None

@@ -1,0 +1,27 @@
+"""Results that the review tests open: `batch` on the two committed samples, computed once per session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+
+def cli() -> list[str]:
+    exe = Path(sys.executable).with_name("latent-anomaly")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "LatentAnomalyLib.cli"]
+
+
+@pytest.fixture(scope="session")
+def batch_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A batch folder (scores.csv, one exported case folder per scan) for the IXI and MSLUB samples."""
+    out = tmp_path_factory.mktemp("review") / "batch"
+    scans = [SAMPLES / "IXI_sample_T1.nii.gz", SAMPLES / "MSLUB_patient07_T1.nii.gz"]
+    command = [*cli(), "batch", *map(str, scans), "--out", str(out), "--export", "all", "--progress", "none"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out

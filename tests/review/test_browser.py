@@ -1,0 +1,160 @@
+"""`latent-anomaly review` in Debian's headless Chromium, on the committed samples' batch results.
+
+One server (a real subprocess started with the command a user types) and one browser for the module; the tests run
+in file order and the last one stops the server and checks it ended cleanly.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.client
+import importlib.util
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from .driver import ReviewServer, chromium, chromium_paths, element_image, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+if None in chromium_paths():
+    pytest.skip("chromium or chromedriver not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+if importlib.util.find_spec("trame_slicer") is None:
+    pytest.skip("the review extra is not installed (pip install '.[review]')", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page(batch_results: Path, tmp_path_factory: pytest.TempPathFactory):
+    server = ReviewServer(batch_results)
+    browser = None
+    try:
+        browser = chromium(tmp_path_factory.mktemp("chromium-profile"))
+        browser.get(server.url)
+        yield server, browser
+    finally:
+        if browser is not None:
+            browser.quit()
+        server.stop()
+
+
+def _text(browser, element_id: str) -> str:
+    return browser.find_element("id", element_id).text
+
+
+def _axial(browser):
+    return browser.find_elements("css selector", ".image-display-area")[0]
+
+
+def _colours(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of label-outline green and of warm (Inferno orange/red over grey) pixels."""
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    green = (g > 150) & (r < 120) & (b < 150) & (g - r > 80)
+    warm = (r - b > 60) & (r > 120) & (r >= g)
+    return green, warm
+
+
+def _overlay_visible(browser) -> np.ndarray | None:
+    axial = _axial(browser)
+    if axial.size["height"] < 10:  # no frame yet
+        return None
+    image = element_image(axial)
+    green, warm = _colours(image)
+    return image if green.sum() > 10 and warm.sum() > 10 else None
+
+
+def test_page_loads_with_cases_in_scores_order(page, batch_results: Path) -> None:
+    server, browser = page
+    assert server.url.startswith("http://127.0.0.1:")
+    rows = wait_until(lambda: browser.find_elements("css selector", "[id^=case-row-]"), 30)
+    with (batch_results / "scores.csv").open() as handle:
+        expected = [r["case_id"] for r in csv.DictReader(handle)]
+    assert [row.text.split()[0] for row in rows] == expected
+    assert wait_until(lambda: f"case {expected[0]}" in _text(browser, "case-summary"), 10)
+
+
+def test_axial_view_shows_scan_heatmap_and_outline(page) -> None:
+    _, browser = page
+    image = wait_until(lambda: _overlay_visible(browser), 40)
+    assert image is not None, "no heatmap colours and label outline in the axial view"
+    grey = image.mean(axis=2)
+    assert (grey > 40).mean() > 0.05 and grey.std() > 20  # the scan is there, not a blank frame
+    green, warm = _colours(image)
+    ys, xs = np.nonzero(green)
+    box = warm[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    assert box.sum() > 0.5 * warm.sum()  # the heatmap colours lie where the label map is
+
+
+def test_threshold_slider_changes_label_map_and_saved_file(page, batch_results: Path) -> None:
+    _, browser = page
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    case = browser.find_element("id", "case-summary").text.split()[1]
+    original = batch_results / case / "labelmap.nii.gz"
+    before_sha = hashlib.sha256(original.read_bytes()).hexdigest()
+    before = int(_text(browser, "label-voxels"))
+    track = browser.find_element("id", "threshold-slider").find_element("xpath", "..")
+    slider = track.find_element("css selector", ".v-slider-track")
+    threshold = _text(browser, "threshold-value")
+    # a click at 20% of the track (offsets are from its centre): a lower threshold, so more voxels
+    ActionChains(browser).move_to_element_with_offset(slider, -int(slider.size["width"] * 0.3), 0).click().perform()
+    assert wait_until(lambda: _text(browser, "threshold-value") != threshold, 5)
+    changed = wait_until(lambda: int(_text(browser, "label-voxels")) != before, 10)  # live, without the model
+    after = int(_text(browser, "label-voxels"))
+    assert changed and after > before
+    browser.find_element("id", "save-button").click()
+    assert wait_until(lambda: "saved" in _text(browser, "save-message"), 10), _text(browser, "save-message")
+    saved = sitk.GetArrayFromImage(sitk.ReadImage(str(batch_results / case / "labelmap_reviewed.nii.gz")))
+    assert int(saved.sum()) == int(_text(browser, "label-voxels")) == after
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == before_sha  # the original is never overwritten
+
+
+def test_region_click_moves_the_slices(page) -> None:
+    _, browser = page
+    rows = wait_until(lambda: browser.find_elements("css selector", "[id^=region-row-]"), 10)
+    assert len(rows) >= 2
+    rows[0].click()
+    first = wait_until(lambda: _text(browser, "slice-positions"), 5)
+    rows[-1].click()
+    assert wait_until(lambda: _text(browser, "slice-positions") != first, 5), first
+
+
+def test_second_case_renders(page) -> None:
+    _, browser = page
+    summary = _text(browser, "case-summary")
+    browser.find_element("id", "case-row-1").click()
+    assert wait_until(lambda: _text(browser, "case-summary") != summary, 20)
+    image = wait_until(lambda: _overlay_visible(browser), 30)
+    assert image is not None and (image.mean(axis=2) > 40).mean() > 0.05
+
+
+def _get(url: str, path: str) -> tuple[int, bytes]:
+    parts = urlparse(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_only_results_files_are_served(page, batch_results: Path) -> None:
+    server, _ = page
+    status, body = _get(server.url, "/results/scores.csv")
+    assert status == 200 and body == (batch_results / "scores.csv").read_bytes()
+    secret = Path("/etc/passwd").read_bytes()
+    for path in ("/results/..%2f..%2f..%2fetc%2fpasswd", "/results/../../../../etc/passwd", "/../../../etc/passwd",
+                 "/results/%2fetc%2fpasswd", "/results/.records/", "/%2e%2e/%2e%2e/etc/passwd"):  # fmt: skip
+        status, body = _get(server.url, path)
+        assert status in (403, 404) and secret not in body, path
+
+
+def test_server_ends_cleanly_on_sigterm(page) -> None:
+    server, _ = page
+    assert server.process.poll() is None
+    assert server.stop() == 0
+    assert server.lines[-1] == "review: stopped"
