@@ -109,6 +109,12 @@ def test_top_level_cmake():
     for variable in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert re.search(rf"set\(EXTENSION_{variable} \"[^\"]+\"\)", text), variable
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in text
+    screenshots = _cmake_set(text, "EXTENSION_SCREENSHOTURLS").split()
+    prefix = "https://raw.githubusercontent.com/latent-anomaly/SlicerLatentAnomaly/main/"
+    for url in screenshots:  # each picture named for the extension index exists in this repository
+        assert url.startswith(prefix) and (REPO / url[len(prefix) :]).is_file(), url
+        assert _png_size(REPO / url[len(prefix) :])[0] >= 400 and (REPO / url[len(prefix) :]).stat().st_size < 300_000
+    assert screenshots
     assert 'set(EXTENSION_HOMEPAGE "https://github.com/latent-anomaly/SlicerLatentAnomaly")' in text
     order = [
         "find_package(Slicer REQUIRED)",

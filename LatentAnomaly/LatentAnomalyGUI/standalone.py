@@ -87,9 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output_dir", type=Path, help="the folder latent-anomaly detect wrote for this scan")
     parser.add_argument("pictures_dir", type=Path)
     parser.add_argument("--size", type=int, default=400, help="pixels per side of each view (default 400)")
+    parser.add_argument("--montage", type=Path, help="also write the three views side by side to this PNG")
     args = parser.parse_args(argv)
-    for picture in render_result_files(args.scan, args.output_dir, args.pictures_dir, args.size):
+    from .pictures import montage
+
+    rendered = render_result_files(args.scan, args.output_dir, args.pictures_dir, args.size)
+    for picture in rendered:
         print(json.dumps({"view": picture.orientation, "png": str(picture.path), "seconds": round(picture.seconds, 3)}))
+    if args.montage is not None:
+        print(json.dumps({"montage": str(montage(rendered, args.montage))}))
     return 0
 
 

@@ -52,3 +52,21 @@ def test_rendered_views_show_the_heatmap_where_the_label_map_is(loaded, tmp_path
         green = (pixels[..., 1] > 200) & (pixels[..., 0] < 60) & (pixels[..., 2] < 120)
         assert green.sum() > 10, picture.orientation
         assert picture.seconds < 5.0
+
+
+def test_pictures_of_result_files_from_plain_python(sample_detection, tmp_path, capsys):
+    """``python -m LatentAnomalyGUI.standalone``: how Resources/Screenshots was made (there from a BraTS T1)."""
+    from tests.slicer_gui import SAMPLE, standalone
+
+    montage = tmp_path / "montage.png"
+    arguments = [str(SAMPLE), str(sample_detection.files), str(tmp_path / "views"), "--size", "200"]
+    assert standalone.main([*arguments, "--montage", str(montage)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 4 and '"view": "Axial"' in printed[0] and str(montage) in printed[3]
+    assert sorted(p.name for p in (tmp_path / "views").iterdir()) == [
+        "view-axial.png",
+        "view-coronal.png",
+        "view-sagittal.png",
+    ]
+    assert _pixels(montage).shape == (200, 600, 3)
+    assert np.array_equal(_pixels(montage)[:, :200], _pixels(tmp_path / "views" / "view-axial.png"))
