@@ -40,6 +40,7 @@ def summary_text(data: CaseData) -> str:
         f"subject score {float(s.get('subject_score', float('nan'))):.2f} "
         f"(threshold {float(s.get('subject_threshold', float('nan'))):.2f}; "
         f"{'flagged' if s.get('subject_flagged') else 'not flagged'})",
+        *([f"subject p-value {float(s['subject_p_value']):.3g}"] if s.get("subject_p_value") is not None else []),
         f"calibrated voxel threshold {float(s['voxel_threshold']):.3f}",
         f"detect: {s.get('n_components', '?')} region(s), {float(s.get('flagged_volume_ml', 0.0)):.1f} mL "
         f"of {float(s.get('brain_volume_ml', 0.0)):.0f} mL brain",

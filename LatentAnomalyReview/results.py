@@ -50,7 +50,10 @@ class Case:
 
 @dataclass
 class Results:
-    """A results folder: its kind ("detect" or "batch"), its cases in ``scores.csv`` order."""
+    """A results folder: its kind ("detect" or "batch"), its cases in ``scores.csv`` order.
+
+    ``has_p_value``: some case has a p-value (a model without conformal calibration leaves the column empty).
+    """
 
     root: Path
     kind: str
@@ -156,7 +159,7 @@ def _batch_cases(root: Path) -> Results:
         raise InputError(f"{table}: no cases")
     if not any(c.viewable for c in cases):
         raise InputError(f"{root}: no case has exported images (run batch with --export flagged or all)")
-    return Results(root, "batch", cases, has_p_value=p_column is not None)
+    return Results(root, "batch", cases, has_p_value=any(c.p_value is not None for c in cases))
 
 
 def load_results(path: str | Path) -> Results:
