@@ -13,23 +13,45 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .nodes import SceneNodes, array_of
+from .nodes import SceneNodes, sitk_image
 from .review import SUMMARY_ATTRIBUTE
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 DICOM_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM loader on volumes read from a series
 
 
+def _is_dicom(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def dicom_source_files(volumeNode: Any) -> list[Path]:
-    """The DICOM files a volume was loaded from (Slicer's DICOM database), [] when not from DICOM."""
+    """The DICOM files a volume was read from; [] when it did not come from a DICOM series.
+
+    Desktop Slicer's DICOM module records the instance UIDs and its database knows their files; a series read
+    with the volumes logic (one file of the series as archetype) has them in its storage node's file list.
+    """
     import sys
 
-    uids = (volumeNode.GetAttribute(DICOM_UIDS_ATTRIBUTE) or "").split() if volumeNode is not None else []
-    database = getattr(getattr(sys.modules.get("slicer"), "dicomDatabase", None), "fileForInstance", None)
-    if not uids or database is None:
+    if volumeNode is None:
         return []
-    files = [Path(database(uid)) for uid in uids]
-    return files if all(f.is_file() for f in files) else []
+    uids = (volumeNode.GetAttribute(DICOM_UIDS_ATTRIBUTE) or "").split()
+    database = getattr(sys.modules.get("slicer"), "dicomDatabase", None)
+    if uids and database is not None:
+        files = [Path(database.fileForInstance(uid)) for uid in uids]
+    else:
+        storage = volumeNode.GetStorageNode()
+        if storage is None or not storage.GetFileName():
+            return []
+        names = [storage.GetNthFileName(i) for i in range(storage.GetNumberOfFileNames())]
+        folder = Path(storage.GetFileName()).parent
+        files = [Path(storage.GetFileName())] + [folder / name if not Path(name).is_absolute() else Path(name)
+                                                  for name in names]
+        files = list(dict.fromkeys(files))
+    return files if files and all(f.is_file() and _is_dicom(f) for f in files) else []
 
 
 def dicom_seg_available() -> bool:
@@ -76,10 +98,28 @@ class ResultExporter:
 
     @staticmethod
     def exportDicomSeg(path: Path, labelNode: Any, dicomSeries: list[Path]) -> Path:
-        """The label map as a DICOM Segmentation referencing ``dicomSeries`` (``LatentAnomalyLib.dicom_seg``)."""
+        """The label map as a DICOM Segmentation referencing ``dicomSeries`` (``LatentAnomalyLib.dicom_seg``).
+
+        The label map is first put on the series' own grid (Slicer may store a series with an axis reversed):
+        nearest neighbour on the same physical grid, so every voxel keeps its value.
+        """
         if not dicom_seg_available():
             raise RuntimeError("DICOM SEG export needs LatentAnomalyLib.dicom_seg and highdicom")
+        import SimpleITK as sitk
+
         from LatentAnomalyLib.dicom_seg import write_dicom_seg
 
-        write_dicom_seg(array_of(labelNode), dicomSeries, path)
-        return path
+        from .ground_truth import resample_like
+
+        files = [str(f) for f in dicomSeries]
+        header = sitk.ImageFileReader()
+        header.SetFileName(files[0])
+        header.ReadImageInformation()
+        uid = header.GetMetaData("0020|000e").strip().rstrip("\x00")  # SeriesInstanceUID
+        reader = sitk.ImageSeriesReader()  # the series in slice order, as SimpleITK and the library read it
+        reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(Path(files[0]).parent), uid))
+        labels = resample_like(sitk_image(labelNode), reader.Execute())
+        summary = json.loads(labelNode.GetAttribute(SUMMARY_ATTRIBUTE) or "{}")
+        model = summary.get("model") or {}
+        options = {"model_name": model["name"], "model_version": str(model.get("version", ""))} if model else {}
+        return write_dicom_seg(labels, files, path, **options)

@@ -104,8 +104,24 @@ class SceneNodes:
         return self._volumesLogic
 
     def readVolume(self, path: str | Path, name: str, labelmap: bool = False) -> Any:
-        """A new scalar (or label map) volume node read from ``path``; ``RuntimeError`` if it cannot be read."""
-        node = self.volumesLogic().AddArchetypeVolume(str(path), name, 1 if labelmap else 0)  # it makes names unique
+        """A new scalar (or label map) volume node read from ``path``; ``RuntimeError`` if it cannot be read.
+
+        ``path`` may be a DICOM series folder: its files are given in slice order, as the CLI reads them (the
+        archetype reader alone would take them in name order). Names are made unique by the volumes logic.
+        """
+        options = 1 if labelmap else 0
+        if Path(path).is_dir():
+            import vtk
+
+            from LatentAnomalyLib.io import dicom_series_files
+
+            files = dicom_series_files(Path(path))
+            fileList = vtk.vtkStringArray()
+            for file in files:
+                fileList.InsertNextValue(file)
+            node = self.volumesLogic().AddArchetypeVolume(files[0], name, options, fileList)
+        else:
+            node = self.volumesLogic().AddArchetypeVolume(str(path), name, options)
         if node is None:
             raise RuntimeError(f"could not read {path}")
         return node

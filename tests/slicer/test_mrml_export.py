@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 import slicer
 
-from tests.slicer_gui import export, nodes, review
+from tests.slicer_gui import SAMPLE, export, nodes, review
 
 pytestmark = pytest.mark.mrml
 
@@ -51,3 +51,37 @@ def test_export_refuses_an_unknown_format_and_dicom_seg_needs_a_series(loaded, t
     with pytest.raises(ValueError, match="format must be one of"):
         logic.exporter.exportResults(tmp_path, loaded.heatmap, loaded.label, "mha")
     assert export.dicom_source_files(loaded.inputVolume) == []  # read from NIfTI: no DICOM SEG offered
+
+
+def test_dicom_seg_export_for_an_input_read_from_a_dicom_series(mrml, sample_detection, tmp_path):
+    """Export offers a DICOM SEG when the input came from a DICOM series; its frames equal the label map."""
+    import locale
+
+    pytest.importorskip("highdicom", reason="DICOM SEG export needs the dicom extra (highdicom)")
+    from tests.slicer.conftest import saved_outcome
+    from tests.test_dicom_seg import hd, pydicom, seg_volume, write_series
+
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        series = tmp_path / "dicom"
+        uids = write_series(sitk.ReadImage(str(SAMPLE)), series)
+        volume = mrml.logic.nodes.readVolume(series, "DICOM scan")  # the folder: files in slice order
+        reference = mrml.logic.nodes.readVolume(SAMPLE, "NIfTI scan")  # the series was written from the sample
+        assert np.allclose(nodes.ijk_to_ras(volume), nodes.ijk_to_ras(reference), atol=1e-4)
+        files = export.dicom_source_files(volume)
+        assert sorted(files) == sorted(series.iterdir())
+        heat, label = mrml.logic.loader.loadResults(saved_outcome(sample_detection), volume)
+        assert np.allclose(nodes.ijk_to_ras(label), nodes.ijk_to_ras(volume), atol=1e-4)
+        written = mrml.logic.exporter.exportResults(tmp_path / "out", heat, label, dicomSeries=files)
+        assert written[-1] == tmp_path / "out" / "labelmap.seg.dcm"
+        seg = hd.seg.segread(written[-1])
+        sources = {str(d.SOPInstanceUID): d for d in (pydicom.dcmread(p) for p in series.iterdir())}
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uids["series"]
+        segment = seg.get_segment_description(1)
+        assert segment.algorithm_identification[0].AlgorithmName == sample_detection.outcome.summary["model"]["name"]
+        expected = sitk.ReadImage(str(sample_detection.files / "labelmap.nii.gz"))  # the CLI's label map
+        assert np.array_equal(seg_volume(seg, expected, sources), sitk.GetArrayFromImage(expected))
+        assert sitk.GetArrayFromImage(expected).sum() == int(nodes.array_of(label).sum()) > 0
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+    assert export.dicom_source_files(reference) == []
