@@ -26,9 +26,18 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import ndimage
 
-__all__ = ["choose_slices", "figure_to_data_uri", "montage", "plot_curves", "plot_histograms", "write_report"]
+from .montage import choose_slices, display_settings, montage_figure
+
+__all__ = [
+    "choose_slices",
+    "display_settings",
+    "figure_to_data_uri",
+    "montage",
+    "plot_curves",
+    "plot_histograms",
+    "write_report",
+]
 
 _DATA_URI_PREFIX = "data:image/png;base64,"
 _MAX_HIST_VALUES = 200_000
@@ -119,41 +128,6 @@ def plot_histograms(
     return figure_to_data_uri(fig)
 
 
-def choose_slices(labels: np.ndarray | None, heatmap: np.ndarray) -> tuple[int, int, int]:
-    """(z, y, x) voxel to slice through: the centroid of the largest ground-truth 26-connected component, moved to
-    that component's nearest voxel when the centroid lies outside it; without lesion voxels, the heatmap maximum.
-    """
-    if labels is not None and np.any(labels):
-        lab, n = ndimage.label(np.asarray(labels).astype(bool), structure=np.ones((3, 3, 3), dtype=bool))
-        largest = int(np.argmax(np.bincount(lab.ravel(), minlength=n + 1)[1:])) + 1
-        voxels = np.argwhere(lab == largest)
-        centroid = voxels.mean(axis=0)
-        nearest = voxels[np.argmin(((voxels - centroid) ** 2).sum(axis=1))]
-        return int(nearest[0]), int(nearest[1]), int(nearest[2])
-    h = np.asarray(heatmap, dtype=np.float64)
-    finite = np.isfinite(h)
-    if not np.any(finite):
-        return tuple(int(s // 2) for s in h.shape)  # type: ignore[return-value]
-    idx = np.unravel_index(int(np.argmax(np.where(finite, h, -np.inf))), h.shape)
-    return int(idx[0]), int(idx[1]), int(idx[2])
-
-
-def _contour(ax: Any, mask: np.ndarray, colour: str) -> None:
-    """Outline a 2D mask; zero padding closes contours of regions touching the border, axis limits are kept."""
-    xlim, ylim = ax.get_xlim(), ax.get_ylim()
-    padded = np.pad(mask.astype(np.float32), 1)
-    ys = np.arange(-1, mask.shape[0] + 1)
-    xs = np.arange(-1, mask.shape[1] + 1)
-    ax.contour(xs, ys, padded, levels=[0.5], colors=colour, linewidths=1.0)
-    ax.set_xlim(xlim)
-    ax.set_ylim(ylim)
-
-
-def _views(volume: np.ndarray, zyx: tuple[int, int, int]) -> list[np.ndarray]:
-    z, y, x = zyx
-    return [volume[z], volume[:, y, :], volume[:, :, x]]
-
-
 def montage(
     image: np.ndarray,
     heatmap: np.ndarray,
@@ -162,62 +136,15 @@ def montage(
     title: str,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     vmax: float | None = None,
+    *,
+    threshold: float | None = None,
+    brain: np.ndarray | None = None,
 ) -> str:
-    """Axial, coronal and sagittal rows through the largest lesion (or the heatmap maximum); columns: scan, heatmap
-    overlay, ground-truth contour (red), predicted contour (cyan). Arrays are (z, y, x); ``spacing`` is (sz, sy, sx).
-    """
-    image = np.asarray(image, dtype=np.float64)
-    heatmap = np.asarray(heatmap, dtype=np.float64)
-    if heatmap.shape != image.shape or image.ndim != 3:
-        raise ValueError(f"image and heatmap must be 3D arrays of one shape, got {image.shape} and {heatmap.shape}")
-    masks = {}
-    for key, mask in (("labels", labels), ("prediction", prediction)):
-        if mask is not None:
-            mask = np.asarray(mask).astype(bool)
-            if mask.shape != image.shape:
-                raise ValueError(f"{key} shape {mask.shape} differs from image shape {image.shape}")
-        masks[key] = mask
-    zyx = choose_slices(masks["labels"], heatmap)
-    sz, sy, sx = (float(s) for s in spacing)
-    finite = image[np.isfinite(image)]
-    i_lo, i_hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-    if vmax is None:
-        hf = heatmap[np.isfinite(heatmap)]
-        vmax = float(np.percentile(hf, 99.5)) if hf.size else 1.0
-    if not vmax > 0:
-        vmax = 1.0
-    view_names = [f"axial z={zyx[0]}", f"coronal y={zyx[1]}", f"sagittal x={zyx[2]}"]
-    aspects = [sy / sx, sz / sx, sz / sy]
-    origins = ["upper", "lower", "lower"]
-    columns = ["scan", "heatmap", "ground truth", "prediction"]
-
-    fig = _new_figure(13.0, 10.0)
-    axes = fig.subplots(3, 4, squeeze=False)
-    images, heats = _views(image, zyx), _views(heatmap, zyx)
-    contours = {k: (_views(m, zyx) if m is not None else None) for k, m in masks.items()}
-    for row in range(3):
-        for col in range(4):
-            ax = axes[row, col]
-            kw = {"aspect": aspects[row], "origin": origins[row], "interpolation": "nearest"}
-            ax.imshow(images[row], cmap="gray", vmin=i_lo, vmax=i_hi, **kw)
-            if col == 1:
-                im = ax.imshow(heats[row], cmap="inferno", alpha=0.6, vmin=0.0, vmax=vmax, **kw)
-            elif col >= 2:
-                key, colour = ("labels", "red") if col == 2 else ("prediction", "cyan")
-                views = contours[key]
-                if views is None or not views[row].any():
-                    label = "none" if views is None else "empty"
-                    ax.text(0.02, 0.98, label, color="yellow", fontsize=8, transform=ax.transAxes, va="top")
-                else:
-                    _contour(ax, views[row], colour)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(columns[col])
-            if col == 0:
-                ax.set_ylabel(view_names[row])
-        fig.colorbar(im, ax=axes[row, 1], fraction=0.046, pad=0.02)
-    fig.suptitle(title)
+    """:func:`LatentAnomalyLib.montage.montage_figure` as a PNG data URI: per view, the windowed scan, and the scan
+    with the heatmap overlaid and the ground-truth (blue) and label-map (green) outlines."""
+    fig = montage_figure(
+        image, heatmap, labels, prediction, title, spacing, vmax, threshold=threshold, brain=brain
+    )
     return figure_to_data_uri(fig)
 
 

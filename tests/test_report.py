@@ -156,3 +156,34 @@ def test_histograms_subsample_large_and_missing_method() -> None:
     big = rng.normal(size=600_000)
     uri = plot_histograms({"a": big, "b": big[:10]}, {"a": big[:1000] + 2.0}, threshold={"a": 1.0})
     _decode_png(uri)
+
+
+def test_montage_viewing_conventions(case: dict[str, np.ndarray]) -> None:
+    import io
+
+    from matplotlib.image import imread
+
+    from LatentAnomalyLib.report import display_settings
+    from LatentAnomalyLib.viewing import LABEL_OUTLINE_RGB, TRUTH_OUTLINE_RGB, scan_window
+
+    image = case["image"].copy()
+    brain = np.zeros(SHAPE, dtype=bool)
+    brain[3:17, 4:26, 3:22] = True
+    image[~brain] = 5000.0  # a bright skull: a window over all voxels would wash the brain out
+    heatmap = np.where(brain, case["heatmap"], 0.0)
+    shown = display_settings(image, heatmap, case["prediction"], brain=brain)
+    assert (shown["low"], shown["high"]) == scan_window(image, brain) and shown["high"] < 1000.0
+    assert shown["threshold"] == heatmap[case["prediction"]].min() and shown["peak"] == heatmap.max()
+    assert display_settings(image, heatmap, None)["high"] < 1000.0  # brain taken from the scored (non-zero) voxels
+    assert display_settings(image, heatmap, None, threshold=1.5, vmax=4.0)["threshold"] == 1.5
+    assert display_settings(image, heatmap, None, threshold=1.5, vmax=4.0)["peak"] == 4.0
+
+    png = imread(io.BytesIO(_decode_png(montage(image, heatmap, case["labels"], case["prediction"], "c", brain=brain))))
+    rgb = png[..., :3]
+
+    def near(colour: tuple[float, float, float]) -> int:
+        return int((np.abs(rgb - np.asarray(colour)).max(axis=-1) < 0.12).sum())
+
+    assert near(TRUTH_OUTLINE_RGB) > 20 and near(LABEL_OUTLINE_RGB) > 20  # both outlines drawn
+    warm = (rgb[..., 0] - rgb[..., 2] > 0.25) & (rgb[..., 0] > 0.5)  # Inferno orange over the grey scan
+    assert warm.sum() > 50
