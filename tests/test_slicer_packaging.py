@@ -187,7 +187,9 @@ def test_ui_parameter_names_match_the_parameter_node_and_widget_code():
     assert bound <= fields, bound - fields
     assert bound == fields  # every parameter has a widget
     names = {widget.get("name") for widget in tree.iter("widget")}
-    used = set(re.findall(r"self\.ui\.(\w+)", (GUI_DIR / "widget.py").read_text()))
+    panel_code = (GUI_DIR / "widget.py").read_text() + (GUI_DIR / "results_panel.py").read_text()
+    used = set(re.findall(r"self\.ui\.(\w+)", panel_code))
+    assert {"regionsTableWidget", "groundTruthMetricsLabel", "detectButton"} <= used
     assert used <= names, used - names
     assert tree.getroot().find("widget").get("name") == "LatentAnomaly"
 

@@ -19,11 +19,10 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 from .detection import DetectionOutcome, DetectParameters
-from .export import dicom_seg_available, dicom_source_files
-from .ground_truth import format_ground_truth_metrics
 from .logic import LatentAnomalyLogic
-from .regions import COLUMNS, RegionRow
+from .regions import COLUMNS
 from .results import format_model_info
+from .results_panel import ResultsPanel
 from .review import summary_of
 from .runner import RunStatus
 
@@ -41,8 +40,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._resultsKey = None
-        self._groundTruthKey = None
-        self._regionRows: list[RegionRow] = []
+        self.results: ResultsPanel | None = None
         self._appliedThreshold: float | None = None
         self._updatingSlider = False
         self._syncing = False
@@ -58,6 +56,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         if self.logic is None:
             self.logic = LatentAnomalyLogic(slicer.mrmlScene, slicer.app.applicationLogic())
+        self.results = ResultsPanel(self.ui, self.logic, lambda: self._parameterNode)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -67,10 +66,10 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelInfoButton.connect("clicked(bool)", self.onModelInfo)
         self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onSliderChanged)
         self.ui.resetThresholdButton.connect("clicked(bool)", self.onResetThreshold)
-        self.ui.exportButton.connect("clicked(bool)", self.onExport)
-        self.ui.segmentationButton.connect("clicked(bool)", self.onCreateSegmentation)
+        self.ui.exportButton.connect("clicked(bool)", self.results.onExport)
+        self.ui.segmentationButton.connect("clicked(bool)", self.results.onCreateSegmentation)
         self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
-        self.ui.regionsTableWidget.connect("cellClicked(int,int)", self.onRegionClicked)
+        self.ui.regionsTableWidget.connect("cellClicked(int,int)", self.results.onRegionClicked)
         self.ui.regionsTableWidget.setHorizontalHeaderLabels(list(COLUMNS))
 
         self._rethresholdTimer = qt.QTimer()
@@ -101,7 +100,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
         self._resultsKey = None
-        self._groundTruthKey = None
+        self.results.reset()
         self._appliedThreshold = None
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -143,7 +142,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._syncResults()
             self._syncSlider()
             self._scheduleRethreshold()
-            self._syncGroundTruth()
+            self.results.syncGroundTruth(self._appliedThreshold)
             self._updateButtons()
         finally:
             self._syncing = False
@@ -173,35 +172,8 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._appliedThreshold = threshold
         if threshold is not None:
             p.threshold = threshold
-        self._showSummary(summary)
+        self.results.show(summary)
         self.logic.display.setHeatmapOpacity(heat, p.heatmapOpacity)
-
-    def _showSummary(self, summary: dict | None) -> None:
-        """Summary text and regions table for the label map as it is now."""
-        self.ui.summaryTextEdit.setPlainText(self.logic.summaryText(summary) if summary else "")
-        self._regionRows = self.logic.review.regionRows(self._parameterNode.labelVolume, summary) if summary else []
-        table = self.ui.regionsTableWidget
-        table.clearContents()
-        table.setRowCount(len(self._regionRows))
-        for rowIndex, row in enumerate(self._regionRows):
-            for column, text in enumerate(row.cells()):
-                table.setItem(rowIndex, column, qt.QTableWidgetItem(text))
-        table.resizeColumnsToContents()
-
-    def _syncGroundTruth(self) -> None:
-        """Recompute Dice/AUROC/AUPRC when the ground truth, the results or the applied threshold change."""
-        p = self._parameterNode
-        nodes = (p.groundTruth, p.heatmapVolume, p.labelVolume)
-        key = (*(n.GetID() if n else None for n in nodes), self._appliedThreshold)
-        if key == self._groundTruthKey:
-            return
-        self._groundTruthKey = key
-        self.ui.groundTruthMetricsLabel.text = ""
-        if not all(nodes):
-            return
-        with slicer.util.tryWithErrorDisplay("Cannot compare with the ground truth.", waitCursor=True):
-            metrics = self.logic.review.compareWithGroundTruth(p.heatmapVolume, p.labelVolume, p.groundTruth)
-            self.ui.groundTruthMetricsLabel.text = format_ground_truth_metrics(metrics)
 
     def _syncSlider(self) -> None:
         value = self._parameterNode.threshold
@@ -280,7 +252,7 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.heatmapVolume = outcome.heatmapNode
             p.labelVolume = outcome.labelNode
             if p.createSegmentation:
-                self.logic.review.createSegmentation(outcome.labelNode, p.inputVolume)
+                self.results.segmentation = self.logic.review.createSegmentation(outcome.labelNode, p.inputVolume)
 
     def onCancel(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to cancel the detection."):
@@ -313,46 +285,14 @@ class LatentAnomalyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             summary = self.logic.review.rethreshold(p.heatmapVolume, p.labelVolume, value)
             self._appliedThreshold = value
             if summary is not None:
-                self._showSummary(summary)
-            self._syncGroundTruth()  # the Dice follows the new label map
+                self.results.show(summary)
+            self.results.syncGroundTruth(self._appliedThreshold)  # the Dice follows the new label map
 
     def onOpacityChanged(self, value: float) -> None:
         if self._parameterNode is not None:
             self.logic.display.setHeatmapOpacity(self._parameterNode.heatmapVolume, value)
 
-    def onRegionClicked(self, row: int, column: int) -> None:
-        if 0 <= row < len(self._regionRows):
-            with slicer.util.tryWithErrorDisplay("Cannot jump to the region."):
-                point = self.logic.review.jumpToRegion(self._regionRows[row], self._parameterNode.labelVolume)
-                if point is None:
-                    self.ui.statusLabel.text = "This region has no centroid in the summary."
-
     def onResetThreshold(self) -> None:
         summary = summary_of(self._parameterNode.labelVolume)
         if summary:
             self._parameterNode.threshold = float(summary.get("detected_voxel_threshold", summary["voxel_threshold"]))
-
-    def onExport(self) -> None:
-        p = self._parameterNode
-        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Export flagged volume to folder")
-        if not folder:
-            return
-        with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
-            series = dicom_source_files(p.inputVolume) if dicom_seg_available() else []
-            if series and not slicer.util.confirmYesNoDisplay(
-                "The scan came from a DICOM series. Also write the label map as a DICOM Segmentation?"
-            ):
-                series = []
-            written = self.logic.exporter.exportResults(
-                folder, p.heatmapVolume, p.labelVolume, dicomSeries=series or None
-            )
-            self.ui.statusLabel.text = f"Wrote {', '.join(path.name for path in written)} to {folder}"
-
-    def onCreateSegmentation(self) -> None:
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Failed to create the segmentation.", waitCursor=True):
-            segmentation = self.logic.review.createSegmentation(p.labelVolume, p.inputVolume)
-            self.ui.statusLabel.text = (
-                f"Created {segmentation.GetName()}. For DICOM SEG: right-click it in the Data module, "
-                "Export to DICOM..., export type DICOM Segmentation Object (needs the scan loaded from DICOM)."
-            )
