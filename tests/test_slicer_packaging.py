@@ -347,6 +347,11 @@ def test_documentation_exists_and_is_honest_about_what_ran():
     text = (REPO / "docs" / "slicer-module.md").read_text()
     assert "## What was and was not exercised" in text
     assert "python -m pytest -q tests/test_slicer_*.py" in text
+    assert "python -m pytest -q -m mrml tests/slicer" in text
+    for test in sorted((REPO / "tests" / "slicer").glob("test_*.py")):  # every mrml test is named in the table
+        names = re.findall(r"^def (test_\w+)", test.read_text(), re.M)
+        assert all(name in text for name in names), (test.name, [n for n in names if n not in text])
+    assert "](../Resources/Screenshots/" in text
     for control in ("opacity", "Flagged regions", "Ground truth", "Cancel", "DICOM SEG", "Reload and Test"):
         assert control in text, control
 
