@@ -140,9 +140,63 @@ def _check_nifti_spacing(path: Path) -> None:
         raise InputError(f"{path}: voxel size {_fmt(pixdim)} mm in the header is zero or not a number; fix pixdim")
 
 
+META_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4}
+META_BYTES |= {"MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8}
+META_BYTES |= {"MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _meta_header(path: Path) -> tuple[dict[str, str], int]:
+    """MetaImage header fields and the byte offset where the header ends (the ElementDataFile line)."""
+    fields: dict[str, str] = {}
+    offset = 0
+    with open(path, "rb") as handle:
+        for raw in iter(lambda: handle.readline(1 << 16), b""):
+            offset += len(raw)
+            key, _, value = raw.decode("latin-1").partition("=")
+            fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile" or offset > 1 << 20:
+                break
+    return fields, offset
+
+
+def check_meta_data_file(path: Path) -> None:
+    """Refuse a MetaImage whose voxel data is short, missing, or stored outside the header's folder."""
+    fields, header_end = _meta_header(path)
+    data = fields.get("ElementDataFile", "")
+    try:
+        voxels = int(np.prod([int(v) for v in fields.get("DimSize", "").split()], dtype=np.int64))
+        channels = int(fields.get("ElementNumberOfChannels", "1"))
+    except ValueError:
+        return  # ITK's header read has accepted or refused it already
+    if fields.get("CompressedData", "False").lower() == "true" or not data or data.split()[0] == "LIST" or "%" in data:
+        return
+    expected = voxels * channels * META_BYTES.get(fields.get("ElementType", ""), 0)
+    if data == "LOCAL":
+        available = path.stat().st_size - header_end
+        where = "the file"
+    else:
+        target = Path(data)
+        if target.is_absolute() or ".." in target.parts:
+            raise InputError(
+                f"{path}: its ElementDataFile {data!r} lies outside the header's folder; keep the data file beside "
+                "the header (or save as a single .mha)"
+            )
+        target = path.parent / target
+        if not target.is_file():
+            raise InputError(f"{path}: the data file {data!r} named by ElementDataFile is missing; copy it beside the header")
+        available = target.stat().st_size
+        where = f"the data file {data!r}"
+    if available < expected:
+        raise InputError(
+            f"{path}: {where} is truncated ({max(available, 0)} of {expected} bytes of image data); copy it again"
+        )
+
+
 def check_complete(path: Path) -> None:
     """Refuse truncated or corrupted files that a reader would otherwise pad with zeros."""
     name = path.name.lower()
+    if name.endswith((".mha", ".mhd")):
+        check_meta_data_file(path)
     expected = _nifti_data_end(path) if name.endswith((".nii", ".nii.gz")) else None
     if name.endswith(".gz"):
         total = 0

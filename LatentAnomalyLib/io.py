@@ -93,8 +93,12 @@ def dicom_series_files(folder: Path, series: str | None = None) -> list[str]:
 
 
 def _read_dicom_series(folder: Path, series: str | None = None) -> sitk.Image:
+    from .dicom_checks import check_slice_positions
+
+    files = dicom_series_files(folder, series)
+    check_slice_positions(folder, files)  # ITK would average uneven gaps into a wrong spacing
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(dicom_series_files(folder, series))
+    reader.SetFileNames(files)
     return reader.Execute()
 
 
