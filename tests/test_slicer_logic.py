@@ -253,3 +253,23 @@ def test_logic_with_the_real_cli_on_the_sample(tmp_path):
         assert np.allclose(image.GetOrigin(), source.GetOrigin(), atol=1e-3)
         assert np.allclose(image.GetDirection(), source.GetDirection(), atol=1e-4)
     assert set(np.unique(sitk.GetArrayFromImage(sitk.ReadImage(str(outcome.labelmapPath))))) <= {0, 1}
+
+
+def test_detect_parameters_from_the_panel_in_one_place(tmp_path):
+    """The panel's parameter node becomes DetectParameters; empty texts and an unticked override mean defaults."""
+    from types import SimpleNamespace
+
+    from tests.slicer_gui import detection
+
+    panel = SimpleNamespace(
+        modelPath=Path("."), scorer="  ", device="cpu", skullMode="stripped", overrideThreshold=False, threshold=0.7
+    )
+    assert detection.DetectParameters.fromParameterNode(panel) == DetectParameters(None, None, "cpu", "stripped", None)
+    panel.modelPath, panel.scorer, panel.overrideThreshold = tmp_path, " knn ", True
+    chosen = detection.DetectParameters.fromParameterNode(panel)
+    assert chosen == DetectParameters(tmp_path, "knn", "cpu", "stripped", 0.7)
+    assert DetectParameters is detection.DetectParameters and logic_module.DetectionOutcome is detection.DetectionOutcome
+    args = chosen.command("py", "/in.nrrd", "/out", tmp_path)
+    assert args[args.index("--threshold") + 1] == "0.7" and args[args.index("--model") + 1] == str(tmp_path)
+    with pytest.raises(ValueError, match="device must be one of"):
+        DetectParameters(device="tpu").command("py", "/in.nrrd", "/out", None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .command import DEVICES, SKULL_MODES, build_detect_command
+from .command import build_detect_command
 from .runner import RunStatus
 
 
@@ -40,9 +40,6 @@ class DetectParameters:
         return build_detect_command(
             python, inputPath, outputDir, modelPath, self.scorer, self.device, self.skull, self.threshold
         )
-
-
-PARAMETER_CHOICES = {"device": DEVICES, "skull": SKULL_MODES}
 
 
 @dataclass

@@ -34,6 +34,7 @@ from .scene import ResultLoader
 
 __all__ = ["DetectParameters", "DetectionOutcome", "LatentAnomalyLogic"]
 
+
 class LatentAnomalyLogic(logic_base()):
     """Everything the module does that is not widgets, on ``scene``; ``runner`` and ``python`` are injectable."""
 
@@ -199,7 +200,7 @@ class LatentAnomalyLogic(logic_base()):
             self.runner.wait(10)
         self.removeWorkDir()
 
-    # ----- scene layer (Slicer only) ------------------------------------------------------------
+    # ----- scene layer (any MRML scene; the parameter node needs Slicer) -------------------------
 
     def getParameterNode(self):
         from .parameters import LatentAnomalyParameterNode
@@ -246,10 +247,14 @@ class LatentAnomalyLogic(logic_base()):
         return outcome
 
     def detectAndWait(
-        self, inputVolume, parameters: DetectParameters, timeout: float | None = None
+        self,
+        inputVolume,
+        parameters: DetectParameters,
+        timeout: float | None = None,
+        onProgress: Callable[[float, str], None] | None = None,
     ) -> DetectionOutcome:
         """Blocking variant for tests and scripts (the GUI freezes meanwhile); results load on this thread."""
-        self.startDetection(inputVolume, parameters, loadResults=False)
+        self.startDetection(inputVolume, parameters, onProgress, loadResults=False)
         if not self.waitForFinished(timeout):
             self.cancel()
             self.waitForFinished(30)

@@ -117,7 +117,7 @@ class ReviewTools:
 
         if groundTruthNode.IsA("vtkMRMLSegmentationNode"):
             return self.segmentationArray(groundTruthNode, heatmapNode)
-        truth = resample_like(sitk_image(groundTruthNode), sitk_image(heatmapNode, array_of(heatmapNode)))
+        truth = resample_like(sitk_image(groundTruthNode), sitk_image(heatmapNode))
         return sitk.GetArrayFromImage(truth)
 
     def compareWithGroundTruth(self, heatmapNode: Any, labelNode: Any, groundTruthNode: Any) -> dict[str, Any]:

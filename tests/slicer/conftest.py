@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def node_ids(scene: Any) -> set[str]:
 
 
 @pytest.fixture
-def mrml() -> Mrml:
+def mrml() -> Iterator[Mrml]:
     context = build_scene()
     yield context
     context.logic.cleanup()
@@ -98,7 +99,7 @@ class SampleDetection:
 
 
 @pytest.fixture(scope="session")
-def sample_detection(tmp_path_factory) -> SampleDetection:
+def sample_detection(tmp_path_factory) -> Iterator[SampleDetection]:
     """Detect on the committed sample through the module's own runner and the real CLI, out of process, once."""
     if not (BUNDLE / "manifest.json").is_file() or not SAMPLE.is_file():
         pytest.skip("needs the bundled model and Testing/Data/IXI_sample_T1.nii.gz")
@@ -106,16 +107,15 @@ def sample_detection(tmp_path_factory) -> SampleDetection:
     inputVolume = context.logic.nodes.readVolume(SAMPLE, "IXI sample")
     before = node_ids(context.scene)
     progress: list[float] = []
-    context.logic.startDetection(
-        inputVolume, DetectParameters(device="cpu"), onProgress=lambda f, s: progress.append(f), loadResults=False
+    outcome = context.logic.detectAndWait(
+        inputVolume, DetectParameters(device="cpu"), timeout=600, onProgress=lambda f, s: progress.append(f)
     )
-    assert context.logic.waitForFinished(600), "the detection did not finish within 10 minutes"
-    outcome = context.logic.finishDetection(context.logic.lastOutcome, inputVolume)
     assert outcome.succeeded, outcome.errorMessage + "\n" + outcome.log
     files = tmp_path_factory.mktemp("sample-detection")
     for path in (outcome.heatmapPath, outcome.labelmapPath, outcome.summaryPath):
         shutil.copy2(path, files / path.name)
-    return SampleDetection(context, inputVolume, outcome, progress, before, files)
+    yield SampleDetection(context, inputVolume, outcome, progress, before, files)
+    context.logic.cleanup()  # removes the run's temporary folder
 
 
 def saved_outcome(sample: SampleDetection, folder: Path | None = None) -> Any:
