@@ -7,6 +7,7 @@ layout shows three slice views side by side (a single-view layout got no resize 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from trame.app import get_server
@@ -16,8 +17,9 @@ from trame_slicer import module as trame_slicer_module
 from trame_slicer.app.logic.slice_view_logic import connect_slice_view_slider_to_state
 from trame_slicer.app.ui.slider import Slider
 from trame_slicer.core import LayoutManager, SlicerApp
-from trame_slicer.rca_view import register_rca_factories
-from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
+from trame_slicer.rca_view import RemoteViewFactory
+from trame_slicer.views import Layout, LayoutDirection, SliceView, ViewLayoutDefinition, ViewType
+from trame_slicer.views.render_scheduler import NoScheduleRendering
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from LatentAnomalyLib.errors import InputError
@@ -54,7 +56,7 @@ def summary_text(data: CaseData) -> str:
 class ReviewApp:
     """Holds the server, the scene and the current case; the page's triggers and state changes end here."""
 
-    def __init__(self, results: Results, server: Server | None = None) -> None:
+    def __init__(self, results: Results, first: CaseData | None = None, server: Server | None = None) -> None:
         self.results = results
         self.server = server or get_server("latent-anomaly-review", client_type="vue3")
         self.server.enable_module(trame_slicer_module)
@@ -62,11 +64,17 @@ class ReviewApp:
         self.slicer_app = SlicerApp()
         self.scene = ReviewScene(self.slicer_app.scene)
         self.case_index = results.first_viewable()
-        self.data = CaseData.load(results.cases[self.case_index], results.root)
+        self.data = first or CaseData.load(results.cases[self.case_index], results.root)
         self.scene.set_case(self.data)  # before the views exist
         self.slice_keys: dict[str, str] = {}
         self.slice_views: dict[str, Any] = {}
-        register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=self._slice_view_ui)
+        # Slice views start without rendering (trame-slicer's default renders each view ~60 times while it is set
+        # up: 3 s for three views); the factory then hands them to the RCA scheduler, which renders once per frame.
+        quiet_slice_view = partial(SliceView, scheduled_render_strategy=NoScheduleRendering())
+        self.slicer_app.view_manager.register_factory(
+            RemoteViewFactory(self.server, quiet_slice_view, ViewType.SLICE_VIEW, populate_view_ui_f=self._slice_view_ui,
+                              target_fps=30.0, blur_fps=30.0, interactive_quality=50)
+        )  # fmt: skip
         self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
         views = [ViewLayoutDefinition.axial_view(), ViewLayoutDefinition.coronal_view(),
                  ViewLayoutDefinition.sagittal_view()]  # fmt: skip
@@ -88,6 +96,7 @@ class ReviewApp:
         """Under each slice view: its slice slider (trame-slicer's), bound to the view's slice offset."""
         name = next((n for n, tag in VIEWS.items() if tag == view.get_singleton_tag()), view.get_singleton_tag())
         self.slice_views[name] = view
+        view.render_window().SetMultiSamples(0)  # 8x MSAA (trame-slicer's default) makes llvmpipe renders 25x slower
         with html.Div(style="position: absolute; bottom: 0; left: 0; width: 100%;", classes="slice-slider-gutter"):
             slider_state = connect_slice_view_slider_to_state(server, view)
             Slider(typed_state=slider_state, theme="dark", dense=True, id=f"{name}-slice-slider")

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from LatentAnomalyLib.components import label_components
 from LatentAnomalyLib.errors import InputError
-from LatentAnomalyLib.io import copy_geometry, read_image, write_image, write_json
+from LatentAnomalyLib.io import copy_geometry, write_image, write_json
 from LatentAnomalyLib.viewing import heatmap_display_range, scan_window
 
 from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
@@ -47,12 +47,16 @@ def ras_matrix(image: sitk.Image) -> np.ndarray:
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ matrix
 
 
-def _read_labels(path: Path) -> sitk.Image:
-    """A label map as written (``read_image`` refuses an all-zero image, a valid label map)."""
+def _read(path: Path, what: str) -> sitk.Image:
+    """An image as written: one read, no ``read_image`` checks (detect made and checked these files; and
+    ``read_image`` refuses an all-zero image, which is a valid label map)."""
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
-        raise InputError(f"{path}: unreadable label map ({str(error).strip().splitlines()[-1]})") from None
+        raise InputError(f"{path}: unreadable {what} ({str(error).strip().splitlines()[-1]})") from None
+    if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() != 3:
+        raise InputError(f"{path}: the {what} is not a 3D scalar image")
+    return image
 
 
 @dataclass
@@ -75,20 +79,19 @@ class CaseData:
         if case.folder is None:
             raise InputError(f"{case.case_id}: its images were not exported")
         summary = read_summary(case.folder)
-        reference = read_image(find_image(case.folder, "heatmap"))
-        heatmap = sitk.GetArrayFromImage(reference).astype(np.float32)
-        labels = (sitk.GetArrayFromImage(_read_labels(find_image(case.folder, "labelmap"))) > 0).astype(np.uint8)
+        reference = _read(find_image(case.folder, "heatmap"), "heatmap")
+        heatmap = sitk.GetArrayFromImage(reference).astype(np.float32, copy=False)
+        labels = (sitk.GetArrayFromImage(_read(find_image(case.folder, "labelmap"), "label map")) > 0).astype(np.uint8)
         if labels.shape != heatmap.shape:
             raise InputError(f"{case.folder}: label map and heatmap grids differ")
         scan_path = resolve_scan(case.scan_path or str((summary.get("input") or {}).get("path", "")), root)
         scan, found = np.zeros_like(heatmap), False
         if scan_path is not None:
             try:
-                image = read_image(scan_path)
-                array = sitk.GetArrayFromImage(image).astype(np.float32)
+                array = sitk.GetArrayFromImage(_read(scan_path, "scan"))
                 if array.shape == heatmap.shape:
-                    scan, found = array, True
-            except (InputError, RuntimeError):
+                    scan, found = array.astype(np.float32, copy=False), True
+            except InputError:
                 pass
         threshold = float(summary["voxel_threshold"])
         data = cls(case, summary, reference, heatmap, scan, found, labels, [], threshold, min_component_ml(summary))

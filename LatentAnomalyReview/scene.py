@@ -42,6 +42,19 @@ class ReviewScene:
         self.scan = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "scan")
         self.heatmap = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "anomaly heatmap")
         self.labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "anomaly labels")
+        # Display nodes made here, with fixed windows: CreateDefaultDisplayNodes would compute a histogram (0.25 s).
+        grey = scene.GetFirstNodeByName("Grey")
+        for node, class_name, colors in (
+            (self.scan, "vtkMRMLScalarVolumeDisplayNode", grey),
+            (self.heatmap, "vtkMRMLScalarVolumeDisplayNode", self.inferno),
+            (self.labels, "vtkMRMLLabelMapVolumeDisplayNode", self.label_colors),
+        ):
+            display = scene.AddNewNodeByClass(class_name)
+            if class_name != "vtkMRMLLabelMapVolumeDisplayNode":
+                display.SetAutoWindowLevel(False)
+            if colors is not None:
+                display.SetAndObserveColorNodeID(colors.GetID())
+            node.SetAndObserveDisplayNodeID(display.GetID())
 
     def set_case(self, data: CaseData) -> None:
         """Put a case's voxels and geometry into the nodes and style them."""
@@ -49,19 +62,11 @@ class ReviewScene:
         for i, row in enumerate(ras_matrix(data.reference)):
             for j, value in enumerate(row):
                 matrix.SetElement(i, j, float(value))
+        self.scan.GetDisplayNode().SetWindowLevelMinMax(*data.scan_window())
+        self.style_heatmap(data)
         for node, array in ((self.scan, data.scan), (self.heatmap, data.heatmap), (self.labels, data.labels)):
             updateVolumeFromArray(node, array)
             node.SetIJKToRASMatrix(matrix)
-            if node.GetDisplayNode() is None:
-                node.CreateDefaultDisplayNodes()
-        scan_display = self.scan.GetDisplayNode()
-        scan_display.SetAutoWindowLevel(False)
-        scan_display.SetWindowLevelMinMax(*data.scan_window())
-        grey = self.scene.GetFirstNodeByName("Grey")
-        if grey is not None:
-            scan_display.SetAndObserveColorNodeID(grey.GetID())
-        self.labels.GetDisplayNode().SetAndObserveColorNodeID(self.label_colors.GetID())
-        self.style_heatmap(data)
 
     def style_heatmap(self, data: CaseData) -> None:
         """Inferno over the display range of the current threshold; scores below its lower end transparent."""

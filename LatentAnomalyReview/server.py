@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .results import Results
@@ -15,15 +16,21 @@ from .results import Results
 
 def serve(results: Results, host: str = "127.0.0.1", port: int = 0) -> int:
     """Serve ``results`` on ``host:port`` (0: a free port) until stopped; prints ``review: serving ... at URL``."""
-    from .app import ReviewApp
-    from .files import add_results_route
+    from .case_data import CaseData
+
+    with ThreadPoolExecutor(1) as pool:  # read the first case while slicer, vtk and trame are imported
+        first = pool.submit(CaseData.load, results.cases[results.first_viewable()], results.root)
+        from .app import ReviewApp
+        from .files import add_results_route
+
+        first_case = first.result()
 
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")  # headless: no X server to try
     os.environ["WSLINK_READY_MSG"] = ""  # wslink's own start-up line would mix with ours on stdout
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        app = ReviewApp(results)
+        app = ReviewApp(results, first_case)
         server = app.server
         root: Path = results.root
 
