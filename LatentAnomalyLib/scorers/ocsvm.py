@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.svm import OneClassSVM
 
 from .location import LocationScorer, squared_distances
 
@@ -22,6 +21,8 @@ class OCSVMScorer(LocationScorer):
     name: ClassVar[str] = "ocsvm"
 
     def _fit_local(self) -> dict[str, np.ndarray]:
+        from sklearn.svm import OneClassSVM  # fitting only (training); scoring is numpy, and importing it costs ~1 s
+
         nu = float(self.params.get("nu", 0.1))
         # Kernel width relative to scikit-learn's "scale" rule (1 / (channels * variance)).
         gamma_scale = float(self.params.get("gamma_scale", 1.0))
