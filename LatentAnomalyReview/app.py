@@ -20,7 +20,7 @@ from trame_slicer.core import LayoutManager, SlicerApp
 from trame_slicer.rca_view import RemoteViewFactory
 from trame_slicer.views import Layout, LayoutDirection, SliceView, ViewLayoutDefinition, ViewType
 from trame_slicer.views.render_scheduler import NoScheduleRendering
-from vtkmodules.vtkCommonCore import vtkCommand
+from vtkmodules.vtkCommonCore import vtkCommand, vtkObject
 
 from LatentAnomalyLib.errors import InputError
 
@@ -78,8 +78,14 @@ class ReviewApp:
         self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
         views = [ViewLayoutDefinition.axial_view(), ViewLayoutDefinition.coronal_view(),
                  ViewLayoutDefinition.sagittal_view()]  # fmt: skip
-        self.layout_manager.register_layout("review", Layout(LayoutDirection.Horizontal, views))
-        self.layout_manager.set_layout("review")
+        # VTK 9.6 warns, once per view, that interactors will stop sending WindowResizeEvent (trame-slicer observes it)
+        warnings_shown = vtkObject.GetGlobalWarningDisplay()
+        vtkObject.GlobalWarningDisplayOff()
+        try:
+            self.layout_manager.register_layout("review", Layout(LayoutDirection.Horizontal, views))
+            self.layout_manager.set_layout("review")
+        finally:
+            vtkObject.SetGlobalWarningDisplay(warnings_shown)
         self._threshold_wanted: float | None = None
         self._threshold_task: asyncio.Task | None = None
         self._init_state()
@@ -198,6 +204,8 @@ class ReviewApp:
 
     def _on_opacity(self, opacity: float, **_: Any) -> None:
         self.scene.set_opacity(float(opacity))
+        for view in self.slice_views.values():  # a composite node's opacity alone does not make a view render
+            view.schedule_render()
 
     def _on_threshold(self, threshold: float, **_: Any) -> None:
         """Re-threshold from the heatmap; a drag's intermediate values are skipped while one is computed."""

@@ -11,6 +11,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from LatentAnomalyLib.errors import InputError
+
 from .results import Results
 
 
@@ -43,14 +45,17 @@ def serve(results: Results, host: str = "127.0.0.1", port: int = 0) -> int:
 
         server.controller.on_server_bind.add(bind)
         server.controller.on_server_ready.add(ready)
-        server.start(
-            host=host,
-            port=port,
-            open_browser=False,
-            show_connection_info=False,
-            disable_logging=True,
-            timeout=0,
-        )
+        try:
+            server.start(
+                host=host,
+                port=port,
+                open_browser=False,
+                show_connection_info=False,
+                disable_logging=True,
+                timeout=0,
+            )
+        except OSError as error:  # port in use, address not on this machine, no permission
+            raise InputError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
     finally:
         sys.argv = argv
     print("review: stopped", flush=True)

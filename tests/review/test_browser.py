@@ -88,6 +88,24 @@ def test_axial_view_shows_scan_heatmap_and_outline(page) -> None:
     assert box.sum() > 0.5 * warm.sum()  # the heatmap colours lie where the label map is
 
 
+def test_opacity_slider_fades_the_heatmap(page) -> None:
+    _, browser = page
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    slider = browser.find_element("id", "opacity-slider").find_element("xpath", "..")
+    track = slider.find_element("css selector", ".v-slider-track")
+    ActionChains(browser).move_to_element_with_offset(track, -track.size["width"] // 2, 0).click().perform()
+
+    def faded() -> np.ndarray | None:
+        image = element_image(_axial(browser))
+        green, warm = _colours(image)
+        return image if green.sum() > 10 and warm.sum() < 5 else None  # the outline stays, the heatmap is gone
+
+    assert wait_until(faded, 10) is not None
+    ActionChains(browser).move_to_element_with_offset(track, 0, 0).click().perform()  # back to the middle: 0.5
+    assert wait_until(lambda: _overlay_visible(browser), 10) is not None
+
+
 def test_threshold_slider_changes_label_map_and_saved_file(page, batch_results: Path) -> None:
     _, browser = page
     from selenium.webdriver.common.action_chains import ActionChains
@@ -158,3 +176,26 @@ def test_server_ends_cleanly_on_sigterm(page) -> None:
     assert server.process.poll() is None
     assert server.stop() == 0
     assert server.lines[-1] == "review: stopped"
+
+
+def test_ctrl_c_ends_cleanly_and_a_busy_port_is_one_line(batch_results: Path) -> None:
+    import signal
+    import socket
+    import subprocess
+
+    from .driver import review_command
+
+    server = ReviewServer(batch_results)
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(20) == 0 and server.lines[-1] == "review: stopped"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [c for c in review_command(batch_results) if c not in ("--port", "0")]
+        done = subprocess.run([*command, "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port} (error while attempting to bind on address "
+        f"('127.0.0.1', {port}): address already in use)"
+    ]
