@@ -22,10 +22,14 @@ def heatmap_display_range(threshold: float, peak: float) -> tuple[float, float]:
     """(lower, upper) of the heatmap's colour window; the voxel threshold sits one third of the way up.
 
     ``lower`` is also the display threshold below which the overlay is transparent: sub-threshold "near misses"
-    still show dimly, and the ramp ends at the hottest voxel.
+    still show dimly. The ramp reaches the hottest voxel when it is close to the threshold; its width is capped at
+    the threshold's own scale (``max(|threshold|, 1)``), so one very hot region neither pulls ``lower`` below zero
+    (which tinted the whole scan, background included) nor darkens every other flagged voxel: hotter voxels
+    saturate at the top colour.
     """
     threshold, peak = float(threshold), float(peak)
-    span = peak - threshold if peak > threshold else max(abs(threshold), 1.0) * 0.5
+    scale = max(abs(threshold), 1.0)
+    span = min(max(peak - threshold, 0.5 * scale), scale)
     return threshold - 0.5 * span, threshold + span
 
 

@@ -71,15 +71,21 @@ def test_min_component_ml(tmp_path):
     assert rethreshold.min_component_ml(None, "knn") == rethreshold.DEFAULT_MIN_COMPONENT_ML
 
 
-@pytest.mark.parametrize(("threshold", "peak"), [(0.8, 2.0), (0.8, 0.5), (0.0, 0.0), (-1.0, 3.0), (5.0, 5.0)])
+@pytest.mark.parametrize(
+    ("threshold", "peak"), [(0.8, 2.0), (0.8, 0.5), (0.0, 0.0), (-1.0, 3.0), (5.0, 5.0), (2.45, 11.5), (2.45, 160.0)]
+)
 def test_heatmap_display_range(threshold, peak):
     from LatentAnomalyLib.viewing import heatmap_display_range
 
     assert display.heatmap_display_range is heatmap_display_range  # the module uses the shared convention
     lower, upper = heatmap_display_range(threshold, peak)
     assert lower < threshold < upper
-    assert upper >= peak or peak <= threshold
+    scale = max(abs(threshold), 1.0)
+    assert upper >= min(peak, threshold + scale) or peak <= threshold  # the ramp reaches the peak or a full scale
     assert threshold - lower == pytest.approx((upper - lower) / 3)
+    # transparent below a level near the threshold, however hot the peak: a BraTS tumour (peak 11.5 or 160 against
+    # a threshold of 2.45) must not tint the whole scan (lower bound above 0 there)
+    assert lower >= threshold - 0.5 * scale
     window, level = display.window_level(lower, upper)
     assert window == pytest.approx(upper - lower) and level == pytest.approx((upper + lower) / 2)
 

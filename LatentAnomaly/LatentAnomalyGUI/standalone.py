@@ -54,11 +54,17 @@ def standalone_scene() -> StandaloneScene:
 
 
 def render_result_files(
-    scan: Path, outputDir: Path, picturesDir: Path, size: int = 400, opacity: float | None = None
+    scan: Path,
+    outputDir: Path,
+    picturesDir: Path,
+    size: int = 400,
+    opacity: float | None = None,
+    region: int = 1,
 ) -> list[Any]:
     """Load ``scan`` and detect's results from ``outputDir`` into a new scene and render the three slice views.
 
-    The slices pass through the largest flagged region's centroid (the volume centre when nothing was flagged).
+    The slices pass through the centroid of flagged region number ``region`` in the region table (1: the largest;
+    the volume centre when nothing was flagged).
     """
     from .detection import DetectionOutcome
     from .logic import LatentAnomalyLogic
@@ -76,7 +82,9 @@ def render_result_files(
     outcome.summary = load_summary(outcome.summaryPath)
     heatmap, label = logic.loader.loadResults(outcome, volume)
     rows = ReviewTools.regionRows(label, outcome.summary)
-    point = rows[0].ras if rows else None
+    if rows and not 1 <= region <= len(rows):
+        raise ValueError(f"region {region} is not in the region table (1..{len(rows)})")
+    point = rows[region - 1].ras if rows else None
     pictures = SliceViewPictures(context.scene, context.applicationLogic, (size, size))
     return pictures.render(picturesDir, volume, heatmap, label, logic.display.heatmapOpacity, point)
 
@@ -88,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pictures_dir", type=Path)
     parser.add_argument("--size", type=int, default=400, help="pixels per side of each view (default 400)")
     parser.add_argument("--montage", type=Path, help="also write the three views side by side to this PNG")
+    parser.add_argument("--region", type=int, default=1, help="slices through this region of the table (default 1)")
     args = parser.parse_args(argv)
     from .pictures import montage
 
-    rendered = render_result_files(args.scan, args.output_dir, args.pictures_dir, args.size)
+    rendered = render_result_files(args.scan, args.output_dir, args.pictures_dir, args.size, region=args.region)
     for picture in rendered:
         print(json.dumps({"view": picture.orientation, "png": str(picture.path), "seconds": round(picture.seconds, 3)}))
     if args.montage is not None:
