@@ -123,3 +123,28 @@ def wait_until(condition, timeout: float, interval: float = 0.05):
             return value
         time.sleep(interval)
     return None
+
+
+def screenshot(results: Path, out: Path, width: int = 1400, height: int = 800) -> Path:
+    """A picture of the review page for ``results`` once the axial view shows the first case (docs/images)."""
+    with tempfile.TemporaryDirectory() as profile:
+        server = ReviewServer(results)
+        browser = chromium(Path(profile), width, height)
+        try:
+            browser.get(server.url)
+
+            def shown() -> bool:
+                images = browser.find_elements("css selector", ".image-display-area")
+                return len(images) == 3 and all(i.size["height"] > 10 for i in images)
+
+            wait_until(shown, 60)
+            time.sleep(2.0)  # let every view receive its full-quality frame
+            browser.save_screenshot(str(out))
+        finally:
+            browser.quit()
+            server.stop()
+    return out
+
+
+if __name__ == "__main__":  # python -m tests.review.driver RESULTS OUT.png
+    print(screenshot(Path(sys.argv[1]), Path(sys.argv[2])))
