@@ -122,6 +122,7 @@ class ReviewApp:
             {
                 "trame__title": "LatentAnomaly review",
                 "results_path": str(self.results.root),
+                "results_kind": self.results.kind,
                 "cases": [c.row() for c in self.results.cases],
                 "has_p_value": self.results.has_p_value,
                 "opacity": self.scene.opacity,

@@ -34,7 +34,8 @@ def _slider(label: str, key: str, element_id: str, **kwargs) -> None:
 
 
 def _case_list() -> None:
-    html.Div("Cases (scores.csv order)", classes="text-subtitle-2")
+    html.Div("{{ results_kind === 'batch' ? 'Cases (scores.csv order)' : 'Case (detect output)' }}",
+             classes="text-subtitle-2")  # fmt: skip
     with html.Table(style=_TABLE, id="case-list"):
         with html.Tr():
             for title in ("case", "score"):

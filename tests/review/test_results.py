@@ -136,3 +136,22 @@ def test_review_without_the_extra_says_how_to_install(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trame_slicer" else real(name, *a))
     assert cli.main(["review", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {INSTALL_HINT}"]
+
+
+def test_case_without_scan_and_with_an_empty_label_map(batch_results: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "case"
+    shutil.copytree(batch_results / "IXI_sample_T1", folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["input"]["path"] = "nowhere/scan.nii.gz"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    labels = sitk.ReadImage(str(folder / "labelmap.nii.gz"))
+    empty = sitk.Image(labels.GetSize(), labels.GetPixelID())
+    empty.CopyInformation(labels)
+    sitk.WriteImage(empty, str(folder / "labelmap.nii.gz"))  # a valid label map with no region
+    results = load_results(folder)
+    data = CaseData.load(results.cases[0], results.root)
+    assert not data.scan_found and not data.scan.any() and data.scan.shape == data.heatmap.shape
+    assert data.labels.sum() == 0
+    assert data.scan_window()[1] > data.scan_window()[0]
