@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .input_kind import check_input_kind, explain_failure
 from .io import InputError, geometry, read_image, write_image, write_json
 from .progress import ProgressDisplay
 
@@ -91,6 +92,8 @@ def detect_file(
     series: str | None = None,
     dicom_seg: bool = False,
     final_dir: str | Path | None = None,
+    alpha: float = 0.05,
+    regions: str | None = None,
 ) -> dict[str, Any]:
     """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
 
@@ -99,6 +102,8 @@ def detect_file(
 
     ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
     as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
+
+    ``alpha`` and ``regions`` set the conformal subject flag and label-map rule (see :mod:`.conformal`).
 
     Out-of-distribution warnings (see :func:`out_of_distribution_warnings`) go to
     ``summary["warnings"]`` and ``summary["messages"]``.
@@ -127,9 +132,15 @@ def detect_file(
     load_s = time.perf_counter() - t
     check_scorer(model, scorer)
     detector = Detector(
-        model, DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold), progress=display
+        model,
+        DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold, alpha=alpha, regions=regions),
+        progress=display,
     )
-    result = detector.detect(image)
+    try:
+        result = detector.detect(image)
+    except InputError as error:
+        raise explain_failure(error, detector, image, skull) from None
+    kind, kind_warnings = check_input_kind(result.preprocessed, model)  # refuses scans unlike the training data
     t = time.perf_counter()
     write_image(result.heatmap, paths["heatmap"])
     write_image(result.labelmap, paths["labelmap"])
@@ -147,10 +158,11 @@ def detect_file(
     spacing = tuple(float(s) for s in image.GetSpacing())
     summary["warnings"] = [
         *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
+        *kind_warnings,
         *out_of_distribution_warnings(summary),
     ]
     summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
-    summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image)}
+    summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image), **kind}
     summary["outputs"] = {k: str(v) for k, v in output_paths(final_dir or out_dir, image_format, dicom_seg).items()}
     summary["timings_s"] = {
         "read": round(read_s, 3),
