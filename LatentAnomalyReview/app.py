@@ -110,11 +110,11 @@ class ReviewApp:
         # Fit the slice to the view whenever the browser resizes it (after trame-slicer's own resize handling).
         view.interactor().AddObserver(vtkCommand.WindowResizeEvent, lambda *_: self._fit(view), -1.0)
 
-    @staticmethod
-    def _fit(view: Any) -> None:
-        """Fit a slice view to the scan without moving its slice (fitting alone recentres the offset)."""
+    def _fit(self, view: Any) -> None:
+        """Fit a slice view to the brain without moving its slice (fitting alone recentres the offset)."""
         offset = view.get_slice_value()
         view.fit_view_to_content()
+        self.scene.frame(view.get_view_node(), self.data.brain_corners_ras)
         view.set_slice_value(offset)
 
     def _init_state(self) -> None:
@@ -133,7 +133,7 @@ class ReviewApp:
     def _show_case(self) -> None:
         """Fit the views to the case, go to its largest region, and publish its state."""
         for view in self.slice_views.values():
-            view.fit_view_to_content()
+            self._fit(view)
         low, high, step = self.data.threshold_range()
         self._threshold_wanted = self.data.threshold
         self.state.update(

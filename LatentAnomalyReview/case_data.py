@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,21 @@ class CaseData:
     def brain(self) -> np.ndarray:
         """Voxels the model scored (the heatmap is zero outside the brain mask)."""
         return self.heatmap != 0
+
+    @cached_property
+    def brain_corners_ras(self) -> np.ndarray | None:
+        """(8, 3) RAS corners of the brain's voxel bounding box (None without a brain), to frame the views."""
+        brain = self.brain
+        if not brain.any():
+            return None
+        lows, highs = [], []
+        for axis in range(3):
+            hit = np.flatnonzero(brain.any(axis=tuple(a for a in range(3) if a != axis)))
+            lows.append(hit[0] - 0.5)
+            highs.append(hit[-1] + 0.5)
+        bits = np.array(list(np.ndindex(2, 2, 2)), dtype=bool)  # the 8 corners, (z, y, x) order
+        ijk = np.where(bits, np.array(highs), np.array(lows))[:, ::-1]
+        return (ras_matrix(self.reference) @ np.c_[ijk, np.ones(8)].T).T[:, :3]
 
     @property
     def peak(self) -> float:

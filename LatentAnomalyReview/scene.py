@@ -100,6 +100,19 @@ class ReviewScene:
         for composite in self._nodes("vtkMRMLSliceCompositeNode"):
             composite.SetForegroundOpacity(self.opacity)
 
+    @staticmethod
+    def frame(slice_node: slicer.vtkMRMLSliceNode, corners: np.ndarray | None, margin: float = 1.08) -> None:
+        """Zoom and centre a slice view on the brain's bounding box (Slicer's fit uses the whole volume, often
+        mostly background); the slice offset moves to the brain's centre, the caller restores it."""
+        width, height, _ = slice_node.GetDimensions()
+        if corners is None or width < 2 or height < 2:
+            return
+        matrix = slice_node.GetSliceToRAS()
+        extents = [np.ptp(corners @ np.array([matrix.GetElement(r, c) for r in range(3)])) for c in (0, 1)]
+        scale = max(extents[0] / width, extents[1] / height) * margin
+        slice_node.SetFieldOfView(width * scale, height * scale, slice_node.GetFieldOfView()[2])
+        slice_node.JumpSliceByCentering(*(float(v) for v in corners.mean(axis=0)))
+
     def jump_to(self, ras: list[float]) -> None:
         """Move every slice view through the RAS point (offsets only; zoom and pan stay)."""
         slicer.vtkMRMLSliceNode.JumpAllSlices(
