@@ -8,7 +8,9 @@ Each repeat starts the real command (a subprocess, as a user would) with Chromiu
 - ``ready_s``: from the command's start to the three slice views showing the scan in the page;
 - threshold changes (clicks on the threshold slider), timed inside the page from the pointer press: ``count_s``
   until the page shows the new label-map voxel count, ``frame_s`` until the axial view shows a new frame;
+- ``server_cpu_s``: the server's CPU time (user + system) until ready, which other jobs on the machine do not inflate;
 - ``peak_rss_gb``: the server process's peak resident memory (psutil, polled every 50 ms).
+The machine's load average is printed with the table: ready times on a shared machine grow with it.
 Targets from issue 17: ready < 10 s, threshold change < 1 s, memory < 2 GB.
 """
 
@@ -118,9 +120,11 @@ def run_once(results: Path, profile: Path) -> tuple[dict[str, float], list[dict[
         browser.get(server.url)
         wait_until(lambda: _views_show_scan(browser), 120, interval=0.1)
         ready_s = time.perf_counter() - server.started
+        cpu = psutil.Process(server.process.pid).cpu_times()
+        cpu_s = cpu.user + cpu.system  # load-independent: the server's own CPU time until ready
         changes = [threshold_change(browser, f) for f in CLICKS]
         time.sleep(0.5)
-        row = {"address_s": address_s, "ready_s": ready_s, "peak_rss_gb": memory.stop()}
+        row = {"address_s": address_s, "ready_s": ready_s, "server_cpu_s": cpu_s, "peak_rss_gb": memory.stop()}
         return row, changes
     finally:
         browser.quit()
@@ -146,7 +150,8 @@ def main() -> None:
                          "threshold_count_s_max": max(c["count_s"] for c in change),
                          "threshold_frame_s_max": max(c["frame_s"] for c in change)})  # fmt: skip
             changes += change
-    print(f"review of {results} ({'x'.join(map(str, size))}); {psutil.cpu_count()} CPU cores")
+    load = ", ".join(f"{v:.1f}" for v in psutil.getloadavg())
+    print(f"review of {results} ({'x'.join(map(str, size))}); {psutil.cpu_count()} CPU cores; load average {load}")
     print(markdown_table(rows, list(rows[0])))
     print()
     print(f"threshold changes: {len(changes)} (label-map voxels {sorted({c['voxels'] for c in changes})})")
