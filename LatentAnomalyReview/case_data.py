@@ -8,7 +8,6 @@ threshold equals ``labelmap``. No Slicer here: the scene is fed from these array
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from LatentAnomalyLib.bundle import default_model_path
 from LatentAnomalyLib.components import label_components
 from LatentAnomalyLib.errors import InputError
 from LatentAnomalyLib.io import copy_geometry, write_image, write_json
@@ -25,14 +25,16 @@ from LatentAnomalyLib.viewing import heatmap_display_range, scan_window
 from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
 
 DEFAULT_MIN_COMPONENT_ML = 0.1
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def min_component_ml(summary: dict[str, Any]) -> float:
-    """The smallest region the model's calibration keeps (the bundled model's, when the summary names it)."""
+    """The smallest region the model's calibration keeps: from the default bundle when the summary names that
+    model (installed wheel, repository or ``LATENT_ANOMALY_MODEL``), else detect's default of 0.1 mL."""
     model = summary.get("model") or {}
-    bundle = Path(os.environ.get("LATENT_ANOMALY_MODEL", REPO_MODELS / str(model.get("name", ""))))
+    bundle = default_model_path()
     try:
+        if json.loads((bundle / "config.json").read_text(encoding="utf-8")).get("name") != model.get("name"):
+            return DEFAULT_MIN_COMPONENT_ML
         calibration = json.loads((bundle / "calibration.json").read_text(encoding="utf-8"))
         return float(calibration["scorers"][model["scorer"]].get("min_component_ml", DEFAULT_MIN_COMPONENT_ML))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

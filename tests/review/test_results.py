@@ -155,3 +155,14 @@ def test_case_without_scan_and_with_an_empty_label_map(batch_results: Path, tmp_
     assert not data.scan_found and not data.scan.any() and data.scan.shape == data.heatmap.shape
     assert data.labels.sum() == 0
     assert data.scan_window()[1] > data.scan_window()[0]
+
+
+def test_smallest_region_comes_from_the_named_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from LatentAnomalyReview.case_data import min_component_ml
+
+    (tmp_path / "config.json").write_text(json.dumps({"name": "m"}))
+    (tmp_path / "calibration.json").write_text(json.dumps({"scorers": {"s": {"min_component_ml": 0.5}}}))
+    monkeypatch.setenv("LATENT_ANOMALY_MODEL", str(tmp_path))
+    assert min_component_ml({"model": {"name": "m", "scorer": "s"}}) == 0.5
+    assert min_component_ml({"model": {"name": "other", "scorer": "s"}}) == 0.1  # another model: detect's default
+    assert min_component_ml({"model": {"name": "m", "scorer": "absent"}}) == 0.1
