@@ -144,6 +144,7 @@ class ReviewApp:
                 "threshold_min": low,
                 "threshold_max": high,
                 "threshold_step": step,
+                "calibrated_threshold": float(self.data.summary["voxel_threshold"]),
                 "threshold": self.data.threshold,
                 "save_message": "",
             }

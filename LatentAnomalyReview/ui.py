@@ -94,10 +94,17 @@ def build_page(server: Server, layout_manager: LayoutManager, slice_keys: dict[s
                     html.A("{{ f.name }} ", v_for="f in case_files", key="f.name", href=("f.href",), target="_blank",
                            style="margin-right: 6px; color: #90caf9;")  # fmt: skip
                 _slider("Heatmap opacity", "opacity", "opacity-slider", min=0.0, max=1.0, step=0.05)
-                html.Div(
-                    "Voxel threshold <span id='threshold-value'>{{ Number(threshold).toFixed(3) }}</span>",
-                    classes="mt-2",
-                )
+                with html.Div(classes="mt-2"):
+                    html.Span("Voxel threshold <span id='threshold-value'>{{ Number(threshold).toFixed(3) }}</span>")
+                    v3.VBtn(
+                        "calibrated {{ Number(calibrated_threshold).toFixed(3) }}",
+                        id="calibrated-button",
+                        click="threshold = calibrated_threshold",
+                        disabled=("threshold === calibrated_threshold",),
+                        size="x-small",
+                        variant="tonal",
+                        classes="ml-2",
+                    )
                 v3.VSlider(
                     v_model=("threshold",),
                     id="threshold-slider",

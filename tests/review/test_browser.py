@@ -128,6 +128,8 @@ def test_threshold_slider_changes_label_map_and_saved_file(page, batch_results: 
     saved = sitk.GetArrayFromImage(sitk.ReadImage(str(batch_results / case / "labelmap_reviewed.nii.gz")))
     assert int(saved.sum()) == int(_text(browser, "label-voxels")) == after
     assert hashlib.sha256(original.read_bytes()).hexdigest() == before_sha  # the original is never overwritten
+    browser.find_element("id", "calibrated-button").click()  # back to the calibrated threshold: detect's label map
+    assert wait_until(lambda: int(_text(browser, "label-voxels")) == before, 10), _text(browser, "label-voxels")
 
 
 def test_region_click_moves_the_slices(page) -> None:
