@@ -28,6 +28,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # the batch_results fixture runs batch once per session (about 30 s)
 def test_batch_folder_cases_in_scores_order(batch_results: Path) -> None:
     results = load_results(batch_results)
     with (batch_results / "scores.csv").open() as handle:
@@ -39,6 +40,7 @@ def test_batch_folder_cases_in_scores_order(batch_results: Path) -> None:
     assert all(c.viewable for c in results.cases)
 
 
+@pytest.mark.slow  # the batch_results fixture runs batch once per session (about 30 s)
 def test_detect_folder_and_p_value_column(batch_results: Path, tmp_path: Path) -> None:
     case = load_results(batch_results / "IXI_sample_T1")
     assert case.kind == "detect" and [c.case_id for c in case.cases] == ["IXI_sample_T1"]
@@ -78,6 +80,7 @@ def test_malformed_results_folders(tmp_path: Path, setup, message: str) -> None:
         load_results(setup(tmp_path))
 
 
+@pytest.mark.slow  # the batch_results fixture runs batch once per session (about 30 s)
 def test_file_route_serves_only_the_results_folder(batch_results: Path, tmp_path: Path) -> None:
     assert resolve_request(batch_results, "scores.csv") == (200, (batch_results / "scores.csv").resolve())
     assert resolve_request(batch_results, "IXI_sample_T1/summary.json")[0] == 200
@@ -91,6 +94,7 @@ def test_file_route_serves_only_the_results_folder(batch_results: Path, tmp_path
         (batch_results / "outside-link").unlink()
 
 
+@pytest.mark.slow  # the batch_results fixture runs batch once per session (about 30 s)
 def test_rethreshold_matches_detect_and_save_keeps_the_original(batch_results: Path) -> None:
     results = load_results(batch_results)
     case = next(c for c in results.cases if c.case_id == "MSLUB_patient07_T1")
@@ -138,6 +142,7 @@ def test_review_without_the_extra_says_how_to_install(
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {INSTALL_HINT}"]
 
 
+@pytest.mark.slow  # the batch_results fixture runs batch once per session (about 30 s)
 def test_case_without_scan_and_with_an_empty_label_map(batch_results: Path, tmp_path: Path) -> None:
     import shutil
 
