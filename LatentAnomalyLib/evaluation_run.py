@@ -221,19 +221,38 @@ def _summarise(name: str, pool: Pool) -> dict[str, Any]:
     return out
 
 
+def _as_lps(reference: sitk.Image, array: np.ndarray | None) -> np.ndarray | None:
+    """``array`` (on ``reference``'s grid) reoriented so that x runs to the left, y back and z up (LPS)."""
+    if array is None:
+        return None
+    boolean = array.dtype == bool
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.uint8 if boolean else None))
+    image.CopyInformation(reference)
+    oriented = sitk.GetArrayFromImage(sitk.DICOMOrient(image, "LPS"))
+    return oriented.astype(bool) if boolean else oriented
+
+
 def _montage(data: CaseData, output: MethodOutput, method: str) -> tuple[str, str]:
+    """The report's montage of one case, reoriented to LPS so that every scan shows the same way up, with the
+    method's own voxel threshold and the evaluation brain (the scan window's percentiles are taken inside it)."""
     from .report import montage
 
-    image = sitk.GetArrayFromImage(data.reference)
+    reference = data.reference
+    image = sitk.GetArrayFromImage(sitk.DICOMOrient(reference, "LPS"))
+    spacing = tuple(sitk.DICOMOrient(reference, "LPS").GetSpacing()[::-1])
+    heatmap = _as_lps(reference, output.heatmap.astype(np.float32))
+    brain = _as_lps(reference, data.brain)
     vmax = float(np.percentile(output.heatmap[data.brain], 99.5)) if data.brain.any() else None
     uri = montage(
         image,
-        output.heatmap,
-        data.label,
-        output.prediction,
+        heatmap,
+        _as_lps(reference, data.label),
+        _as_lps(reference, output.prediction),
         f"{data.case.case_id} ({method})",
-        tuple(data.reference.GetSpacing()[::-1]),
+        spacing,
         vmax,
+        threshold=output.threshold,
+        brain=brain,
     )
     return data.case.case_id, uri
 

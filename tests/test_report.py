@@ -187,3 +187,21 @@ def test_montage_viewing_conventions(case: dict[str, np.ndarray]) -> None:
     assert near(TRUTH_OUTLINE_RGB) > 20 and near(LABEL_OUTLINE_RGB) > 20  # both outlines drawn
     warm = (rgb[..., 0] - rgb[..., 2] > 0.25) & (rgb[..., 0] > 0.5)  # Inferno orange over the grey scan
     assert warm.sum() > 50
+
+
+def test_report_montage_arrays_are_reoriented_to_lps():
+    """A scan stored with x running right and z down is shown the same way up as an LPS scan."""
+    import SimpleITK as sitk
+
+    from LatentAnomalyLib.evaluation_run import _as_lps
+
+    values = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)  # (z, y, x)
+    reference = sitk.GetImageFromArray(values)
+    reference.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, -1))  # x to the right (R), z downwards (I): "RPI"
+    oriented = _as_lps(reference, values)
+    assert np.array_equal(oriented, values[::-1, :, ::-1])
+    mask = values > 10
+    assert np.array_equal(_as_lps(reference, mask), mask[::-1, :, ::-1]) and _as_lps(reference, mask).dtype == bool
+    plain = sitk.GetImageFromArray(values)  # identity direction is LPS already
+    assert np.array_equal(_as_lps(plain, values), values)
+    assert _as_lps(reference, None) is None
