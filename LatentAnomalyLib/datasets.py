@@ -97,3 +97,65 @@ def other_site_cases(root: Path | None = None) -> list[Case]:
 
 def templates_dir(root: Path | None = None) -> Path:
     return (root or data_root()) / "templates"
+
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+
+
+def _case_id(path: Path) -> str:
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def cohort_cases(source: Path, sequence: str = "T1") -> list[Case]:
+    """A user's own healthy scans: every image file in a folder (sorted by name), or the rows of a CSV.
+
+    A CSV needs a ``path`` column (relative paths are relative to the CSV's folder) and may have an
+    ``id`` column (default: the file name without its extension). Raises ``ValueError`` with a
+    one-line reason when the source is missing, empty, or names a file that does not exist or an
+    id twice. The image key of each case is the sequence in lower case.
+    """
+    import csv
+
+    source = Path(source)
+    key = sequence.lower()
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        rows = [(_case_id(p), p) for p in files]
+    elif source.is_file() and source.suffix.lower() == ".csv":
+        with open(source, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "path" not in reader.fieldnames:
+                raise ValueError(f"{source}: the CSV needs a 'path' column")
+            rows = []
+            for row in reader:
+                path = Path(row["path"])
+                path = path if path.is_absolute() else source.parent / path
+                rows.append(((row.get("id") or "").strip() or _case_id(path), path))
+    else:
+        raise ValueError(f"{source}: not a folder of scans or a .csv file")
+    if not rows:
+        raise ValueError(f"{source}: no scans found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    seen: set[str] = set()
+    for case_id, path in rows:
+        if not path.is_file():
+            raise ValueError(f"{source}: scan {path} does not exist")
+        if case_id in seen:
+            raise ValueError(f"{source}: case id {case_id!r} appears twice")
+        seen.add(case_id)
+    return [Case(case_id=i, images={key: p}, dataset="cohort", healthy=True) for i, p in rows]
+
+
+def make_split(case_ids: list[str], val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """A seeded random train/validation split (at least one validation and two training scans)."""
+    import numpy as np
+
+    if len(case_ids) < 3:
+        raise ValueError(f"training needs at least 3 scans (2 train, 1 validation), got {len(case_ids)}")
+    n_val = min(len(case_ids) - 2, max(1, int(round(val_fraction * len(case_ids)))))
+    order = np.random.default_rng(seed).permutation(len(case_ids))
+    val = sorted(case_ids[i] for i in order[:n_val])
+    return {"train": sorted(set(case_ids) - set(val)), "val": val}

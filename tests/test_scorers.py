@@ -7,12 +7,14 @@ import pytest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 
-from LatentAnomalyLib.scorers import LATENT_SCORERS, SCORERS, EncodedScan
+from LatentAnomalyLib.scorers import FAMILY_SCORERS, LATENT_SCORERS, SCORERS, EncodedScan
 from LatentAnomalyLib.scorers.location import LatentSpace, LocationConfig, squared_distances
 from LatentAnomalyLib.scorers.lof import lof_score, lof_state
 
 SHAPE = (16, 16, 16)  # model grid of the toy problem; latent grid 4 x 4 x 4 at stride 4
 CHANNELS = 6
+# Encoder families' own scores need a trained family module: tests/test_encoders_scorers.py covers them.
+GENERIC = sorted(set(SCORERS) - {cls.name for cls in FAMILY_SCORERS.values()})
 
 
 def _toy_scans(n: int, rng: np.random.Generator, anomaly: bool = False) -> list[EncodedScan]:
@@ -41,7 +43,7 @@ def _make(name: str):
     return cls()
 
 
-@pytest.mark.parametrize("name", sorted(SCORERS))
+@pytest.mark.parametrize("name", GENERIC)
 def test_anomaly_scores_higher_than_healthy(name):
     rng = np.random.default_rng(0)
     scorer = _make(name)
@@ -55,7 +57,7 @@ def test_anomaly_scores_higher_than_healthy(name):
     assert anomalous[region].mean() > anomalous[~region].mean()
 
 
-@pytest.mark.parametrize("name", sorted(SCORERS))
+@pytest.mark.parametrize("name", GENERIC)
 def test_state_round_trip_gives_identical_scores(name):
     rng = np.random.default_rng(1)
     scorer = _make(name)

@@ -121,3 +121,14 @@ class ConvAutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encode(x)
         return self.decode(z), z
+
+    def train_forward(
+        self, x: torch.Tensor, zmask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(reconstruction, latent, family loss terms) for one training batch; the plain autoencoder has none."""
+        recon, z = self(x)
+        return recon, z, {}
+
+    def after_training(self, images: torch.Tensor, masks: torch.Tensor, stride: int) -> None:
+        """Hook run once on the training set after the last epoch (families with fitted statistics use it)."""
+        return None

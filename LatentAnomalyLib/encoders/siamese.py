@@ -1,16 +1,19 @@
-"""The siamese objective: healthy brains should get the same latent code at the same place.
+"""The siamese family: healthy brains should get the same latent code at the same place.
 
 After affine registration, location p holds comparable anatomy in every healthy brain. Pulling
 the codes of two different subjects together at each p (invariance) shrinks the healthy spread
 that the per-location one-class scorers must learn, so a lesion stands out further from it
 (Alaverdyan et al., MedIA 2020). A variance floor per channel (as in VICReg) stops the trivial
-solution where every code collapses to a constant.
+solution where every code collapses to a constant. The network is the plain autoencoder's (same
+layers and state-dict keys); only the training objective differs.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .conv_ae import ConvAutoEncoder
 
 
 def latent_mask(masks: torch.Tensor, stride: int) -> torch.Tensor:
@@ -29,3 +32,24 @@ def siamese_losses(z: torch.Tensor, zmask: torch.Tensor) -> tuple[torch.Tensor, 
     std = torch.sqrt(flat.var(dim=1) + 1e-4)
     variance = F.relu(1.0 - std).mean()
     return invariance, variance
+
+
+class SiameseAutoEncoder(ConvAutoEncoder):
+    """:class:`ConvAutoEncoder` trained with the invariance and variance terms on consecutive pairs of a batch."""
+
+    def __init__(
+        self,
+        channels: tuple[int, int, int] = (16, 32, 64),
+        latent_channels: int = 16,
+        input_sigma_vox: float = 0.0,
+        stride: int = 4,
+    ):
+        super().__init__(channels, latent_channels, input_sigma_vox)
+        self.stride = stride
+
+    def train_forward(
+        self, x: torch.Tensor, zmask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        recon, z = self(x)
+        invariance, variance = siamese_losses(z, zmask)
+        return recon, z, {"invariance": invariance, "variance": variance}

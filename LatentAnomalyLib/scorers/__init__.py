@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .atlas import AtlasScorer
 from .base import EncodedScan, Scorer
+from .family import FAMILY_SCORERS
 from .gaussian import GaussianScorer
 from .gaussian_fine import FineGaussianScorer
 from .knn import KNNScorer
@@ -15,6 +16,7 @@ SCORERS: dict[str, type] = {
     cls.name: cls
     for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, FineGaussianScorer, ResidualScorer, AtlasScorer)
 }
+SCORERS.update({cls.name: cls for cls in FAMILY_SCORERS.values()})  # each encoder family's own score
 LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "gaussian4mm")
 BASELINE_SCORERS = ("residual", "atlas")
 
@@ -25,4 +27,4 @@ def scorer_class(name: str) -> type:
     return SCORERS[name]
 
 
-__all__ = ["BASELINE_SCORERS", "LATENT_SCORERS", "SCORERS", "EncodedScan", "Scorer", "scorer_class"]
+__all__ = ["BASELINE_SCORERS", "FAMILY_SCORERS", "LATENT_SCORERS", "SCORERS", "EncodedScan", "Scorer", "scorer_class"]

@@ -11,6 +11,7 @@ from ..brainmask_net import BrainMaskConfig
 from ..configs import PreprocessConfig, preprocess_config_from_json
 from ..configs import tuples as _tuples
 from ..encoders import EncoderConfig
+from ..scorers.family import FAMILY_SCORERS
 from ..scorers.location import LocationConfig
 from .augment import AugmentConfig
 from .brainmask_trainer import BrainMaskTrainConfig
@@ -69,6 +70,11 @@ class TrainConfig:
         enc_train = dict(raw.get("encoder_train", {}))
         augment = AugmentConfig(**_tuples(enc_train.pop("augment", {})))
         scorers = tuple(ScorerSpec(**s) for s in raw["scorers"])
+        family = raw.get("encoder", {}).get("family", EncoderConfig.family)
+        for spec in scorers:
+            own = FAMILY_SCORERS.get(family)
+            if spec.name in {c.name for c in FAMILY_SCORERS.values()} and (own is None or own.name != spec.name):
+                raise ValueError(f"scorer {spec.name!r} is not the score of encoder family {family!r}")
         default = raw.get("default_scorer", scorers[0].name)
         if default not in {s.name for s in scorers}:
             raise ValueError(f"default_scorer {default!r} is not among the configured scorers")

@@ -1,9 +1,11 @@
 """Self-supervised training of the encoder on healthy scans already on the model grid.
 
 Input: arrays (N, D, H, W) of normalised images and brain masks (the training cache). No
-SimpleITK here, so this stage also runs on a GPU machine that has only torch and MONAI.
-The objective is restoration (degraded input, clean target) plus, for the siamese family,
-cross-subject latent consistency.
+SimpleITK here, so this stage also runs on a GPU machine that has only torch. The objective is
+restoration (degraded input, clean target, brain-weighted L1) plus the family's own terms
+(``train_forward`` of each module in ``LatentAnomalyLib.encoders``), each weighted by this
+config. Optional: outlier removal (:mod:`.outliers`) and data parallelism under torchrun
+(:mod:`.distributed`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ import torch.nn.functional as F
 from ..encoders import EncoderConfig, build_encoder
 from ..encoders.siamese import latent_mask, siamese_losses
 from .augment import AugmentConfig, degrade, random_affine
+from .distributed import DistContext, gather_share, mean_over_processes, wrap
+from .outliers import OutlierFilter
+
+# Family loss term -> the EncoderTrainConfig field that weights it.
+TERM_WEIGHTS = {
+    "invariance": "siamese_weight",
+    "variance": "variance_weight",
+    "kl": "kl_weight",
+    "commitment": "commitment_weight",
+    "energy": "energy_weight",
+    "covariance": "covariance_weight",
+}
+EpochHook = Callable[[int, int, dict], None]
 
 
 @dataclass(frozen=True)
@@ -30,8 +45,30 @@ class EncoderTrainConfig:
     siamese_weight: float = 1.0
     consistency_weight: float = 0.0
     variance_weight: float = 1.0
+    kl_weight: float = 1e-3
+    commitment_weight: float = 0.25
+    energy_weight: float = 1e-3
+    covariance_weight: float = 1e-4
+    outlier_removal: bool = False
+    outlier_gamma: float = 1.5
+    outlier_every: int = 5
+    outlier_rounds: int = 1
     seed: int = 20261123
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _fresh(
+    config: EncoderConfig, train_config: EncoderTrainConfig, device: str, n: int, context: DistContext
+) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """A freshly initialised model (seeded), its training step (DDP-wrapped under torchrun), optimiser and schedule."""
+    torch.manual_seed(train_config.seed)
+    model = build_encoder(config).to(device)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
+    total = int(np.ceil(n / train_config.batch_size)) * train_config.epochs
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=train_config.learning_rate, total_steps=total)
+    return model, wrap(model, context), optimiser, scheduler
 
 
 def train_encoder(
@@ -41,69 +78,100 @@ def train_encoder(
     train_config: EncoderTrainConfig,
     device: str = "cpu",
     log: Callable[[str], None] = print,
+    on_epoch: EpochHook | None = None,
+    context: DistContext | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train and return (model in eval mode, metrics with the loss history)."""
-    torch.manual_seed(train_config.seed)
-    generator = torch.Generator().manual_seed(train_config.seed)
-    rng = np.random.default_rng(train_config.seed)
-    model = build_encoder(config).to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
-    )
-    n = len(images)
-    steps = int(np.ceil(n / train_config.batch_size)) * train_config.epochs
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=train_config.learning_rate, total_steps=steps)
+    """Train and return (model in eval mode, metrics with the loss history and any removed scans)."""
+    context = context or DistContext(device=device)
+    device = context.device if context.active else device
+    tc = train_config
+    if context.active and tc.consistency_weight > 0:
+        raise ValueError("consistency_weight > 0 is not supported under torchrun")
+    generator = torch.Generator().manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
     x_all = torch.from_numpy(np.asarray(images, dtype=np.float32))[:, None]
     m_all = torch.from_numpy(np.asarray(masks, dtype=bool))[:, None]
-    siamese = config.family == "siamese"
+    active = np.arange(len(images))
+    model, step, optimiser, scheduler = _fresh(config, tc, device, len(active), context)
+    outliers = OutlierFilter(tc.outlier_gamma, tc.outlier_every, tc.outlier_rounds) if tc.outlier_removal else None
     history: list[dict[str, float]] = []
-    t0 = time.time()
-    for epoch in range(train_config.epochs):
+    planned, epoch, t0 = tc.epochs, 0, time.time()
+    share = context.share(tc.batch_size)
+    while epoch < tc.epochs:
         model.train()
-        order = rng.permutation(n)
+        n = len(active)
+        order = active[rng.permutation(n)]
         sums: dict[str, float] = {}
         batches = 0
-        for start in range(0, n - train_config.batch_size + 1, train_config.batch_size):
-            idx = torch.from_numpy(order[start : start + train_config.batch_size])
+        for start in range(0, n - tc.batch_size + 1, tc.batch_size):
+            chosen = order[start : start + tc.batch_size]
+            idx = torch.from_numpy(chosen)
             stack = torch.cat([x_all[idx], m_all[idx].float()], dim=1).to(device)
-            moved = random_affine(stack, train_config.augment, generator)
+            moved = random_affine(stack, tc.augment, generator)
             clean, mask = moved[:, :1], moved[:, 1:] > 0.5
             clean = clean * mask
-            noisy = degrade(clean, mask.float(), train_config.augment, generator)
+            noisy = degrade(clean, mask.float(), tc.augment, generator)
+            clean, mask, noisy = clean[share], mask[share], noisy[share]
             target = model.prefilter(clean)
-            recon, z = model(noisy)
+            zmask = latent_mask(mask, config.stride)
+            recon, z, terms = step(noisy, zmask)
             weight = 0.05 + 0.95 * F.max_pool3d(mask.float(), 5, stride=1, padding=2)
             loss_rec = (weight * (recon - target).abs()).sum() / weight.sum()
             loss = loss_rec
             parts = {"reconstruction": float(loss_rec.detach())}
-            if train_config.consistency_weight > 0:
+            if tc.consistency_weight > 0:
                 # Two views of one brain (clean, degraded) should share their latent code: the
                 # scorers then see anatomy, not the acquisition.
                 z_clean = model.encode(clean)
-                zmask = latent_mask(mask, config.stride)
                 scale = z_clean.detach().permute(1, 0, 2, 3, 4)[:, zmask[:, 0]].var(dim=1).mean().clamp(min=1e-4)
                 diff = ((z - z_clean) ** 2).mean(dim=1, keepdim=True) / scale
                 consistency = (diff * zmask).sum() / zmask.sum().clamp(min=1)
                 _, variance = siamese_losses(z_clean, zmask)
-                loss = loss + train_config.consistency_weight * consistency + train_config.variance_weight * variance
+                loss = loss + tc.consistency_weight * consistency + tc.variance_weight * variance
                 parts.update(consistency=float(consistency.detach()), variance=float(variance.detach()))
-            if siamese:
-                invariance, variance = siamese_losses(z, latent_mask(mask, config.stride))
-                loss = loss + train_config.siamese_weight * invariance + train_config.variance_weight * variance
-                parts.update(invariance=float(invariance.detach()), variance=float(variance.detach()))
+            for name, term in terms.items():
+                loss = loss + getattr(tc, TERM_WEIGHTS[name]) * term
+                parts[name] = float(term.detach())
+            if outliers is not None:
+                with torch.no_grad():
+                    per = (weight * (recon - target).abs()).flatten(1).sum(1) / weight.flatten(1).sum(1)
+                outliers.record(chosen, gather_share(per, tc.batch_size, context).numpy())
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             scheduler.step()
-            for key, value in parts.items():
+            for key, value in mean_over_processes(parts, context).items():
                 sums[key] = sums.get(key, 0.0) + value
             batches += 1
         history.append({k: v / max(batches, 1) for k, v in sums.items()})
-        if epoch == 0 or (epoch + 1) % 5 == 0 or epoch + 1 == train_config.epochs:
+        epoch += 1
+        if on_epoch:
+            on_epoch(len(history), planned, history[-1])
+        if epoch == 1 or epoch % 5 == 0 or epoch == tc.epochs:
             parts_text = " ".join(f"{k} {v:.4f}" for k, v in history[-1].items())
-            log(f"encoder: epoch {epoch + 1}/{train_config.epochs} {parts_text} ({time.time() - t0:.0f}s)")
+            log(f"encoder: epoch {epoch}/{tc.epochs} {parts_text} ({time.time() - t0:.0f}s)")
+        if outliers is not None and outliers.due(epoch):
+            drop = outliers.decide(active)
+            log(f"outlier removal: {len(drop)} of {len(active)} scans above {outliers.log[-1]['threshold']:.4f}")
+            if len(drop):
+                active = np.setdiff1d(active, drop)
+                if len(active) < tc.batch_size:
+                    raise ValueError(f"outlier removal left {len(active)} scans, fewer than one batch")
+                model, step, optimiser, scheduler = _fresh(config, tc, device, len(active), context)
+                planned += epoch
+                epoch = 0
     model.eval()
-    return model, {"loss_history": history, "train_seconds": time.time() - t0, "device": device}
+    model.after_training(x_all[active].to(device), m_all[active].to(device), config.stride)
+    metrics = {
+        "loss_history": history,
+        "train_seconds": time.time() - t0,
+        "device": device,
+        "processes": context.world,
+        "kept": active.tolist(),
+        "removed": sorted(set(range(len(images))) - set(active.tolist())),
+        "outlier_rounds": outliers.log if outliers is not None else [],
+    }
+    return model, metrics
 
 
 @torch.inference_mode()

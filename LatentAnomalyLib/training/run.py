@@ -4,17 +4,21 @@ Stages (each writes its outputs to the work folder; a stage whose outputs exist 
 unless forced, so a run can resume, and the GPU-heavy encoder stage can run on another machine
 from the cached arrays):
 
-1. brainmask  - train the 4 mm brain-extraction U-Net on IXI train heads (validation Dice logged)
-2. preprocess - run the bundle's preprocessing on IXI train and validation scans -> cache/*.npz
-3. encoder    - self-supervised encoder training on the cached train arrays
+1. brainmask  - train the 4 mm brain-extraction U-Net on IXI train heads (validation Dice logged);
+                for an own cohort (``source``, no brain labels) copy the reference model's network
+2. preprocess - run the bundle's preprocessing on train and validation scans -> cache/*.npz
+                (one cache file per scan first, so an interrupted stage resumes where it stopped)
+3. encoder    - self-supervised encoder training on the cached train arrays (any family; optional
+                outlier removal; data-parallel under torchrun, see ``distributed``)
 4. scorers    - encode, fit every configured scorer, calibrate thresholds on validation scans
 5. bundle     - write the bundle (safetensors + JSON + template NIfTI + SHA256 manifest)
+
+Each stage reports a progress bar (or lines) with an ETA.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,13 +31,12 @@ from .. import datasets
 from ..brainmask_net import build_net as build_brainmask_net
 from ..bundle import BundleWriter
 from ..encoders import build_encoder
-from ..scorers import LATENT_SCORERS, EncodedScan, scorer_class
-from ..scorers.base import latent_grid_mask, mirror_x
-from ..scorers.location import LatentSpace
+from ..progress import BatchProgress
 from .config import STAGES, TrainConfig
+from .distributed import from_environment
+from .own_cohort import CohortSource
 
 Log = Callable[[str], None]
-RESIDUAL_FIT_SCANS = 32
 
 
 def _save_state(path: Path, module: torch.nn.Module) -> None:
@@ -58,8 +61,12 @@ class TrainingRun:
         device: str = "cpu",
         log: Log = print,
         max_cases: int | None = None,
+        source: CohortSource | None = None,
+        progress_mode: str = "none",
     ):
         self.config = config
+        self.source = source
+        self.progress_mode = progress_mode
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_root = data_root or datasets.data_root()
@@ -72,8 +79,19 @@ class TrainingRun:
 
     # -- helpers --------------------------------------------------------------------------
     def cases(self, part: str) -> list[datasets.Case]:
-        cases = datasets.ixi_cases(part, self.data_root, self.split_file)
+        if self.source is not None:
+            cases = self.source.cases(part, self.workdir, self.config.seed)
+        else:
+            cases = datasets.ixi_cases(part, self.data_root, self.split_file)
         return cases[: self.max_cases] if self.max_cases else cases
+
+    @property
+    def sequence(self) -> str:
+        return self.source.sequence if self.source is not None else "T1"
+
+    def progress(self, stage: str, total: int) -> BatchProgress:
+        """A per-stage progress display with an ETA (bar on a terminal, lines otherwise, or none)."""
+        return BatchProgress(total, self.progress_mode, label=stage)
 
     def path(self, name: str) -> Path:
         return self.workdir / name
@@ -90,6 +108,8 @@ class TrainingRun:
     def template(self):  # -> Template (SimpleITK is imported only by the stages that need it)
         from ..template import build_template
 
+        if self.source is not None:
+            return self.source.template(self.config.preprocess.grid)
         return build_template(datasets.templates_dir(self.data_root), self.config.preprocess.grid)
 
     def brainmask_net(self) -> torch.nn.Module:
@@ -139,6 +159,11 @@ class TrainingRun:
         if self.path("brainmask.safetensors").exists() and not force:
             self.log("brain mask network exists; skipping (use --force to retrain)")
             return
+        if self.source is not None:
+            origin = self.source.install_brainmask(self.path("brainmask.safetensors"), self.config.preprocess.brainmask)
+            self.log(f"brain mask network: copied from the reference model {origin} (no brain labels to train one)")
+            self._update_metrics("brainmask", {"copied_from": origin})
+            return
         cfg = self.config.preprocess.brainmask
         train = self.brainmask_cache("train", force)
         val = self.brainmask_cache("val", force)
@@ -153,22 +178,34 @@ class TrainingRun:
         from ..io import read_image
         from ..preprocess import Preprocessor
 
-        self.path("cache").mkdir(exist_ok=True)
+        self.path("cache/scans").mkdir(parents=True, exist_ok=True)
         preprocessor = Preprocessor(self.config.preprocess, self.template(), self.brainmask_net())
+        skull = self.source.skull if self.source is not None else "auto"
         for part in ("train", "val"):
             target = self.path(f"cache/{part}.npz")
             if target.exists() and not force:
                 self.log(f"{target} exists; skipping")
                 continue
+            cases = self.cases(part)
+            progress = self.progress(f"preprocess {part}", len(cases))
             images, masks, ids, info = [], [], [], []
-            for i, case in enumerate(self.cases(part)):
-                with torch.inference_mode():
-                    pre = preprocessor.run(read_image(case.images["t1"]))
-                images.append(pre.image.astype(np.float16))
-                masks.append(pre.mask)
+            for case in cases:
+                scan_cache = self.path(f"cache/scans/{case.case_id}.npz")
+                if scan_cache.exists() and not force:  # done before an interruption
+                    progress.skipped(1)
+                else:
+                    with torch.inference_mode():
+                        pre = preprocessor.run(read_image(case.images[self.sequence.lower()]), skull)
+                    details = json.dumps(pre.info | {"skull_stripped": pre.skull_stripped}, default=float)
+                    np.savez_compressed(
+                        scan_cache, image=pre.image.astype(np.float16), mask=pre.mask, info=np.asarray(details)
+                    )
+                    progress.case_done(case.case_id, "preprocessed")
+                cached = np.load(scan_cache)
+                images.append(cached["image"])
+                masks.append(cached["mask"])
                 ids.append(case.case_id)
-                info.append(pre.info | {"skull_stripped": pre.skull_stripped})
-                self.log(f"preprocess {part} {i + 1}/{len(self.cases(part))} {case.case_id}")
+                info.append(json.loads(str(cached["info"])))
             np.savez_compressed(target, images=np.stack(images), masks=np.stack(masks), ids=np.asarray(ids))
             self.path(f"cache/{part}_info.json").write_text(json.dumps(dict(zip(ids, info)), indent=1, default=float))
 
@@ -182,127 +219,63 @@ class TrainingRun:
         if self.path("encoder.safetensors").exists() and not force:
             self.log("encoder exists; skipping (use --force to retrain)")
             return
-        images, masks, _ = self.load_cache("train")
+        context = from_environment(self.device)
+        images, masks, ids = self.load_cache("train")
+        progress = self.progress("encoder", self.config.encoder_train.epochs) if context.rank == 0 else None
+
+        def on_epoch(done: int, planned: int, losses: dict) -> None:
+            if progress is not None:
+                progress.total = planned  # grows when outlier removal restarts training
+                progress.case_done(f"epoch {done}", " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+
         model, metrics = train_encoder(
-            images, masks, self.config.encoder, self.config.encoder_train, self.device, self.log
+            images, masks, self.config.encoder, self.config.encoder_train, self.device, self.log, on_epoch, context
         )
+        if context.rank != 0:
+            return
         _save_state(self.path("encoder.safetensors"), model)
         self._update_metrics(
             "encoder",
             {
                 "train_seconds": metrics["train_seconds"],
                 "device": metrics["device"],
+                "processes": metrics["processes"],
                 "final_losses": metrics["loss_history"][-1],
+                "loss_history": metrics["loss_history"],
+                "removed_as_outliers": [ids[i] for i in metrics["removed"]],
+                "outlier_rounds": [
+                    {
+                        **r,
+                        "removed": [ids[i] for i in r["removed"]],
+                        "losses": {ids[int(k)]: v for k, v in r["losses"].items()},
+                    }
+                    for r in metrics["outlier_rounds"]
+                ],
             },
         )
 
     def stage_scorers(self, force: bool) -> None:
-        from safetensors.numpy import save_file
+        from .scorer_stage import stage_scorers
 
-        from .calibrate import build_synthetic_set, calibrate_scorer, choose_postprocess, synthetic_validation
-        from .encoder_trainer import encode_all
+        stage_scorers(self, force, self.progress("scorers", len(self.config.scorers)))
 
-        encoder = self.encoder().to(self.device)
-        images, masks, ids = self.load_cache("train")
-        val_images, val_masks, val_ids = self.load_cache("val")
-        stride = self.config.encoder.stride
-        t0 = time.time()
-        latents = encode_all(encoder, images, self.device)
-        mirrored = encode_all(encoder, mirror_x(images), self.device)
-        cells = np.stack([latent_grid_mask(m, stride) for m in masks])
-        flat = np.moveaxis(latents, 1, -1)[cells]
-        mean, std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
-        save_file(
-            {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, str(self.path("latent_stats.safetensors"))
-        )
-
-        def standardise(z: np.ndarray) -> np.ndarray:
-            return ((z - mean[None, :, None, None, None]) / std[None, :, None, None, None]).astype(np.float32)
-
-        latents, mirrored = standardise(latents), standardise(mirrored)
-        val_latents = standardise(encode_all(encoder, val_images, self.device))
-        self.log(f"encoded train, mirrored train and validation scans in {time.time() - t0:.0f}s")
-        reconstructions = None
-        fit_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(images, masks, latents, ids)]
-        fit_scans += [
-            EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid)
-            for img, m, z, sid in zip(images, masks, mirrored, ids)
-        ]
-        val_scans = [
-            EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)
-        ]
-        mirror = any(spec.params.get("mirror_average", False) for spec in self.config.scorers)
-        if mirror:  # test-time mirroring: calibration must see the same two views detect averages
-            for scan, z in zip(val_scans, standardise(encode_all(encoder, mirror_x(val_images), self.device))):
-                scan.mirrored_latent = z
-        if any("reconstruction" in scorer_class(s.name).needs for s in self.config.scorers):
-            # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
-            # training scans: the decoder runs at full resolution, the slowest step on a CPU.
-            n_fit = min(RESIDUAL_FIT_SCANS, len(images))
-            reconstructions = (
-                _reconstruct(encoder, images[:n_fit], self.device),
-                _reconstruct(encoder, val_images, self.device),
-            )
-            for scan, (rec, filtered) in zip(fit_scans[:n_fit], reconstructions[0]):
-                scan.reconstruction, scan.filtered = rec, filtered
-            for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
-                scan.reconstruction, scan.filtered = rec, filtered
-        needs_rec = reconstructions is not None
-        synthetic = build_synthetic_set(val_scans, encoder, mean, std, self.device, self.config.seed, needs_rec, mirror)
-        scorer_dir = self.path("scorers")
-        if scorer_dir.exists():
-            shutil.rmtree(scorer_dir)
-        scorer_dir.mkdir()
-        calibration: dict[str, Any] = {
-            "voxel_fpr": self.config.calibration.voxel_fpr,
-            "subject_fpr": self.config.calibration.subject_fpr,
-            "scorers": {},
-        }
-        fit_metrics = {}
-        space = None
-        if any(s.name in LATENT_SCORERS for s in self.config.scorers):
-            t = time.time()
-            space = LatentSpace(self.config.location_config()).fit(fit_scans)
-            arrays, meta = space.state()
-            save_file(
-                {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors")
-            )
-            (scorer_dir / "latent_space.json").write_text(json.dumps(meta, indent=1) + "\n")
-            fit_metrics["latent_space"] = {"fit_seconds": round(time.time() - t, 1), "positions": len(space.positions)}
-            self.log(f"latent space: {len(space.positions)} locations fitted in {time.time() - t:.0f}s")
-        for spec in self.config.scorers:
-            cls = scorer_class(spec.name)
-            t = time.time()
-            if spec.name in LATENT_SCORERS:
-                scorer = cls(self.config.location_config(), standardise=spec.standardise, **spec.params)
-                scorer.fit(fit_scans, space=space)
-            else:
-                scorer = cls(**spec.params)
-                n_fit = RESIDUAL_FIT_SCANS if "reconstruction" in cls.needs else len(images)
-                scorer.fit(fit_scans[: min(n_fit, len(images))])  # unmirrored training scans
-            fit_seconds = time.time() - t
-            arrays, meta = scorer.state()
-            if arrays:
-                save_file(
-                    {k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                    str(scorer_dir / f"{spec.name}.safetensors"),
-                )
-            (scorer_dir / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
-            post, search = choose_postprocess(scorer, synthetic, spec.postprocess, self.config.postprocess)
-            calibration["scorers"][spec.name] = calibrate_scorer(scorer, val_scans, post, self.config.calibration)
-            check = synthetic_validation(scorer, synthetic, post)
-            fit_metrics[spec.name] = {
-                "fit_seconds": round(fit_seconds, 1),
-                "synthetic_validation": check,
-                "postprocess_search": search,
-                "postprocess": post,
+    def training_data(self) -> dict[str, Any]:
+        """What the bundle records about its training scans (and their split)."""
+        if self.source is not None:
+            data = self.source.describe(self.workdir, self.config.seed)
+            data["train_subjects"] = [c.case_id for c in self.cases("train")]
+            data["validation_subjects"] = [c.case_id for c in self.cases("val")]
+        else:
+            data = {
+                "dataset": "IXI T1 (healthy)",
+                "split_file": self.config.split,
+                "train_subjects": [c.case_id for c in self.cases("train")],
+                "validation_subjects": [c.case_id for c in self.cases("val")],
             }
-            self.log(
-                f"scorer {spec.name}: fit {fit_seconds:.0f}s, threshold {calibration['scorers'][spec.name]['voxel_threshold']:.3f}, "
-                f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}"
-            )
-        self.path("calibration.json").write_text(json.dumps(calibration, indent=1) + "\n")
-        self._update_metrics("scorers", fit_metrics)
+        removed = self._metrics().get("encoder", {}).get("removed_as_outliers")
+        if removed:
+            data["removed_as_outliers"] = removed
+        return data
 
     def write_bundle(self, out: Path) -> Path:
         cfg = self.config
@@ -335,7 +308,8 @@ class TrainingRun:
                     "name": cfg.name,
                     "version": cfg.version,
                     "description": cfg.description,
-                    "modality": "T1",
+                    "modality": self.sequence,
+                    "sequence": self.sequence,  # detect compares a scan's contrast with this
                     "preprocess": resolved["preprocess"],
                     "encoder": resolved["encoder"],
                     "template_files": {k: f"template_{k}.nii.gz" for k in ("t1", "gm", "wm")},
@@ -345,12 +319,7 @@ class TrainingRun:
                     else None,
                     "default_scorer": cfg.default_scorer,
                     "training": resolved,
-                    "training_data": {
-                        "dataset": "IXI T1 (healthy)",
-                        "split_file": cfg.split,
-                        "train_subjects": [c.case_id for c in self.cases("train")],
-                        "validation_subjects": [c.case_id for c in self.cases("val")],
-                    },
+                    "training_data": self.training_data(),
                     "template_attribution": "ICBM 2009a symmetric MNI152 (Fonov et al. 2011), McConnell Brain Imaging Centre",
                 },
             )
@@ -360,13 +329,3 @@ class TrainingRun:
         except BaseException:
             writer.abort()
             raise
-
-
-@torch.inference_mode()
-def _reconstruct(encoder: torch.nn.Module, images: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(reconstruction, prefiltered input) per image: the residual compares these two."""
-    out = []
-    for image in images:
-        x = torch.from_numpy(image)[None, None].to(device)
-        out.append((encoder(x)[0][0, 0].float().cpu().numpy(), encoder.prefilter(x)[0, 0].float().cpu().numpy()))
-    return out

@@ -1,0 +1,144 @@
+"""The scorers stage of `latent-anomaly train`: encode the cached scans, fit and calibrate every scorer.
+
+Latent scorers share one fitted :class:`LatentSpace`; baselines fit on the unmirrored training
+scans; an encoder family's own score (``scorers.family``) first copies the family's arrays from
+the trained encoder. Thresholds are calibrated on the healthy validation scans, post-processing
+is chosen on synthetic lesions painted into them (``calibrate``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..scorers import FAMILY_SCORERS, LATENT_SCORERS, EncodedScan, scorer_class
+from ..scorers.base import latent_grid_mask, mirror_x
+from ..scorers.location import LatentSpace
+
+RESIDUAL_FIT_SCANS = 32
+
+
+def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
+    """Encode the cached scans, fit every configured scorer, calibrate on validation scans (see ``TrainingRun``)."""
+    from safetensors.numpy import save_file
+
+    from .calibrate import build_synthetic_set, calibrate_scorer, choose_postprocess, synthetic_validation
+    from .encoder_trainer import encode_all
+
+    encoder = run.encoder().to(run.device)
+    images, masks, ids = run.load_cache("train")
+    val_images, val_masks, val_ids = run.load_cache("val")
+    stride = run.config.encoder.stride
+    t0 = time.time()
+    latents = encode_all(encoder, images, run.device)
+    mirrored = encode_all(encoder, mirror_x(images), run.device)
+    cells = np.stack([latent_grid_mask(m, stride) for m in masks])
+    flat = np.moveaxis(latents, 1, -1)[cells]
+    mean, std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
+    save_file(
+        {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, str(run.path("latent_stats.safetensors"))
+    )
+
+    def standardise(z: np.ndarray) -> np.ndarray:
+        return ((z - mean[None, :, None, None, None]) / std[None, :, None, None, None]).astype(np.float32)
+
+    latents, mirrored = standardise(latents), standardise(mirrored)
+    val_latents = standardise(encode_all(encoder, val_images, run.device))
+    run.log(f"encoded train, mirrored train and validation scans in {time.time() - t0:.0f}s")
+    reconstructions = None
+    fit_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(images, masks, latents, ids)]
+    fit_scans += [
+        EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid) for img, m, z, sid in zip(images, masks, mirrored, ids)
+    ]
+    val_scans = [
+        EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)
+    ]
+    mirror = any(spec.params.get("mirror_average", False) for spec in run.config.scorers)
+    if mirror:  # test-time mirroring: calibration must see the same two views detect averages
+        for scan, z in zip(val_scans, standardise(encode_all(encoder, mirror_x(val_images), run.device))):
+            scan.mirrored_latent = z
+    if any("reconstruction" in scorer_class(s.name).needs for s in run.config.scorers):
+        # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
+        # training scans: the decoder runs at full resolution, the slowest step on a CPU.
+        n_fit = min(RESIDUAL_FIT_SCANS, len(images))
+        reconstructions = (
+            _reconstruct(encoder, images[:n_fit], run.device),
+            _reconstruct(encoder, val_images, run.device),
+        )
+        for scan, (rec, filtered) in zip(fit_scans[:n_fit], reconstructions[0]):
+            scan.reconstruction, scan.filtered = rec, filtered
+        for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
+            scan.reconstruction, scan.filtered = rec, filtered
+    needs_rec = reconstructions is not None
+    synthetic = build_synthetic_set(val_scans, encoder, mean, std, run.device, run.config.seed, needs_rec, mirror)
+    scorer_dir = run.path("scorers")
+    if scorer_dir.exists():
+        shutil.rmtree(scorer_dir)
+    scorer_dir.mkdir()
+    calibration: dict[str, Any] = {
+        "voxel_fpr": run.config.calibration.voxel_fpr,
+        "subject_fpr": run.config.calibration.subject_fpr,
+        "scorers": {},
+    }
+    fit_metrics = {}
+    space = None
+    if any(s.name in LATENT_SCORERS for s in run.config.scorers):
+        t = time.time()
+        space = LatentSpace(run.config.location_config()).fit(fit_scans)
+        arrays, meta = space.state()
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors"))
+        (scorer_dir / "latent_space.json").write_text(json.dumps(meta, indent=1) + "\n")
+        fit_metrics["latent_space"] = {"fit_seconds": round(time.time() - t, 1), "positions": len(space.positions)}
+        run.log(f"latent space: {len(space.positions)} locations fitted in {time.time() - t:.0f}s")
+    for spec in run.config.scorers:
+        cls = scorer_class(spec.name)
+        t = time.time()
+        if spec.name in LATENT_SCORERS:
+            scorer = cls(run.config.location_config(), standardise=spec.standardise, **spec.params)
+            scorer.fit(fit_scans, space=space)
+        else:
+            scorer = cls(**spec.params)
+            if cls in FAMILY_SCORERS.values():
+                scorer.attach(encoder, mean, std)  # ValueError when the encoder is of another family
+            n_fit = RESIDUAL_FIT_SCANS if "reconstruction" in cls.needs else len(images)
+            scorer.fit(fit_scans[: min(n_fit, len(images))])  # unmirrored training scans
+        fit_seconds = time.time() - t
+        arrays, meta = scorer.state()
+        if arrays:
+            save_file(
+                {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                str(scorer_dir / f"{spec.name}.safetensors"),
+            )
+        (scorer_dir / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        post, search = choose_postprocess(scorer, synthetic, spec.postprocess, run.config.postprocess)
+        calibration["scorers"][spec.name] = calibrate_scorer(scorer, val_scans, post, run.config.calibration)
+        check = synthetic_validation(scorer, synthetic, post)
+        fit_metrics[spec.name] = {
+            "fit_seconds": round(fit_seconds, 1),
+            "synthetic_validation": check,
+            "postprocess_search": search,
+            "postprocess": post,
+        }
+        if progress is not None:
+            progress.case_done(spec.name, f"AUPRC {check['auprc']:.3f}")
+        run.log(
+            f"scorer {spec.name}: fit {fit_seconds:.0f}s, threshold {calibration['scorers'][spec.name]['voxel_threshold']:.3f}, "
+            f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}"
+        )
+    run.path("calibration.json").write_text(json.dumps(calibration, indent=1) + "\n")
+    run._update_metrics("scorers", fit_metrics)
+
+
+@torch.inference_mode()
+def _reconstruct(encoder: torch.nn.Module, images: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(reconstruction, prefiltered input) per image: the residual compares these two."""
+    out = []
+    for image in images:
+        x = torch.from_numpy(image)[None, None].to(device)
+        out.append((encoder(x)[0][0, 0].float().cpu().numpy(), encoder.prefilter(x)[0, 0].float().cpu().numpy()))
+    return out
