@@ -6,7 +6,8 @@ matter (GM) and CSF are, so their median intensities in the scan can be compared
 T1-weighted scan has: CSF < GM < WM. Measured on the data here (``docs/clinical-inputs.md``):
 T1 scans (IXI, other sites, BraTS T1) have CSF/WM 0.28-0.63 and GM/WM 0.68-0.96; T2 scans CSF/WM up
 to 1.3 with GM brighter than WM; FLAIR GM/WM 0.88-1.12. A scan whose CSF is as bright as its white
-matter (CSF/WM >= 0.9) is refused; GM/WM >= 0.93 gives a warning (FLAIR, or a low-contrast old T1).
+matter (CSF/WM >= 0.9) while WM stays brighter than GM is refused; GM/WM >= 0.93 gives a warning
+(FLAIR, or a low-contrast old T1), and so does an image without any tissue contrast (a phantom).
 GM brighter than WM is refused earlier, by the normalisation. Contrast-enhanced T1 keeps the T1
 order and is not told apart here.
 
@@ -25,6 +26,7 @@ from .errors import InputError
 
 CSF_WM_REFUSE = 0.9
 GM_WM_WARN = 0.93
+FLAT_GM_WM = 0.97  # with CSF as bright as WM too: no tissue contrast at all (a phantom, not a head)
 COVERAGE_REFUSE = 0.80
 COVERAGE_WARN = 0.97
 SIDES = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))  # model grid axes x, y, z (LPS)
@@ -137,13 +139,18 @@ def check_input_kind(pre: Any, model: Any) -> tuple[dict[str, Any], list[str]]:
         return measures, warnings  # the contrast rules below describe T1-weighted scans
     contrast = tissue_contrast(pre, model.template)
     measures.update({k: round(v, 3) for k, v in contrast.items()})
-    if contrast["csf_to_wm"] >= CSF_WM_REFUSE:
+    if contrast["csf_to_wm"] >= CSF_WM_REFUSE and contrast["gm_to_wm"] >= FLAT_GM_WM:
+        warnings.append(
+            f"CSF, grey and white matter have about the same intensity (CSF/WM {contrast['csf_to_wm']:.2f}, GM/WM "
+            f"{contrast['gm_to_wm']:.2f}): this does not look like a {sequence} brain MRI"
+        )
+    elif contrast["csf_to_wm"] >= CSF_WM_REFUSE:
         raise InputError(
             f"CSF is as bright as white matter (CSF/WM intensity {contrast['csf_to_wm']:.2f}; T1 scans have "
             f"< {CSF_WM_REFUSE:g}): this looks like a T2-, PD-weighted or contrast-inverted scan, and the model "
             f"was trained on {sequence}"
         )
-    if contrast["gm_to_wm"] >= GM_WM_WARN:
+    elif contrast["gm_to_wm"] >= GM_WM_WARN:
         warnings.append(
             f"grey matter is nearly as bright as white matter (GM/WM intensity {contrast['gm_to_wm']:.2f}, T1 "
             f"usually < {GM_WM_WARN:g}): this may be a FLAIR, PD or T2 scan, or a low-contrast {sequence}; the model "
