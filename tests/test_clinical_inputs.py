@@ -127,3 +127,17 @@ def test_slices_thicker_than_6mm_are_refused_with_the_reason(tmp_path, thickness
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ")
     assert f"{thickness:g} mm slices are thicker than the 6 mm limit" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("slope", [1.0, 0.5])
+def test_every_voxel_type_and_scaling_reads_the_true_values(tmp_path, dtype, slope):
+    from LatentAnomalyLib.io import read_image
+
+    raw = (np.arange(24 * 24 * 24) % 100).reshape(24, 24, 24).astype(dtype)
+    image = nib.Nifti1Image(raw, np.diag([0.9, 0.9, 3.0, 1.0]))
+    image.header.set_slope_inter(slope, 2.0)
+    path = tmp_path / "scan.nii.gz"
+    nib.save(image, str(path))
+    values = sitk.GetArrayFromImage(read_image(path))  # (z, y, x)
+    assert np.allclose(values, np.transpose(raw.astype(np.float64) * slope + 2.0, (2, 1, 0)), atol=1e-4)
