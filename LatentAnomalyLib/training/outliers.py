@@ -2,8 +2,9 @@
 
 A few lesion scans hidden in a "healthy" training set teach the model their lesions. Because
 they are rare, the model reconstructs them worse than the healthy majority while it learns:
-every ``every`` epochs, scans whose mean reconstruction loss over those epochs exceeds
-``gamma`` times the mean over all scans are dropped, and training restarts from a fresh
+every ``every`` epochs, scans whose latest reconstruction loss (their last batch of the
+window; early epochs mostly measure the untrained network) exceeds ``gamma`` times the mean over
+all scans are dropped, and training restarts from a fresh
 initialisation on the remaining scans (at most ``rounds`` times). The loss is the per-scan
 reconstruction term of the training objective (the same for every encoder family).
 """
@@ -23,21 +24,21 @@ class OutlierFilter:
     every: int = 5
     rounds: int = 1
     done_rounds: int = 0
-    window: dict[int, list[float]] = field(default_factory=dict)
+    window: dict[int, float] = field(default_factory=dict)
     log: list[dict] = field(default_factory=list)
 
     def record(self, indices: np.ndarray, losses: np.ndarray) -> None:
         """Per-scan losses of one batch (indices into the full training set)."""
         for i, value in zip(indices.tolist(), losses.tolist()):
-            self.window.setdefault(int(i), []).append(float(value))
+            self.window[int(i)] = float(value)
 
     def due(self, epoch_in_round: int) -> bool:
         return self.done_rounds < self.rounds and epoch_in_round > 0 and epoch_in_round % self.every == 0
 
     def decide(self, active: np.ndarray) -> np.ndarray:
-        """Indices (of the full set) to drop now: mean window loss > gamma x the mean over active scans."""
+        """Indices (of the full set) to drop now: latest loss > gamma x the mean over active scans."""
         seen = [i for i in active.tolist() if i in self.window]
-        means = np.asarray([np.mean(self.window[i]) for i in seen], dtype=float)
+        means = np.asarray([self.window[i] for i in seen], dtype=float)
         self.window = {}
         self.done_rounds += 1
         if not len(means):
