@@ -5,7 +5,8 @@ the encoder, a commitment term pulling encoder outputs towards their codes). The
 not trained by gradients: each code moves to the exponential moving average of the brain-cell
 vectors assigned to it (Laplace-smoothed counts, as in the paper's appendix); codes unused for a
 whole batch restart at random encoder outputs of that batch. Under ``torch.distributed`` the
-counts and sums are all-reduced, so every process holds the same codebook.
+counts and sums are all-reduced and initial and restarted codes come from the first process's
+share of the batch, so every process holds the same codebook.
 
 For detection the latent map is the encoder output *before* quantisation (the continuous vector
 the latent scorers need), and this family's own score is its distance to the nearest code
@@ -25,6 +26,13 @@ from .conv_ae import ConvAutoEncoder
 def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor)
+    return tensor
+
+
+def _from_first_process(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's values everywhere (code initialisation and restarts: real data vectors, not averages)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(tensor, src=0)
     return tensor
 
 
@@ -52,7 +60,7 @@ class EMACodebook(nn.Module):
             return
         if not bool(self.initialised):
             picks = torch.randint(0, len(flat), (self.size,), device=flat.device)
-            self.embed.copy_(_all_reduce(flat[picks].clone()) / _world())
+            self.embed.copy_(_from_first_process(flat[picks].clone()))
             self.embed_sum.copy_(self.embed)
             self.cluster_size.fill_(1.0)
             self.initialised.fill_(True)
@@ -70,7 +78,7 @@ class EMACodebook(nn.Module):
             picks = torch.randint(0, len(flat), (int(dead.sum()),), device=flat.device)
             restart = torch.zeros_like(self.embed)
             restart[dead] = flat[picks]
-            restart = _all_reduce(restart) / _world()
+            restart = _from_first_process(restart)
             self.embed[dead] = restart[dead]
             self.embed_sum[dead] = restart[dead]
             self.cluster_size[dead] = 1.0
