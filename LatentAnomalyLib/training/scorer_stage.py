@@ -30,6 +30,11 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
     from .calibrate import build_synthetic_set, calibrate_scorer, choose_postprocess, synthetic_validation
     from .encoder_trainer import encode_all
 
+    stamp = _stamp(run)
+    stamp_path = run.path("scorers/stamp.json")
+    if not force and stamp_path.exists() and stamp_path.read_text() == stamp and run.path("calibration.json").exists():
+        run.log("scorers fitted with this encoder and configuration exist; skipping (use --force to refit)")
+        return
     encoder = run.encoder().to(run.device)
     images, masks, ids = run.load_cache("train")
     val_images, val_masks, val_ids = run.load_cache("val")
@@ -131,7 +136,18 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
             f"synthetic-lesion validation AUROC {check['auroc']:.3f} AUPRC {check['auprc']:.3f}"
         )
     run.path("calibration.json").write_text(json.dumps(calibration, indent=1) + "\n")
+    stamp_path.write_text(stamp)
     run._update_metrics("scorers", fit_metrics)
+
+
+def _stamp(run: Any) -> str:
+    """What the fitted scorers depend on: the encoder's weights, the cached scans and the scorer settings."""
+    from ..bundle import sha256
+
+    resolved = run.config.resolved()
+    keys = ("seed", "scorers", "default_scorer", "calibration", "latent_space", "postprocess")
+    files = ("encoder.safetensors", "cache/train.npz", "cache/val.npz")
+    return json.dumps({**{k: resolved[k] for k in keys}, **{f: sha256(run.path(f)) for f in files}}, sort_keys=True)
 
 
 @torch.inference_mode()
