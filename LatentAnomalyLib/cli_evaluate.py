@@ -45,7 +45,10 @@ def add_batch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scorer")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--skull", default="auto", choices=("auto", "stripped", "skull"))
-    p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold")
+    p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold (implies --regions all)")
+    from .cli import add_conformal_options
+
+    add_conformal_options(p)
     p.add_argument("--shard", default="1/1", help="process the i-th of n interleaved shares of the list, e.g. 2/4")
     p.add_argument(
         "--shard-timeout",

@@ -42,6 +42,8 @@ def _settings(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         "scorer": args.scorer or model.default_scorer,
         "skull": args.skull,
         "threshold": args.threshold,
+        "alpha": getattr(args, "alpha", 0.05),
+        "regions": getattr(args, "regions", None),
     }
 
 
@@ -86,6 +88,8 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device,
         skull=args.skull,
         threshold=args.threshold,
+        alpha=getattr(args, "alpha", 0.05),
+        regions=getattr(args, "regions", None),
         export=args.export,
         settings=settings,
         dicom_seg=dicom_seg,

@@ -22,6 +22,8 @@ SCORE_COLUMNS = (
     "rank",
     "case_id",
     "path",
+    "p_value",
+    "alpha",
     "subject_score",
     "subject_threshold",
     "flagged",
@@ -53,12 +55,15 @@ def load_record(out: Path, case_id: str, path: str, settings: dict[str, Any]) ->
     return row
 
 
+def _rank_key(row: dict[str, Any]) -> tuple[float, float, str]:
+    """Smallest p-value first, ties (and bundles without p-values) by the highest subject score, then by id."""
+    p = row.get("p_value")
+    return (float(p) if p is not None else 2.0, -float(row["subject_score"]), row["case_id"])
+
+
 def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Finished cases by subject score, highest first; failed cases after them, by id."""
-    done = sorted(
-        (r for r in rows if r.get("subject_score") is not None),
-        key=lambda r: (-float(r["subject_score"]), r["case_id"]),
-    )
+    """Finished cases by p-value, smallest first, ties by subject score; failed cases after them, by id."""
+    done = sorted((r for r in rows if r.get("subject_score") is not None), key=_rank_key)
     failed = sorted((r for r in rows if r.get("subject_score") is None), key=lambda r: r["case_id"])
     ranked = []
     for number, row in enumerate(done + failed, start=1):

@@ -44,6 +44,8 @@ class CaseOptions:
     export: str = "flagged"
     settings: dict[str, Any] = field(default_factory=dict)
     dicom_seg: bool = False  # exported DICOM series cases also get labelmap.seg.dcm
+    alpha: float = 0.05  # conformal subject flag and region rule (see conformal.py)
+    regions: str | None = None
 
 
 def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
@@ -129,6 +131,8 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
             device=options.device,
             skull=options.skull,
             threshold=options.threshold,
+            alpha=options.alpha,
+            regions=options.regions,
             progress="none",
             dicom_seg=dicom_seg,
         )
@@ -142,6 +146,8 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
         row.update(
             subject_score=summary["subject_score"],
             subject_threshold=summary["subject_threshold"],
+            p_value=summary.get("subject_p_value"),
+            alpha=summary.get("alpha"),
             flagged="yes" if flagged else "no",
             flagged_volume_ml=summary["flagged_volume_ml"],
             n_components=summary["n_components"],

@@ -17,17 +17,18 @@ def lps_to_ras(point: np.ndarray) -> list[float]:
 
 
 def label_components(
-    heatmap: np.ndarray, threshold: float, reference: sitk.Image, min_component_ml: float
+    heatmap: np.ndarray, threshold: float, reference: sitk.Image, min_component_ml: float, ids: bool = False
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Binary label map (uint8, 0/1) without components under ``min_component_ml``, and their list.
 
     ``heatmap`` is a (z, y, x) array on ``reference``'s grid. Components are sorted by volume,
-    largest first, with centroids in RAS millimetres.
+    largest first, with centroids in RAS millimetres. With ``ids`` the map holds each component's
+    ``id`` (int32) instead of 1, so callers can keep a subset of the components.
     """
     above = heatmap > threshold
     labels, n = ndimage.label(above, structure=STRUCTURE)
     voxel_ml = float(np.prod(reference.GetSpacing())) / 1000.0
-    out = np.zeros(heatmap.shape, dtype=np.uint8)
+    out = np.zeros(heatmap.shape, dtype=np.int32 if ids else np.uint8)
     if n == 0:
         return out, []
     index = np.arange(1, n + 1)
@@ -52,7 +53,12 @@ def label_components(
                 "mean_score": float(mean),
             }
         )
-    components.sort(key=lambda c: -c["volume_ml"])
+    order = sorted(range(len(components)), key=lambda i: -components[i]["volume_ml"])
+    components = [components[i] for i in order]
     for i, component in enumerate(components, start=1):
         component["id"] = i
+    if ids:
+        lookup = np.zeros(n + 1, dtype=np.int32)
+        lookup[keep[order]] = np.arange(1, len(order) + 1, dtype=np.int32)
+        out = lookup[labels]
     return out, components

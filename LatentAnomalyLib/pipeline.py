@@ -18,9 +18,11 @@ import torch
 
 from . import __version__
 from .components import label_components
+from .conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
 from .devices import encode_with_fallback, resolve_device
+from .errors import InputError
 from .model import Model
-from .postprocess import PostprocessConfig, postprocess
+from .postprocess import PostprocessConfig, normalise_within_scan, postprocess
 from .preprocess import Preprocessed, Preprocessor
 from .scorers import EncodedScan
 from .scorers.base import mirror_x, needs_mirror
@@ -38,6 +40,14 @@ class DetectOptions:
     skull: str = "auto"
     device: str = "auto"
     threshold: float | None = None
+    alpha: float = DEFAULT_ALPHA  # subject flag and region false-positive rate (bundles with calibration sets)
+    regions: str | None = None  # "calibrated" (p <= alpha) or "all" (voxel threshold); None: "all" with --threshold
+
+REGION_MODES = ("calibrated", "all")
+NO_SETS_NOTE = (
+    "model {model} has no conformal calibration sets for scorer {scorer}: no p-values; the subject flag and "
+    "the label map use the calibrated thresholds (model 1.4.0 rules)"
+)
 
 
 @dataclass
@@ -75,6 +85,21 @@ class Detector:
         self.device, message = resolve_device(self.options.device)
         self.messages = [message] if message else []
         self.preprocessor = Preprocessor(model.preprocess, model.template, model.brainmask_net)
+        try:
+            check_alpha(self.options.alpha)
+        except ValueError as error:
+            raise InputError(f"--alpha: {error}") from None
+        if self.options.regions not in (None, *REGION_MODES):
+            raise InputError(f"--regions must be one of {', '.join(REGION_MODES)}, got {self.options.regions!r}")
+        if self.options.regions == "calibrated" and self.options.threshold is not None:
+            raise InputError("--regions calibrated needs the calibrated voxel threshold; drop --threshold")
+        self._sets: dict[str, CalibrationSets | None] = {}
+
+    def calibration_sets(self, name: str) -> CalibrationSets | None:
+        """The scorer's conformal calibration sets (loaded once), or ``None`` for older bundles."""
+        if name not in self._sets:
+            self._sets[name] = load_sets(self.model, name)
+        return self._sets[name]
 
     def encode(
         self, pre: Preprocessed, reconstruction: bool | None = None, mirrored: bool | None = None
@@ -154,12 +179,57 @@ class Detector:
         user = self.options.threshold is not None and name == self.scorer_name
         threshold = float(self.options.threshold if user else calibration["voxel_threshold"])
         min_ml = float(calibration.get("min_component_ml", 0.1))
-        labels, components = label_components(sitk.GetArrayFromImage(heatmap), threshold, heatmap, min_ml)
+        ids, components = label_components(sitk.GetArrayFromImage(heatmap), threshold, heatmap, min_ml, ids=True)
+        labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user)
         labelmap = sitk.GetImageFromArray(labels)
         labelmap.CopyInformation(image)
         timings["map_to_scan"] = time.perf_counter() - t
-        summary = self._summary(pre, raw, heatmap, labels, components, threshold, timings, name, user)
+        summary = self._summary(pre, raw, heatmap, labels, conformal.pop("kept"), threshold, timings, name, user)
+        summary.update(conformal)
         return DetectionResult(heatmap, labelmap, summary, pre, model_heatmap, list(self.messages))
+
+    def _conformal(
+        self,
+        name: str,
+        raw: np.ndarray,
+        mask: np.ndarray,
+        ids: np.ndarray,
+        components: list[dict[str, Any]],
+        user_threshold: bool,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Label map (uint8) and the summary's p-value fields, by the calibration sets' rule or, without
+        them, by the voxel threshold alone (model 1.4.0 rules).
+
+        ``regions`` "calibrated" keeps the regions with p-value <= alpha; "all" keeps every region above the
+        voxel threshold. A user ``--threshold`` means "all" (the region calibration holds at the calibrated
+        voxel threshold only), and its regions get no p-values.
+        """
+        sets = self.calibration_sets(name)
+        mode = self.options.regions or ("all" if user_threshold else "calibrated")
+        if sets is None:
+            note = NO_SETS_NOTE.format(model=f"{self.model.name} {self.model.version}", scorer=name)
+            if note not in self.messages:
+                self.messages.append(note)
+            labels = (ids > 0).astype(np.uint8)
+            return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
+        alpha = self.options.alpha
+        statistic_map = normalise_within_scan(raw, mask) if sets.subject_normalised else raw
+        score = subject_score(statistic_map, mask)
+        fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha)}
+        scored = components if user_threshold else sets.regions(components, alpha)
+        kept = [c for c in scored if c.get("p_value_at_most_alpha")] if mode == "calibrated" else scored
+        labels = np.isin(ids, [c["id"] for c in kept]).astype(np.uint8)
+        dropped = [c for c in scored if c not in kept]
+        for number, component in enumerate(kept, start=1):
+            component["id"] = number
+        fields.update(
+            kept=kept,
+            alpha=alpha,
+            regions=mode,
+            conformal=sets.describe(alpha),
+            regions_not_kept=[{k: v for k, v in c.items() if k != "id"} for c in dropped],
+        )
+        return labels, fields
 
     def _summary(
         self,

@@ -1,0 +1,123 @@
+"""Write a bundle's conformal calibration sets from cross-fit records (see :mod:`.crossfit` and :mod:`..conformal`).
+
+    python -m LatentAnomalyLib.training.conformal_bundle --config configs/default_t1.json \\
+        --model models/latent-anomaly-t1 --work runs/crossfit --out models/latent-anomaly-t1
+
+Copies every file of ``--model`` unchanged except ``config.json`` (new version), ``calibration.json`` (a
+``conformal`` entry for the cross-fitted scorer) and ``metrics.json`` (cross-fit summary), and adds
+``calibration_sets.safetensors``: per scorer the healthy subject scores and per-scan region maxima (what
+p-values use) and every healthy region (scan index, volume, peak, mean score; for inspection). The
+statistics come from the configuration's ``conformal`` block. A new manifest lists every file's SHA256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundle import Bundle, BundleWriter
+from ..conformal import region_statistic
+
+SETS_FILE = "calibration_sets.safetensors"
+REWRITTEN = ("config.json", "calibration.json", "metrics.json")
+
+
+def calibration_arrays(records: dict[str, Any], subject: str, region: str) -> dict[str, np.ndarray]:
+    """The arrays one scorer's p-values need (float64; a few kB), keyed ``<scorer>.<name>``."""
+    name, threshold = records["scorer"], float(records["voxel_threshold"])
+    rows = records["records"]
+    region_rows = [(i, g) for i, r in enumerate(rows) for g in r["regions"]]
+    arrays = {
+        "subject_scores": np.array([r["subject"][subject] for r in rows], dtype=np.float64),
+        "region_max": np.array(
+            [max([region_statistic(g, region, threshold) for g in r["regions"]], default=0.0) for r in rows],
+            dtype=np.float64,
+        ),
+        "region_scan": np.array([i for i, _ in region_rows], dtype=np.int32),
+        "region_volume_ml": np.array([g["volume_ml"] for _, g in region_rows], dtype=np.float32),
+        "region_peak": np.array([g["peak_score"] for _, g in region_rows], dtype=np.float32),
+        "region_mean": np.array([g["mean_score"] for _, g in region_rows], dtype=np.float32),
+    }
+    return {f"{name}.{k}": v for k, v in arrays.items()}
+
+
+def write(
+    model_dir: Path,
+    records: dict[str, Any],
+    settings: dict[str, Any],
+    version: str,
+    out: Path,
+    description: str | None = None,
+) -> Path:
+    """A new bundle at ``out`` (may be ``model_dir`` itself: written aside, then swapped in)."""
+    bundle = Bundle.load(model_dir)
+    name = records["scorer"]
+    subject, region = settings["subject_statistic"], settings["region_statistic"]
+    rows = records["records"]
+    n_train = sum(r["part"] == "train" for r in rows)
+    description = (
+        f"{records['folds']}-fold cross-fit over {len(rows)} healthy IXI scans ({n_train} train + "
+        f"{len(rows) - n_train} validation; Hammersmith Hospital 3T; the test split never used): the scorer's "
+        "statistics fitted on the other folds, the encoder unchanged"
+    )
+    config = bundle.json("config.json")
+    config["version"] = version
+    config["description"] = description or config.get("description", "")
+    config["conformal"] = dict(settings)
+    calibration = bundle.json("calibration.json")
+    calibration["scorers"][name]["conformal"] = {
+        "arrays": SETS_FILE,
+        "prefix": name,
+        "subject_statistic": subject,
+        "subject_normalised": subject == "normalised",
+        "region_statistic": region,
+        "default_alpha": settings.get("alpha", 0.05),
+        "n_scans": len(rows),
+        "description": description,
+        "case_ids": [r["case_id"] for r in rows],
+    }
+    metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
+    metrics["crossfit"] = {
+        "scorer": name,
+        "folds": records["folds"],
+        "seed": records["seed"],
+        "n_scans": len(rows),
+        "healthy_regions_per_scan_median": float(np.median([len(r["regions"]) for r in rows])),
+        "healthy_flagged_ml_median": float(np.median([sum(g["volume_ml"] for g in r["regions"]) for r in rows])),
+    }
+    writer = BundleWriter(out)
+    try:
+        for file in bundle.manifest["files"]:
+            if file not in REWRITTEN and file != SETS_FILE:
+                writer.add_file(file, bundle.path(file))
+        writer.add_json("config.json", config)
+        writer.add_json("calibration.json", calibration)
+        writer.add_json("metrics.json", metrics)
+        writer.add_arrays(SETS_FILE, calibration_arrays(records, subject, region))
+        return writer.finish(bundle.manifest["model_name"], version)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/default_t1.json")
+    parser.add_argument("--model", default="models/latent-anomaly-t1")
+    parser.add_argument("--work", default="runs/crossfit")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    config = json.loads(Path(args.config).read_text())
+    records = json.loads((Path(args.work) / "records.json").read_text())
+    out = write(
+        Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description")
+    )
+    print(f"wrote bundle {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Healthy calibration sets by cross-fitting over the IXI train and validation scans (never the test split).
+
+    python -m LatentAnomalyLib.training.crossfit [--model models/latent-anomaly-t1] [--cache DIR] [--work DIR]
+
+Every train and validation scan is preprocessed and encoded once with the bundle's own Detector (cached,
+see :mod:`.scan_cache`); the encoder and the latent standardisation stay the bundle's (not refitted). The
+scans are split into ``k`` folds (seeded); for each fold the scorer's statistics (the latent space and the
+scorer, exactly as ``latent-anomaly train`` fits them: the scans plus their mirrored copies) are fitted on the
+other ``k - 1`` folds, and each held-out scan goes through ``Detector._finish`` with that scorer: the
+bundle's post-processing, mapping to the scan's grid, voxel threshold and connected components. Per scan it
+records the subject score candidates and every region (volume, peak, mean score) in ``records.json``; the
+fitted fold scorers are kept in the work folder for the site-adaptation check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import datasets
+from ..model import Model
+from ..pipeline import DetectOptions, Detector, subject_score
+from ..postprocess import normalise_within_scan
+from ..scorers import LATENT_SCORERS, EncodedScan, scorer_class
+from ..scorers.base import mirror_x
+from ..scorers.location import LatentSpace, LocationConfig
+from .scan_cache import CachedScan, cached
+
+SUBJECT_CANDIDATES = ("raw", "normalised", "shifted")
+
+
+def subject_candidates(raw: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Subject statistics of one raw score map: as in model 1.4.0 (``raw``), on the scan-standardised map
+    (``normalised``: (s - median) / MAD over the brain), or with the scan's median subtracted (``shifted``)."""
+    values = raw[mask]
+    median = float(np.median(values)) if values.size else 0.0
+    return {
+        "raw": subject_score(raw, mask),
+        "normalised": subject_score(normalise_within_scan(raw, mask), mask),
+        "shifted": subject_score(raw, mask) - median,
+    }
+
+
+def folds(ids: list[str], k: int, seed: int) -> dict[str, int]:
+    """Each id's fold: a seeded permutation of the sorted ids cut into ``k`` near-equal parts."""
+    order = np.random.default_rng(seed).permutation(sorted(ids))
+    return {str(case): i % k for i, case in enumerate(order)}
+
+
+def fit_scorer(model: Model, name: str, scans: list[EncodedScan]) -> Any:
+    """The scorer ``name`` fitted on ``scans`` and their mirrored copies, with the bundle's settings."""
+    meta = model.bundle.json(model.config["scorers"][name]["meta"])
+    fit_scans = [*scans]
+    fit_scans += [EncodedScan(mirror_x(s.image), mirror_x(s.mask), s.mirrored_latent, subject=s.subject) for s in scans]
+    cls = scorer_class(meta["scorer"])
+    if name not in LATENT_SCORERS:
+        raise ValueError(f"cross-fitting supports latent scorers only, not {name!r}")
+    config = LocationConfig(**meta["config"])
+    space = LatentSpace(config).fit(fit_scans)
+    scorer = cls(config, standardise=meta.get("standardise", True), **meta.get("params", {}))
+    scorer.fit(fit_scans, space=space)
+    return scorer
+
+
+def held_out_record(model: Model, name: str, scorer: Any, scan: CachedScan) -> dict[str, Any]:
+    """One held-out scan through the detection post-processing with the fold's scorer; no p-values used."""
+    fold_model = dataclasses.replace(model, scorers={**model.scorers, name: scorer})
+    detector = Detector(fold_model, DetectOptions(scorer=name, device="cpu", regions="all"))
+    detector._sets[name] = None  # record the raw regions whatever calibration the bundle already holds
+    result = detector._finish(scan.image, scan.pre, scan.encoded, name, {}, 0.0)
+    raw = scorer.score(scan.encoded)
+    return {
+        "subject": subject_candidates(raw, scan.pre.mask),
+        "regions": [{k: c[k] for k in ("volume_ml", "peak_score", "mean_score")} for c in result.summary["components"]],
+        "brain_volume_ml": result.summary["brain_volume_ml"],
+    }
+
+
+def load_ixi(detector: Detector, cache: Path, part: str) -> list[CachedScan]:
+    return [cached(detector, cache / f"ixi-{part}", c.case_id, c.images["t1"]) for c in datasets.ixi_cases(part)]
+
+
+def save_scorer(scorer: Any, folder: Path) -> None:
+    """A fold's scorer and its latent space as safetensors + JSON (work files, not a bundle)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, (arrays, meta) in (("scorer", scorer.state()), ("space", scorer.space.state())):
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / f"{stem}.safetensors"))
+        (folder / f"{stem}.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_scorer(folder: Path) -> Any:
+    from safetensors.numpy import load_file
+
+    space = LatentSpace.from_state(
+        load_file(str(folder / "space.safetensors")), json.loads((folder / "space.json").read_text())
+    )
+    meta = json.loads((folder / "scorer.json").read_text())
+    return scorer_class(meta["scorer"]).from_state(load_file(str(folder / "scorer.safetensors")), meta, space)
+
+
+def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log: Any = print) -> dict[str, Any]:
+    """Cross-fit ``name`` over the IXI train and validation scans; write and return ``records.json``."""
+    detector = Detector(model, DetectOptions(device="cpu"))
+    parts = {"train": load_ixi(detector, cache, "train"), "val": load_ixi(detector, cache, "val")}
+    scans = [(part, s) for part, items in parts.items() for s in items]
+    fold = folds([s.case_id for _, s in scans], k, seed)
+    records = []
+    for f in range(k):
+        t = time.time()
+        folder = work / f"fold{f}"
+        if (folder / "scorer.json").is_file():
+            scorer = load_scorer(folder)
+        else:
+            scorer = fit_scorer(model, name, [s.encoded for _, s in scans if fold[s.case_id] != f])
+            save_scorer(scorer, folder)
+        held = [(part, s) for part, s in scans if fold[s.case_id] == f]
+        for part, scan in held:
+            records.append(
+                {"case_id": scan.case_id, "part": part, "fold": f, **held_out_record(model, name, scorer, scan)}
+            )
+        log(f"fold {f + 1}/{k}: {len(held)} held-out scans in {time.time() - t:.0f}s")
+    out = {
+        "model": f"{model.name} {model.version}",
+        "scorer": name,
+        "folds": k,
+        "seed": seed,
+        "voxel_threshold": float(model.calibration["scorers"][name]["voxel_threshold"]),
+        "records": records,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "records.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--scorer", default=None, help="default: the bundle's default scorer")
+    parser.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0")
+    parser.add_argument("--work", default="runs/crossfit")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20261123)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    model = Model.load(args.model)
+    name = args.scorer or model.default_scorer
+    run(model, name, Path(args.cache), Path(args.work), args.folds, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Subject flags and false-positive regions before (model 1.4.0 rules) and after (conformal p-values, 1.5.0).
+
+    git archive 1a4a844 models/latent-anomaly-t1 | tar -x -C runs/before   # the 1.4.0 bundle
+    nice -n 5 python benchmarks/calibration_table.py --before runs/before/models/latent-anomaly-t1 \\
+        --after models/latent-anomaly-t1
+
+Healthy sets (IXI test split 30, other sites 5): subject flag rate, false-positive regions per scan and flagged
+mL (median, max) of the default label map. Lesion sets (BraTS T1 14, MSLUB T1 3): subject sensitivity,
+lesion-wise sensitivity (a ground-truth lesion component counts as detected when a label-map voxel touches
+it, pooled over scans, inside the detector's brain mask as ``latent-anomaly evaluate`` does) and voxel Dice
+pooled over the scans. "before": the 1.4.0 bundle's threshold rules (subject score above the 95th percentile
+of 20 validation scans; every region above the voxel threshold). "after": the 1.5.0 bundle's p <= alpha for
+the subject flag and for the regions kept in the label map, at alpha 0.05 and 0.01. Every scan is
+preprocessed and encoded once (runs/scan_cache, shared by both bundles: their preprocessing and encoder are
+identical, which the script checks by the files' SHA256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from cache_scans import cache_folder, set_cases
+from common import machine
+
+from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.metrics import lesion_metrics
+from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.training.scan_cache import cached
+
+HEALTHY = ("ixi-test", "other-sites")
+LESION = ("brats", "mslub")
+SHARED_FILES = ("encoder.safetensors", "latent_stats.safetensors", "brainmask.safetensors", "template_t1.nii.gz")
+
+
+def scan_rows(models: dict[str, tuple[Model, float | None]], name: str) -> list[dict]:
+    """One row per scan and setting: flag, regions, flagged mL, and lesion counts against the ground truth."""
+    first = next(iter(models.values()))[0]
+    encoder = Detector(first, DetectOptions(device="cpu"))
+    rows = []
+    for case in set_cases(name):
+        scan = cached(encoder, cache_folder(first, name), case.case_id, case.images["t1"])
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0 if case.label else None
+        brain = scan.pre.native_mask
+        for setting, (model, alpha) in models.items():
+            options = DetectOptions(device="cpu", alpha=alpha or 0.05)
+            result = Detector(model, options)._finish(scan.image, scan.pre, scan.encoded, model.default_scorer, {}, 0)
+            s = result.summary
+            row = {"set": name, "case": case.case_id, "setting": setting, "flagged": s["subject_flagged"],
+                   "regions": s["n_components"], "ml": s["flagged_volume_ml"], "p": s.get("subject_p_value")}
+            if truth is not None:
+                pred = (sitk.GetArrayFromImage(result.labelmap) > 0) & brain
+                lesions = lesion_metrics(pred, truth & brain, tuple(scan.image.GetSpacing()[::-1]))
+                row.update(n_lesions=lesions["n_lesions"], n_detected=lesions["n_detected"],
+                           tp=int((pred & truth).sum()), n_pred=int(pred.sum()), n_true=int((truth & brain).sum()))
+            rows.append(row)
+        print(f"{name} {case.case_id}", flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    healthy, lesion = [], []
+    for name in (*HEALTHY, *LESION):
+        for setting in dict.fromkeys(r["setting"] for r in rows):
+            sel = [r for r in rows if r["set"] == name and r["setting"] == setting]
+            if not sel:
+                continue
+            flagged = sum(r["flagged"] for r in sel)
+            base = {"set": name, "setting": setting, "scans": len(sel)}
+            if name in HEALTHY:
+                regions, ml = [r["regions"] for r in sel], [r["ml"] for r in sel]
+                healthy.append({**base, "flagged": f"{flagged}/{len(sel)}", "flag rate": flagged / len(sel),
+                                "FP regions median": float(np.median(regions)), "FP regions max": max(regions),
+                                "flagged mL median": float(np.median(ml)), "flagged mL max": max(ml)})
+            else:
+                n_les = sum(r["n_lesions"] for r in sel)
+                lesion.append({**base, "subject sensitivity": flagged / len(sel),
+                               "lesion-wise sensitivity": sum(r["n_detected"] for r in sel) / n_les,
+                               "voxel Dice": 2 * sum(r["tp"] for r in sel)
+                               / max(sum(r["n_pred"] + r["n_true"] for r in sel), 1)})
+    return healthy, lesion
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="the model 1.4.0 bundle")
+    parser.add_argument("--after", default="models/latent-anomaly-t1")
+    parser.add_argument("--out", default="runs/calibration_table.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    before, after = Model.load(args.before), Model.load(args.after)
+    for file in SHARED_FILES:
+        if before.bundle.manifest["files"][file] != after.bundle.manifest["files"][file]:
+            raise SystemExit(f"{file} differs between the bundles: the scan cache cannot be shared")
+    models = {
+        f"before ({before.version} thresholds)": (before, None),
+        f"after ({after.version}, alpha 0.05)": (after, 0.05),
+        f"after ({after.version}, alpha 0.01)": (after, 0.01),
+    }
+    rows = [r for name in (*HEALTHY, *LESION) for r in scan_rows(models, name)]
+    Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
+    healthy, lesion = table(rows)
+    print(f"\n{machine()}\n")
+    print(markdown_table(healthy, ["set", "setting", "scans", "flagged", "flag rate", "FP regions median",
+                                   "FP regions max", "flagged mL median", "flagged mL max"]))
+    print()
+    print(markdown_table(lesion, ["set", "setting", "scans", "subject sensitivity", "lesion-wise sensitivity",
+                                  "voxel Dice"]))
+
+
+if __name__ == "__main__":
+    main()
