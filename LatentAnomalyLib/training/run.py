@@ -33,6 +33,7 @@ from ..bundle import BundleWriter
 from ..encoders import build_encoder
 from ..progress import BatchProgress
 from .config import STAGES, TrainConfig
+from .cpu_memory import keep_freed_memory
 from .distributed import from_environment
 from .own_cohort import CohortSource
 
@@ -220,6 +221,8 @@ class TrainingRun:
             self.log("encoder exists; skipping (use --force to retrain)")
             return
         context = from_environment(self.device)
+        # A training process on the CPU: reuse freed memory instead of page-faulting every step (cpu_memory).
+        reuse_memory = not context.device.startswith("cuda") and keep_freed_memory()
         images, masks, ids = self.load_cache("train")
         progress = self.progress("encoder", self.config.encoder_train.epochs) if context.rank == 0 else None
 
@@ -240,6 +243,7 @@ class TrainingRun:
                 "train_seconds": metrics["train_seconds"],
                 "device": metrics["device"],
                 "processes": metrics["processes"],
+                "cpu_memory_reuse": reuse_memory,
                 "final_losses": metrics["loss_history"][-1],
                 "loss_history": metrics["loss_history"],
                 "removed_as_outliers": [ids[i] for i in metrics["removed"]],
