@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .cli_options import add_conformal_options, subject_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # relative --config paths also resolve here
 
@@ -49,34 +50,6 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
         "--dicom-seg",
         action="store_true",
         help="DICOM series input: also write the label map as a DICOM SEG, labelmap.seg.dcm (needs the dicom extra)",
-    )
-
-
-def alpha_value(text: str) -> float:
-    """``--alpha``: a false-positive rate strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
-    return value
-
-
-def add_conformal_options(p: argparse.ArgumentParser) -> None:
-    """``--alpha`` and ``--regions``, shared by detect and batch."""
-    p.add_argument(
-        "--alpha",
-        type=alpha_value,
-        default=0.05,
-        help="false-positive rate for healthy scans like the calibration scans: a scan is flagged when its "
-        "p-value is at most alpha, and the label map keeps regions with p-value at most alpha (default 0.05)",
-    )
-    p.add_argument(
-        "--regions",
-        choices=("calibrated", "all"),
-        help="label map: regions with p-value <= alpha (calibrated, the default) or every region above the "
-        "voxel threshold (all; the default with --threshold or for bundles without calibration sets)",
     )
 
 
@@ -181,7 +154,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     print(
         f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
         f"{summary['n_components']} flagged region(s), {flagged:.1f} mL "
-        f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); {_subject_text(summary)}; "
+        f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); {subject_text(summary)}; "
         f"outputs in {Path(args.out)}"
     )
     warnings = summary.get("warnings", [])
@@ -191,15 +164,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for message in warnings:
         print(f"warning: {message}", file=sys.stderr)
     return 0
-
-
-def _subject_text(summary: dict) -> str:
-    """The subject verdict: score, p-value and flag (or the threshold, for bundles without p-values)."""
-    score = f"subject score {summary['subject_score']:.2f}"
-    if summary.get("subject_p_value") is None:
-        return f"{score} (threshold {summary['subject_threshold']:.2f})"
-    flag = "flagged" if summary["subject_flagged"] else "not flagged"
-    return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g})"
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def add_batch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--skull", default="auto", choices=("auto", "stripped", "skull"))
     p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold (implies --regions all)")
-    from .cli import add_conformal_options
+    from .cli_options import add_conformal_options
 
     add_conformal_options(p)
     p.add_argument("--shard", default="1/1", help="process the i-th of n interleaved shares of the list, e.g. 2/4")

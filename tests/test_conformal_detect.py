@@ -112,3 +112,14 @@ def test_batch_writes_p_values_and_ranks_by_them(tmp_path, ixi_sample, mslub_sam
         assert summary["subject_p_value"] == pytest.approx(float(row["p_value"]), rel=1e-5)
         assert (row["flagged"] == "yes") == (summary["subject_p_value"] <= 0.1)
         assert all(c["p_value"] <= 0.1 for c in summary["components"])
+
+
+def test_bad_alpha_or_regions_with_threshold_are_one_line_errors(tmp_path, ixi_sample, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(ixi_sample), "--out", str(out), "--threshold", "2", "--regions", "calibrated"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --regions calibrated needs the calibrated voxel threshold")
+    assert not (out / "summary.json").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(ixi_sample), "--out", str(out), "--alpha", "0"])
+    assert exit_info.value.code == 2
