@@ -88,7 +88,10 @@ def test_detect_dicom_seg_equals_the_label_map(tmp_path, ixi_sample, capsys):
     series = tmp_path / "dicom"
     uids = write_series(sitk.ReadImage(str(ixi_sample)), series)
     out = tmp_path / "results"
+    # --regions all: the voxel-threshold label map, which has flagged voxels on this healthy scan (model 1.5.0's
+    # default calibrated map has none there)
     argv = ["detect", str(series), "--out", str(out), "--device", "cpu", "--progress", "none", "--dicom-seg"]
+    argv += ["--regions", "all"]
     assert main(argv) == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [
         "heatmap.nii.gz",
