@@ -98,6 +98,19 @@ class SampleDetection:
     files: Path
 
 
+def calibrated_voxel_threshold() -> float:
+    """The bundle's calibrated voxel threshold of its default scorer.
+
+    Passed as the module's threshold, it gives the voxel-threshold label map (the CLI's ``--regions all``): the
+    healthy sample has flagged regions there, which these tests need, while model 1.5.0's default label map
+    (regions with p-value <= alpha) is empty on it.
+    """
+    import json
+
+    default = json.loads((BUNDLE / "config.json").read_text())["default_scorer"]
+    return float(json.loads((BUNDLE / "calibration.json").read_text())["scorers"][default]["voxel_threshold"])
+
+
 @pytest.fixture(scope="session")
 def sample_detection(tmp_path_factory) -> Iterator[SampleDetection]:
     """Detect on the committed sample through the module's own runner and the real CLI, out of process, once."""
@@ -108,7 +121,10 @@ def sample_detection(tmp_path_factory) -> Iterator[SampleDetection]:
     before = node_ids(context.scene)
     progress: list[float] = []
     outcome = context.logic.detectAndWait(
-        inputVolume, DetectParameters(device="cpu"), timeout=600, onProgress=lambda f, s: progress.append(f)
+        inputVolume,
+        DetectParameters(device="cpu", threshold=calibrated_voxel_threshold()),
+        timeout=600,
+        onProgress=lambda f, s: progress.append(f),
     )
     assert outcome.succeeded, outcome.errorMessage + "\n" + outcome.log
     files = tmp_path_factory.mktemp("sample-detection")
