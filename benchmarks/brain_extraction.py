@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from common import machine, require_data
 
 from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector

@@ -27,7 +27,7 @@ import torch
 from cache_scans import cache_folder, set_cases
 from common import machine
 
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.metrics import lesion_metrics
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector

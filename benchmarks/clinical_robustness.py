@@ -24,7 +24,8 @@ import SimpleITK as sitk
 from common import brats_cases, ixi_test_cases, machine, require_data
 
 from LatentAnomalyLib.evaluation import EvalCase
-from LatentAnomalyLib.evaluation_run import Method, evaluate_cases, markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
+from LatentAnomalyLib.evaluation_run import Method, evaluate_cases
 from LatentAnomalyLib.geometry import antialias_sigmas
 from LatentAnomalyLib.model import Model
 

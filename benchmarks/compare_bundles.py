@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector

@@ -22,7 +22,7 @@ from common import machine
 
 from LatentAnomalyLib.components import label_components
 from LatentAnomalyLib.conformal import p_values, region_statistic
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.metrics import lesion_metrics
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector

@@ -43,7 +43,7 @@ from grid_maps import encode_latent
 
 from LatentAnomalyLib import datasets
 from LatentAnomalyLib.conformal import p_values, region_statistic
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.scorers import EncodedScan

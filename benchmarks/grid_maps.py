@@ -16,7 +16,7 @@ import SimpleITK as sitk
 import torch
 from common import brats_cases, machine, require_data
 
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.metrics import voxel_metrics
 from LatentAnomalyLib.model import Model

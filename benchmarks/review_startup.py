@@ -31,7 +31,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from LatentAnomalyLib.evaluation_run import markdown_table  # noqa: E402
+from LatentAnomalyLib.evaluation_outputs import markdown_table  # noqa: E402
 from tests.review.driver import ReviewServer, chromium, element_image, wait_until  # noqa: E402
 
 CLICKS = (0.3, 0.5, 0.15, 0.7, 0.4)  # fractions of the threshold slider's track

@@ -17,7 +17,8 @@ import numpy as np
 from common import brats_cases, ixi_test_cases, machine, mslub_cases, other_site_cases, require_data
 from speed_memory import STAGE_COLUMNS, run_once
 
-from LatentAnomalyLib.evaluation_run import SUMMARY_COLUMNS, Method, evaluate_cases, markdown_table, write_outputs
+from LatentAnomalyLib.evaluation_outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
+from LatentAnomalyLib.evaluation_run import Method, evaluate_cases
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.scorers import BASELINE_SCORERS, LATENT_SCORERS
 

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 from common import machine, require_data
 
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.geometry import resample
 from LatentAnomalyLib.io import read_image
 from LatentAnomalyLib.model import Model

@@ -25,7 +25,7 @@ import torch
 from common import machine
 from grid_maps import brats_rows, grid_arguments, validation_rows
 
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.model import Model
 from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.scorers.base import mirror_x, upsample

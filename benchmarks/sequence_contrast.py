@@ -15,7 +15,7 @@ from pathlib import Path
 from common import machine, require_data
 
 from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation_run import markdown_table
+from LatentAnomalyLib.evaluation_outputs import markdown_table
 from LatentAnomalyLib.input_kind import CSF_WM_REFUSE, FLAT_GM_WM, GM_WM_WARN, tissue_contrast
 from LatentAnomalyLib.io import InputError, read_image
 from LatentAnomalyLib.model import Model

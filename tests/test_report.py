@@ -193,7 +193,7 @@ def test_report_montage_arrays_are_reoriented_to_lps():
     """A scan stored with x running right and z down is shown the same way up as an LPS scan."""
     import SimpleITK as sitk
 
-    from LatentAnomalyLib.evaluation_run import _as_lps
+    from LatentAnomalyLib.evaluation_outputs import _as_lps
 
     values = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)  # (z, y, x)
     reference = sitk.GetImageFromArray(values)
