@@ -19,6 +19,7 @@ Each stage reports a progress bar (or lines) with an ETA.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +30,6 @@ import torch
 
 from .. import datasets
 from ..brainmask_net import build_net as build_brainmask_net
-from ..bundle import BundleWriter
 from ..encoders import build_encoder
 from ..progress import BatchProgress
 from .config import STAGES, TrainConfig
@@ -38,6 +38,10 @@ from .distributed import from_environment
 from .own_cohort import CohortSource
 
 Log = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    return None
 
 
 def _save_state(path: Path, module: torch.nn.Module) -> None:
@@ -101,7 +105,13 @@ class TrainingRun:
         path = self.path("metrics.json")
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def metrics(self) -> dict[str, Any]:
+        """Everything the stages recorded so far (``metrics.json`` of the work folder)."""
+        return self._metrics()
+
     def _update_metrics(self, key: str, value: Any) -> None:
+        if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only the first process writes
+            return
         metrics = self._metrics()
         metrics[key] = value
         self.path("metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
@@ -231,8 +241,9 @@ class TrainingRun:
                 progress.total = planned  # grows when outlier removal restarts training
                 progress.case_done(f"epoch {done}", " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
 
+        log = self.log if context.rank == 0 else _silent
         model, metrics = train_encoder(
-            images, masks, self.config.encoder, self.config.encoder_train, self.device, self.log, on_epoch, context
+            images, masks, self.config.encoder, self.config.encoder_train, self.device, log, on_epoch, context
         )
         if context.rank != 0:
             return
@@ -264,72 +275,11 @@ class TrainingRun:
         stage_scorers(self, force, self.progress("scorers", len(self.config.scorers)))
 
     def training_data(self) -> dict[str, Any]:
-        """What the bundle records about its training scans (and their split)."""
-        if self.source is not None:
-            data = self.source.describe(self.workdir, self.config.seed)
-            data["train_subjects"] = [c.case_id for c in self.cases("train")]
-            data["validation_subjects"] = [c.case_id for c in self.cases("val")]
-        else:
-            data = {
-                "dataset": "IXI T1 (healthy)",
-                "split_file": self.config.split,
-                "train_subjects": [c.case_id for c in self.cases("train")],
-                "validation_subjects": [c.case_id for c in self.cases("val")],
-            }
-        removed = self._metrics().get("encoder", {}).get("removed_as_outliers")
-        if removed:
-            data["removed_as_outliers"] = removed
-        return data
+        from .bundle_stage import training_data
+
+        return training_data(self)
 
     def write_bundle(self, out: Path) -> Path:
-        cfg = self.config
-        writer = BundleWriter(out)
-        try:
-            template = self.template()
-            import SimpleITK as sitk
+        from .bundle_stage import write_bundle
 
-            for name in ("t1", "gm", "wm"):
-                target = str(writer.target(f"template_{name}.nii.gz"))
-                sitk.WriteImage(template.as_image(name), target, useCompression=True)
-            writer.add_file("brainmask.safetensors", self.path("brainmask.safetensors"))
-            writer.add_file("encoder.safetensors", self.path("encoder.safetensors"))
-            writer.add_file("latent_stats.safetensors", self.path("latent_stats.safetensors"))
-            scorers = {}
-            if self.path("scorers/latent_space.safetensors").exists():
-                writer.add_file("scorers/latent_space.safetensors", self.path("scorers/latent_space.safetensors"))
-                writer.add_file("scorers/latent_space.json", self.path("scorers/latent_space.json"))
-            for spec in cfg.scorers:
-                entry = {"meta": f"scorers/{spec.name}.json"}
-                writer.add_file(entry["meta"], self.path(f"scorers/{spec.name}.json"))
-                if self.path(f"scorers/{spec.name}.safetensors").exists():
-                    entry["arrays"] = f"scorers/{spec.name}.safetensors"
-                    writer.add_file(entry["arrays"], self.path(entry["arrays"]))
-                scorers[spec.name] = entry
-            resolved = cfg.resolved()
-            writer.add_json(
-                "config.json",
-                {
-                    "name": cfg.name,
-                    "version": cfg.version,
-                    "description": cfg.description,
-                    "modality": self.sequence,
-                    "sequence": self.sequence,  # detect compares a scan's contrast with this
-                    "preprocess": resolved["preprocess"],
-                    "encoder": resolved["encoder"],
-                    "template_files": {k: f"template_{k}.nii.gz" for k in ("t1", "gm", "wm")},
-                    "scorers": scorers,
-                    "latent_space": {"arrays": "scorers/latent_space.safetensors", "meta": "scorers/latent_space.json"}
-                    if self.path("scorers/latent_space.safetensors").exists()
-                    else None,
-                    "default_scorer": cfg.default_scorer,
-                    "training": resolved,
-                    "training_data": self.training_data(),
-                    "template_attribution": "ICBM 2009a symmetric MNI152 (Fonov et al. 2011), McConnell Brain Imaging Centre",
-                },
-            )
-            writer.add_file("calibration.json", self.path("calibration.json"))
-            writer.add_json("metrics.json", self._metrics())
-            return writer.finish(cfg.name, cfg.version)
-        except BaseException:
-            writer.abort()
-            raise
+        return write_bundle(self, out)
