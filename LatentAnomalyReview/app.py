@@ -27,30 +27,16 @@ from LatentAnomalyLib.errors import InputError
 from .case_data import CaseData
 from .results import Results
 from .scene import ReviewScene
+from .summary import REGION_P_NOTE, region_rows
+from .summary import summary_text as case_summary_text
 from .ui import build_page
 
 VIEWS = {"axial": "Red", "coronal": "Green", "sagittal": "Yellow"}
 
 
 def summary_text(data: CaseData) -> str:
-    """The case's summary as a few lines: model, subject score, threshold, flagged volume, notes."""
-    s = data.summary
-    model = s.get("model") or {}
-    lines = [
-        f"case {data.case.case_id}",
-        f"model {model.get('name', '?')} {model.get('version', '')} ({model.get('scorer', '?')})",
-        f"subject score {float(s.get('subject_score', float('nan'))):.2f} "
-        f"(threshold {float(s.get('subject_threshold', float('nan'))):.2f}; "
-        f"{'flagged' if s.get('subject_flagged') else 'not flagged'})",
-        *([f"subject p-value {float(s['subject_p_value']):.3g}"] if s.get("subject_p_value") is not None else []),
-        f"calibrated voxel threshold {float(s['voxel_threshold']):.3f}",
-        f"detect: {s.get('n_components', '?')} region(s), {float(s.get('flagged_volume_ml', 0.0)):.1f} mL "
-        f"of {float(s.get('brain_volume_ml', 0.0)):.0f} mL brain",
-    ]
-    if not data.scan_found:
-        lines.append(f"scan not found ({data.case.scan_path or 'no path recorded'}): heatmap on black")
-    lines += [f"warning: {w}" for w in s.get("warnings", [])]
-    return "\n".join(lines)
+    """The case's summary as a few lines (see :func:`LatentAnomalyReview.summary.summary_text`)."""
+    return case_summary_text(data.summary, data.case.case_id, data.scan_found, data.case.scan_path)
 
 
 class ReviewApp:
@@ -127,6 +113,7 @@ class ReviewApp:
                 "has_p_value": self.results.has_p_value,
                 "opacity": self.scene.opacity,
                 "save_message": "",
+                "region_note": "",
             }
         )
 
@@ -165,15 +152,8 @@ class ReviewApp:
         voxels = int(self.data.labels.sum())
         self.state.label_voxels = voxels
         self.state.label_ml = f"{voxels * self.data.voxel_ml:.2f}"
-        self.state.regions = [
-            {
-                "id": c.get("id", i + 1),
-                "volume": f"{float(c['volume_ml']):.2f}",
-                "peak": f"{float(c['peak_score']):.2f}",
-                "centroid": ", ".join(f"{v:.1f}" for v in c["centroid_ras_mm"]),
-            }
-            for i, c in enumerate(self.data.components)
-        ]
+        self.state.regions = region_rows(self.data.components, self.data.region_p_values(), self.data.summary.get("alpha"))
+        self.state.region_note = "" if self.data.at_calibrated_threshold else REGION_P_NOTE
 
     def select_case(self, index: int) -> None:
         index = int(index)

@@ -62,6 +62,21 @@ def _read(path: Path, what: str) -> sitk.Image:
     return image
 
 
+def _p_value(component: dict[str, Any]) -> float | None:
+    value = component.get("p_value")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _same_region(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same connected component: same volume and voxel centroid (both rounded to 0.01 voxel by detect)."""
+    try:
+        ijk_a, ijk_b = a["centroid_voxel_ijk"], b["centroid_voxel_ijk"]
+        same_centroid = len(ijk_a) == len(ijk_b) and all(abs(float(x) - float(y)) <= 0.011 for x, y in zip(ijk_a, ijk_b))
+        return same_centroid and abs(float(a["volume_ml"]) - float(b["volume_ml"])) <= 1e-6
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 @dataclass
 class CaseData:
     """Arrays of one case in (z, y, x) order on the heatmap's grid, and its current review state."""
@@ -100,6 +115,20 @@ class CaseData:
         data = cls(case, summary, reference, heatmap, scan, found, labels, [], threshold, min_component_ml(summary))
         data.components = list(summary.get("components") or [])
         return data
+
+    @property
+    def at_calibrated_threshold(self) -> bool:
+        """Whether the regions are those of detect's voxel threshold (the one their p-values were computed at)."""
+        return self.threshold == float(self.summary["voxel_threshold"])
+
+    def region_p_values(self) -> list[float | None]:
+        """Each current region's p-value from ``summary.json`` (its ``components`` and ``regions_not_kept``), or
+        None: at another threshold (the region calibration holds at the calibrated voxel threshold only), for a
+        user threshold or a model without calibration sets (no p-value written)."""
+        if not self.at_calibrated_threshold:
+            return [None] * len(self.components)
+        known = [*(self.summary.get("components") or []), *(self.summary.get("regions_not_kept") or [])]
+        return [next((_p_value(k) for k in known if _same_region(c, k)), None) for c in self.components]
 
     @property
     def brain(self) -> np.ndarray:

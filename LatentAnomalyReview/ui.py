@@ -2,7 +2,8 @@
 
 Only widgets and bindings live here; every action is a method of :class:`LatentAnomalyReview.app.ReviewApp` reached
 through ``trigger(...)`` or a state change. Element ids (``case-row-N``, ``region-row-N``, ``threshold-slider``,
-``label-voxels``, ``slice-positions``, ``save-button``, ``save-message``) are what the browser tests use.
+``label-voxels``, ``region-note``, ``slice-positions``, ``save-button``, ``save-message``) are what the browser tests
+use. The region list shows each region's p-value and whether it is at most alpha ("n/a" without one).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _case_list() -> None:
         with html.Tr():
             for title in ("case", "score"):
                 html.Th(title, style="text-align: left")
-            html.Th("p", v_if=("has_p_value",), style="text-align: left")
+            html.Th("p-value", v_if=("has_p_value",), style="text-align: left", id="case-p-header")
             html.Th("flagged", style="text-align: left")
         with html.Tr(
             v_for="(c, i) in cases",
@@ -61,7 +62,7 @@ def _region_list() -> None:
     html.Div("Regions (click to go there)", classes="text-subtitle-2 mt-3")
     with html.Table(style=_TABLE, id="region-list"):
         with html.Tr():
-            for title in ("#", "volume mL", "peak", "centroid RAS mm"):
+            for title in ("#", "volume mL", "peak", "p", "p \u2264 \u03b1", "centroid RAS mm"):
                 html.Th(title, style="text-align: left")
         with html.Tr(
             v_for="(r, i) in regions",
@@ -73,8 +74,11 @@ def _region_list() -> None:
             html.Td("{{ r.id }}")
             html.Td("{{ r.volume }}")
             html.Td("{{ r.peak }}")
+            html.Td("{{ r.p_value }}")
+            html.Td("{{ r.kept }}")
             html.Td("{{ r.centroid }}")
     html.Div("no region above the threshold", v_if=("regions.length === 0",), classes="text-caption")
+    html.Div("{{ region_note }}", v_if=("region_note",), id="region-note", classes="text-caption")
 
 
 def build_page(server: Server, layout_manager: LayoutManager, slice_keys: dict[str, str]) -> VAppLayout:

@@ -26,3 +26,14 @@ def batch_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def low_alpha_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`detect` on the IXI sample at alpha 0.005 (< 1/119: summary.json's ``subject_threshold`` is null; the
+    calibrated label map keeps no region, both regions are in ``regions_not_kept``)."""
+    out = tmp_path_factory.mktemp("review-low-alpha") / "IXI_sample_T1"
+    command = [*cli(), "detect", str(SAMPLES / "IXI_sample_T1.nii.gz"), "--out", str(out), "--alpha", "0.005"]
+    done = subprocess.run([*command, "--progress", "none"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import http.client
 import importlib.util
+import json
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -76,6 +77,26 @@ def test_page_loads_with_cases_in_scores_order(page, batch_results: Path) -> Non
     assert wait_until(lambda: f"case {expected[0]}" in _text(browser, "case-summary"), 10)
 
 
+def _cells(browser, prefix: str) -> list[list[str]]:
+    return [[td.text for td in row.find_elements("tag name", "td")]
+            for row in browser.find_elements("css selector", f"[id^={prefix}]")]  # fmt: skip
+
+
+def test_case_list_regions_and_summary_show_p_values(page, batch_results: Path) -> None:
+    _, browser = page
+    with (batch_results / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert browser.find_element("id", "case-p-header").text == "p-value"  # scores.csv has a p_value column
+    assert [cells[2] for cells in _cells(browser, "case-row-")] == [f"{float(r['p_value']):.3g}" for r in rows]
+    summary = json.loads((batch_results / rows[0]["case_id"] / "summary.json").read_text())
+    text = _text(browser, "case-summary")
+    assert f"subject p-value {summary['subject_p_value']:.3g} (alpha {summary['alpha']:g};" in text
+    regions = _cells(browser, "region-row-")
+    assert [r[3] for r in regions] == [f"{c['p_value']:.3g}" for c in summary["components"]]
+    assert [r[4] for r in regions] == ["yes" if c["p_value"] <= summary["alpha"] else "no" for c in summary["components"]]
+    assert not browser.find_elements("id", "region-note")  # at the calibrated threshold: no note
+
+
 def test_axial_view_shows_scan_heatmap_and_outline(page) -> None:
     _, browser = page
     image = wait_until(lambda: _overlay_visible(browser), 40)
@@ -123,6 +144,8 @@ def test_threshold_slider_changes_label_map_and_saved_file(page, batch_results: 
     changed = wait_until(lambda: int(_text(browser, "label-voxels")) != before, 10)  # live, without the model
     after = int(_text(browser, "label-voxels"))
     assert changed and after > before
+    assert "no p-value" in _text(browser, "region-note")  # regions at another threshold: no region calibration
+    assert {cells[3] for cells in _cells(browser, "region-row-")} == {"n/a"}
     browser.find_element("id", "save-button").click()
     assert wait_until(lambda: "saved" in _text(browser, "save-message"), 10), _text(browser, "save-message")
     saved = sitk.GetArrayFromImage(sitk.ReadImage(str(batch_results / case / "labelmap_reviewed.nii.gz")))
@@ -130,6 +153,8 @@ def test_threshold_slider_changes_label_map_and_saved_file(page, batch_results: 
     assert hashlib.sha256(original.read_bytes()).hexdigest() == before_sha  # the original is never overwritten
     browser.find_element("id", "calibrated-button").click()  # back to the calibrated threshold: detect's label map
     assert wait_until(lambda: int(_text(browser, "label-voxels")) == before, 10), _text(browser, "label-voxels")
+    assert wait_until(lambda: not browser.find_elements("id", "region-note"), 5)
+    assert "n/a" not in {cells[3] for cells in _cells(browser, "region-row-")}  # p-values back with the regions
 
 
 def test_region_click_moves_the_slices(page) -> None:

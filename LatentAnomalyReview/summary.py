@@ -1,0 +1,101 @@
+"""The case summary text and the region list rows of the review page (plain Python, no trame, no Slicer).
+
+Model 1.5.0 writes conformal p-values (see ``docs/calibration.md``): ``subject_p_value`` and ``alpha`` in
+``summary.json``, a ``p_value`` per region, and ``subject_threshold`` is ``null`` when alpha is below
+1 / (n + 1) (no score reaches it). Bundles without calibration sets write no p-values (``subject_p_value`` null).
+Region p-values hold at the calibrated voxel threshold only: regions recomputed at another threshold have none.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+NOT_AVAILABLE = "n/a"
+REGION_P_NOTE = (
+    "regions at this threshold have no p-value (the region calibration holds at the calibrated voxel threshold only)"
+)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, null, not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def format_p(value: Any) -> str:
+    """A p-value as shown (3 significant digits), or "n/a" when there is none."""
+    number = _number(value)
+    return NOT_AVAILABLE if number is None else f"{number:.3g}"
+
+
+def subject_lines(summary: dict[str, Any]) -> list[str]:
+    """The subject decision: score and its threshold (or none at this alpha), p-value, alpha and flag."""
+    flag = "flagged" if summary.get("subject_flagged") else "not flagged"
+    score = _number(summary.get("subject_score"))
+    threshold = _number(summary.get("subject_threshold"))
+    score_text = "?" if score is None else f"{score:.2f}"
+    threshold_text = "no score threshold at this alpha" if threshold is None else f"threshold {threshold:.2f}"
+    p, alpha = _number(summary.get("subject_p_value")), _number(summary.get("alpha"))
+    if p is None:
+        return [f"subject score {score_text} ({threshold_text}; {flag})", "no subject p-value (model without "
+                "conformal calibration sets: 1.4.0 thresholds)"]  # fmt: skip
+    alpha_text = "?" if alpha is None else f"{alpha:g}"
+    relation = "<=" if alpha is not None and p <= alpha else ">"
+    return [
+        f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})",
+        f"subject score {score_text} ({threshold_text})",
+    ]
+
+
+def region_lines(summary: dict[str, Any]) -> list[str]:
+    """Which regions the label map holds: the calibrated ones (p <= alpha) or every one above the threshold."""
+    mode = summary.get("regions")
+    if mode == "calibrated":
+        dropped = len(summary.get("regions_not_kept") or [])
+        return [f"label map: regions with p <= alpha; {dropped} region(s) above the voxel threshold not kept"]
+    if summary.get("voxel_threshold_source") == "user":
+        return ["label map: every region above the user's voxel threshold (no region p-values)"]
+    return ["label map: every region above the voxel threshold (each with its p-value)"] if mode == "all" else []
+
+
+def summary_text(summary: dict[str, Any], case_id: str, scan_found: bool, scan_path: str) -> str:
+    """The case's summary as a few lines: model, subject decision, voxel threshold, regions, notes."""
+    model = summary.get("model") or {}
+    voxel = _number(summary.get("voxel_threshold"))
+    lines = [
+        f"case {case_id}",
+        f"model {model.get('name', '?')} {model.get('version', '')} ({model.get('scorer', '?')})",
+        *subject_lines(summary),
+        f"calibrated voxel threshold {'?' if voxel is None else f'{voxel:.3f}'}",
+        f"detect: {summary.get('n_components', '?')} region(s), "
+        f"{_number(summary.get('flagged_volume_ml')) or 0.0:.1f} mL "
+        f"of {_number(summary.get('brain_volume_ml')) or 0.0:.0f} mL brain",
+        *region_lines(summary),
+    ]
+    if not scan_found:
+        lines.append(f"scan not found ({scan_path or 'no path recorded'}): heatmap on black")
+    lines += [f"warning: {w}" for w in summary.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def region_rows(components: list[dict[str, Any]], p_values: list[float | None], alpha: Any) -> list[dict[str, Any]]:
+    """The region list's rows: id, volume, peak, p-value ("n/a" without one), p <= alpha, centroid."""
+    limit = _number(alpha)
+    rows = []
+    for i, (component, p) in enumerate(zip(components, p_values)):
+        kept = NOT_AVAILABLE if p is None or limit is None else ("yes" if p <= limit else "no")
+        rows.append(
+            {
+                "id": component.get("id", i + 1),
+                "volume": f"{float(component['volume_ml']):.2f}",
+                "peak": f"{float(component['peak_score']):.2f}",
+                "p_value": format_p(p),
+                "kept": kept,
+                "centroid": ", ".join(f"{v:.1f}" for v in component["centroid_ras_mm"]),
+            }
+        )
+    return rows
