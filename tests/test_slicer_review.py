@@ -16,6 +16,7 @@ from tests.slicer_gui import (
     display,
     ground_truth,
     regions,
+    results,
     rethreshold,
     selftest,
 )
@@ -126,7 +127,7 @@ def test_region_rows_are_sorted_numbered_and_formatted():
     assert [row.number for row in rows] == [1, 2, 3, 4]
     assert [row.volume_ml for row in rows] == [10.0, 3.0, 1.0, 0.25]
     assert rows[0].ras == (12.34, -40.06, 22.0) and rows[0].peak_score == 2.75
-    assert rows[0].cells() == ("1", "10.00", "2.75", "12.3, -40.1, 22.0")
+    assert rows[0].cells() == ("1", "10.00", "2.75", "", "", "12.3, -40.1, 22.0")  # no calibration: no p-value
     assert len(regions.COLUMNS) == len(rows[0].cells())
     assert regions.region_rows(None) == [] and regions.region_rows({"components": []}) == []
 
@@ -135,7 +136,7 @@ def test_region_rows_tolerate_incomplete_components():
     summary = {"components": [{"volume_ml": "x", "centroid_ras_mm": [1, "a", 3]}, {"volume_ml": 2.0}, "junk"]}
     rows = regions.region_rows(summary)
     assert [(r.number, r.volume_ml, r.peak_score, r.ras) for r in rows] == [(1, 2.0, None, None), (2, 0.0, None, None)]
-    assert rows[0].cells() == ("1", "2.00", "?", "?")
+    assert rows[0].cells() == ("1", "2.00", "?", "", "", "?")
 
 
 def _slicer_ijk_to_ras(image: sitk.Image) -> list[list[float]]:
@@ -254,3 +255,68 @@ def test_resample_like_puts_a_ground_truth_on_the_heatmap_grid():
     expected = np.zeros(array.shape, dtype=np.uint8)
     expected[4:9, 5:10, 5:10] = 1
     assert np.array_equal(array, expected)
+
+
+# ----- conformal p-values (model 1.5.0) in the regions table and after re-thresholding --------------
+
+
+def test_region_rows_show_p_values_and_whether_they_are_at_most_alpha():
+    components = [
+        {"volume_ml": 1.0, "centroid_ras_mm": [0, 0, 0], "peak_score": 9.0, "p_value": 0.00840336},
+        {"volume_ml": 5.0, "centroid_ras_mm": [1, 2, 3], "peak_score": 4.0, "p_value": 0.5378},
+        {"volume_ml": 0.5, "centroid_ras_mm": [1, 2, 3], "peak_score": 3.0},  # recomputed: no p-value
+    ]
+    rows = regions.region_rows({"alpha": 0.05, "components": components})
+    assert [(r.number, r.p_value, r.kept) for r in rows] == [(1, 0.5378, False), (2, 0.00840336, True), (3, None, None)]
+    assert [r.cells()[3:5] for r in rows] == [("0.538", "no"), ("0.0084", "yes"), ("n/a", "n/a")]
+    assert regions.COLUMNS[3:5] == ("p-value", "p \u2264 alpha")
+
+
+def _detected(image, threshold: float) -> dict:
+    """A 1.5.0-style summary at ``threshold``: the larger region kept (p 0.01), the other in regions_not_kept."""
+    _, components = rethreshold.relabel(image, threshold, 0.05)
+    kept, dropped = sorted(components, key=lambda c: -c["volume_ml"])
+    return {
+        **SUMMARY,
+        "voxel_threshold": threshold,
+        "voxel_threshold_source": "calibrated",
+        "alpha": 0.05,
+        "subject_p_value": 0.02,
+        "regions": "calibrated",
+        "n_components": 1,
+        "components": [{**kept, "p_value": 0.01, "p_value_at_most_alpha": True}],
+        "regions_not_kept": [{**dropped, "p_value": 0.6, "p_value_at_most_alpha": False}],
+    }
+
+
+def test_rethreshold_drops_region_p_values_and_finds_them_again_at_the_detected_threshold():
+    image = _heatmap_image()
+    voxel_ml = rethreshold.voxel_volume_ml(image.GetSpacing())
+    detected = _detected(image, 0.5)
+    labels, components = rethreshold.relabel(image, 1.5, 0.05)
+    moved = rethreshold.summary_after_rethreshold(detected, 1.5, labels, components, voxel_ml)
+    assert moved["components"] and all("p_value" not in c for c in moved["components"])
+    assert {r.cells()[3] for r in regions.region_rows(moved)} == {"n/a"}
+    assert "Region p-values: n/a at this threshold" in results.format_summary(moved)
+    labels, components = rethreshold.relabel(image, 0.5, 0.05)
+    back = rethreshold.summary_after_rethreshold(moved, 0.5, labels, components, voxel_ml)
+    assert back["detected_components"] == detected["components"]
+    assert sorted(c["p_value"] for c in back["components"]) == [0.01, 0.6]  # kept and not-kept regions
+    assert [r.cells()[3:5] for r in regions.region_rows(back)] == [("0.01", "yes"), ("0.6", "no")]
+    assert "Region p-values" not in results.format_summary(back)
+
+
+def test_format_summary_states_p_value_alpha_and_a_null_score_threshold():
+    summary = {**SUMMARY, "alpha": 0.05, "subject_p_value": 0.0168, "subject_flagged": True, "regions": "calibrated",
+               "regions_not_kept": [{}, {}], "voxel_threshold_source": "calibrated",
+               "components": [{**SUMMARY["components"][1], "p_value": 0.0084}]}  # fmt: skip
+    lines = results.format_summary(summary).splitlines()
+    assert lines[1] == "Subject p-value 0.0168 <= alpha 0.05: FLAGGED"
+    assert lines[2] == "Subject score 3.46 (score threshold 2.50)"
+    assert "Regions kept when their p-value <= alpha (2 above the voxel threshold not kept)" in lines
+    assert "  1. 10.00 mL at RAS (12.3, -40.1, 22.0) mm, peak 2.75, p 0.0084" in lines
+    low = {**summary, "alpha": 0.005, "subject_threshold": None, "subject_p_value": 0.78, "subject_flagged": False}
+    lines = results.format_summary(low).splitlines()
+    assert lines[1:3] == ["Subject p-value 0.78 > alpha 0.005: not flagged", "Subject score 3.46 (no score threshold at this alpha)"]
+    user = results.format_summary({**summary, "voxel_threshold_source": "user", "regions": "all"})
+    assert "Region p-values: none (a user voxel threshold" in user

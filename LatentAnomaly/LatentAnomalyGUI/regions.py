@@ -3,7 +3,10 @@
 Users review a detection region by region: the table lists every component of the label map (largest
 first) and a click centres the slice views on it. The rows come from the summary the CLI wrote, or from
 the summary ``rethreshold.py`` rebuilds after the slider moved, so they always describe the label map
-on screen. Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.components`` converts
+on screen. Each row carries the region's conformal p-value (model 1.5.0) and whether it is at most the summary's
+alpha (kept in the calibrated label map); regions recomputed at another threshold have none ("n/a": the region
+calibration holds at the calibrated voxel threshold only), and a model without calibration leaves both cells empty.
+Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.components`` converts
 SimpleITK's LPS), which is what Slicer calls RAS for the untransformed volume; when a summary has only
 the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Plain Python: tested without Slicer.
 """
@@ -15,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-COLUMNS = ("#", "Volume (mL)", "Peak score", "Centroid R, A, S (mm)")
+COLUMNS = ("#", "Volume (mL)", "Peak score", "p-value", "p \u2264 alpha", "Centroid R, A, S (mm)")
+NOT_AVAILABLE = "n/a"
 
 Matrix4 = Sequence[Sequence[float]]
 
@@ -28,12 +32,19 @@ class RegionRow:
     volume_ml: float
     peak_score: float | None
     ras: tuple[float, float, float] | None
+    p_value: float | None = None
+    kept: bool | None = None
+    calibrated: bool = False
 
-    def cells(self) -> tuple[str, str, str, str]:
-        """The table cells, in :data:`COLUMNS` order."""
+    def cells(self) -> tuple[str, str, str, str, str, str]:
+        """The table cells, in :data:`COLUMNS` order (p-value cells: "n/a" for a calibrated model's region without
+        one, empty for a model without calibration)."""
         peak = "?" if self.peak_score is None else f"{self.peak_score:.2f}"
         where = "?" if self.ras is None else ", ".join(f"{v:.1f}" for v in self.ras)
-        return str(self.number), f"{self.volume_ml:.2f}", peak, where
+        missing = NOT_AVAILABLE if self.calibrated else ""
+        p = missing if self.p_value is None else f"{self.p_value:.3g}"
+        kept = missing if self.kept is None else ("yes" if self.kept else "no")
+        return str(self.number), f"{self.volume_ml:.2f}", peak, p, kept, where
 
 
 def _finite(value: Any) -> float | None:
@@ -74,12 +85,19 @@ def region_rows(summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | 
     """Rows for every component of ``summary``, largest first, numbered 1..n in that order."""
     components = [c for c in (summary or {}).get("components") or [] if isinstance(c, Mapping)]
     components.sort(key=lambda c: -(_finite(c.get("volume_ml")) or 0.0))
-    return [
-        RegionRow(
-            number,
-            _finite(component.get("volume_ml")) or 0.0,
-            _finite(component.get("peak_score")),
-            centroid_ras(component, ijk_to_ras_matrix),
+    alpha = _finite((summary or {}).get("alpha"))
+    rows = []
+    for number, component in enumerate(components, start=1):
+        p = _finite(component.get("p_value"))
+        rows.append(
+            RegionRow(
+                number,
+                _finite(component.get("volume_ml")) or 0.0,
+                _finite(component.get("peak_score")),
+                centroid_ras(component, ijk_to_ras_matrix),
+                p_value=p,
+                kept=None if p is None or alpha is None else p <= alpha,
+                calibrated=alpha is not None,
+            )
         )
-        for number, component in enumerate(components, start=1)
-    ]
+    return rows

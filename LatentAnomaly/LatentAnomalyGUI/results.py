@@ -2,15 +2,20 @@
 
 The wording keeps two thresholds apart because users confuse them: the *subject* score is compared
 with the subject threshold (is this scan unusual as a whole?), the *voxel* threshold decides which
-voxels of the heatmap are flagged in the label map.
+voxels of the heatmap are flagged in the label map. With model 1.5.0's conformal calibration the subject
+decision is its p-value against alpha (``subject_threshold`` is then the equivalent score threshold, null
+when alpha is under 1 / (n + 1)), and regions carry p-values at the calibrated voxel threshold only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
+
+from .rethreshold import SOURCE_SLICER
 
 REQUIRED_KEYS = (
     "model",
@@ -56,6 +61,43 @@ def _ras(point: Any) -> str:
     return f"({r:.1f}, {a:.1f}, {s:.1f})"
 
 
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> list[str]:
+    """Model 1.5.0's subject decision: p-value against alpha, and the equivalent score threshold (none when alpha
+    is under 1 / (n + 1): ``subject_threshold`` is null)."""
+    p, alpha = _finite(summary.get("subject_p_value")), _finite(summary.get("alpha"))
+    verdict = {True: "FLAGGED", False: "not flagged", None: "not assessed"}[flagged]
+    relation = "" if alpha is None else (" <=" if p <= alpha else " >")
+    threshold = _finite(summary.get("subject_threshold"))
+    return [
+        f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}",
+        f"Subject score {_number(summary.get('subject_score'))} "
+        + ("(no score threshold at this alpha)" if threshold is None else f"(score threshold {threshold:.2f})"),
+    ]
+
+
+def _region_p_value_lines(summary: dict[str, Any]) -> list[str]:
+    """What the regions' p-values mean for this label map (nothing for a model without calibration)."""
+    if _finite(summary.get("alpha")) is None:
+        return []
+    if summary.get("voxel_threshold_source") == SOURCE_SLICER:
+        return ["Region p-values: n/a at this threshold (the region calibration holds at the calibrated voxel "
+                "threshold only; move back to it to see them)"]  # fmt: skip
+    if summary.get("voxel_threshold_source") == "user":
+        return ["Region p-values: none (a user voxel threshold; the calibration holds at the calibrated one only)"]
+    dropped = len(summary.get("regions_not_kept") or [])
+    if summary.get("regions") == "calibrated":
+        return [f"Regions kept when their p-value <= alpha ({dropped} above the voxel threshold not kept)"]
+    return ["Regions: every region above the voxel threshold, each with its p-value"]
+
+
 def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
     """A short plain-text report: model, subject verdict, voxel threshold, flagged volume, largest regions."""
     model = summary.get("model") or {}
@@ -70,12 +112,16 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
         except (KeyError, TypeError, ValueError):
             flagged = None
     verdict = {True: "ABOVE the healthy range", False: "within the healthy range", None: "not assessed"}[flagged]
-    lines.append(
-        f"Subject score {_number(summary.get('subject_score'))} vs threshold "
-        f"{_number(summary.get('subject_threshold'))}: {verdict}"
-    )
+    if _finite(summary.get("subject_p_value")) is None:  # a model without calibration sets: 1.4.0 thresholds
+        lines.append(
+            f"Subject score {_number(summary.get('subject_score'))} vs threshold "
+            f"{_number(summary.get('subject_threshold'))}: {verdict}"
+        )
+    else:
+        lines += _conformal_subject_lines(summary, flagged)
     source = summary.get("voxel_threshold_source")
     lines.append(f"Voxel threshold {_number(summary.get('voxel_threshold'), 3)}" + (f" ({source})" if source else ""))
+    lines += _region_p_value_lines(summary)
     fraction = summary.get("flagged_fraction_of_brain")
     percent = f" ({100 * float(fraction):.2f}% of brain)" if isinstance(fraction, int | float) else ""
     count = int(summary.get("n_components") or 0)
@@ -87,9 +133,11 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
     if components:
         lines.append(f"Largest region{'s' if min(largest, len(components)) > 1 else ''}:")
         for rank, component in enumerate(components[:largest], start=1):
+            p = _finite(component.get("p_value"))
             lines.append(
                 f"  {rank}. {_number(component.get('volume_ml'))} mL at RAS "
                 f"{_ras(component.get('centroid_ras_mm'))} mm, peak {_number(component.get('peak_score'))}"
+                + ("" if p is None else f", p {p:.3g}")
             )
     for message in summary.get("messages") or []:
         lines.append(f"Note: {message}")

@@ -52,11 +52,15 @@ def summary_after_rethreshold(
 ) -> dict[str, Any]:
     """A copy of ``summary`` describing the new label map; the subject score and its threshold do not change.
 
-    The threshold the CLI used is kept as ``detected_voxel_threshold`` so the user can go back to it.
+    The threshold the CLI used is kept as ``detected_voxel_threshold`` so the user can go back to it, and its
+    regions as ``detected_components``. The recomputed regions have no p-value (the region calibration holds at
+    the calibrated voxel threshold only), except back at the detected threshold, where each region gets the
+    p-value detect wrote for it (in ``detected_components`` or ``regions_not_kept``).
     """
     out = copy.deepcopy(summary)
     out.setdefault("detected_voxel_threshold", summary.get("voxel_threshold"))
     out.setdefault("detected_voxel_threshold_source", summary.get("voxel_threshold_source", ""))
+    out.setdefault("detected_components", copy.deepcopy(summary.get("components") or []))
     out["voxel_threshold"] = float(threshold)
     back_to_detected = out["detected_voxel_threshold"] is not None and float(threshold) == float(
         out["detected_voxel_threshold"]
@@ -68,5 +72,27 @@ def summary_after_rethreshold(
     if isinstance(brain_ml, int | float) and brain_ml > 0:
         out["flagged_fraction_of_brain"] = flagged_ml / float(brain_ml)
     out["n_components"] = len(components)
-    out["components"] = components
+    known = [*out["detected_components"], *(out.get("regions_not_kept") or [])] if back_to_detected else []
+    out["components"] = [_with_p_value(c, known) for c in components]
     return out
+
+
+def _same_region(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same connected component: same volume and RAS centroid (rounded to 0.01 mm by the library; the voxel
+    centroid is not compared: Slicer's heatmap image may index the grid in another axis order than the file)."""
+    try:
+        ras_a, ras_b = a["centroid_ras_mm"], b["centroid_ras_mm"]
+        if len(ras_a) != len(ras_b) or any(abs(float(x) - float(y)) > 0.011 for x, y in zip(ras_a, ras_b)):
+            return False
+        return abs(float(a["volume_ml"]) - float(b["volume_ml"])) <= 1e-6
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _with_p_value(component: dict[str, Any], known: list[dict[str, Any]]) -> dict[str, Any]:
+    """``component`` with the p-value fields of the same region in ``known`` (unchanged when none has one)."""
+    match = next((k for k in known if "p_value" in k and _same_region(component, k)), None)
+    if match is None:
+        return component
+    fields = ("region_statistic", "p_value", "p_value_at_most_alpha")
+    return {**component, **{key: match[key] for key in fields if key in match}}

@@ -121,3 +121,44 @@ def test_ground_truth_comparison_equals_the_library_metrics(loaded):
     assert json.loads(label.GetAttribute(review.SUMMARY_ATTRIBUTE))["voxel_threshold"] == pytest.approx(
         loaded.outcome.summary["voxel_threshold"]
     )
+
+
+def test_regions_table_and_text_show_p_values_at_the_calibrated_threshold_only(mrml, tmp_path):
+    """`detect --regions all` (every region above the calibrated voxel threshold, each with its p-value) loaded
+    into a scene: the table shows the p-values; moving the threshold makes them n/a; going back finds them."""
+    import subprocess
+    import sys
+
+    from tests.slicer_gui import SAMPLE, RunStatus, detection, results
+
+    out = tmp_path / "detect"
+    command = [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(SAMPLE), "--out", str(out)]
+    done = subprocess.run([*command, "--regions", "all", "--progress", "none"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    detected = json.loads((out / "summary.json").read_text())
+    outcome = detection.DetectionOutcome(RunStatus.SUCCEEDED, 0, out, summary=detected)
+    inputVolume = mrml.logic.nodes.readVolume(SAMPLE, "IXI sample")
+    heat, label = mrml.logic.loader.loadResults(outcome, inputVolume)
+    summary = review.summary_of(label)
+    rows = mrml.logic.review.regionRows(label, summary)
+    expected = sorted(detected["components"], key=lambda c: -c["volume_ml"])
+    assert rows and [r.cells()[3] for r in rows] == [f"{c['p_value']:.3g}" for c in expected]
+    assert [r.kept for r in rows] == [c["p_value"] <= detected["alpha"] for c in expected]
+    text = mrml.logic.summaryText(summary)
+    assert f"Subject p-value {detected['subject_p_value']:.3g} > alpha 0.05: not flagged" in text
+    threshold = float(detected["voxel_threshold"])
+    moved = mrml.logic.review.rethreshold(heat, label, threshold - 0.2)
+    assert {r.cells()[3] for r in mrml.logic.review.regionRows(label, moved)} == {"n/a"}
+    assert "Region p-values: n/a at this threshold" in mrml.logic.summaryText(moved)
+    back = mrml.logic.review.rethreshold(heat, label, threshold)
+    assert [r.cells()[3] for r in mrml.logic.review.regionRows(label, back)] == [r.cells()[3] for r in rows]
+    assert "Region p-values" not in results.format_summary(back)
+
+
+def test_user_threshold_regions_have_no_p_value(loaded):
+    """The shared detection passes the voxel threshold (a user threshold): its regions get no p-value."""
+    summary = review.summary_of(loaded.label)
+    assert summary["voxel_threshold_source"] == "user" and summary["alpha"] is not None
+    rows = loaded.context.logic.review.regionRows(loaded.label, summary)
+    assert rows and {r.cells()[3] for r in rows} == {"n/a"}
+    assert "Region p-values: none (a user voxel threshold" in loaded.context.logic.summaryText(summary)
