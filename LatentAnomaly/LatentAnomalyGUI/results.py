@@ -146,7 +146,8 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
 
 
 def format_model_info(info: dict[str, Any]) -> str:
-    """What ``info --json`` says about a bundle: name, version, scorers and their calibrated thresholds."""
+    """What ``info --json`` says about a bundle: name, version, scorers and their calibrated thresholds (for a
+    scorer with conformal calibration sets, the subject score threshold equivalent to alpha 0.05)."""
     lines = [f"Model: {info.get('name', '?')} {info.get('version', '')}".rstrip()]
     default = info.get("default_scorer")
     scorers = list(info.get("scorers") or [])
@@ -154,9 +155,14 @@ def format_model_info(info: dict[str, Any]) -> str:
         lines.append("Scorers: " + ", ".join(f"{s} (default)" if s == default else s for s in scorers))
     for name, thresholds in (info.get("thresholds") or {}).items():
         rule = thresholds.get("rule")
+        conformal = thresholds.get("conformal")
+        subject = f", subject threshold {_number(thresholds.get('subject'), 3)}"
+        if isinstance(conformal, dict):  # model 1.5.0: flagged by p-value; the threshold is alpha 0.05's
+            subject = (
+                f", conformal calibration ({conformal.get('n_scans', '?')} healthy scans): subject score threshold "
+                f"{_number(conformal.get('subject_threshold'), 3)} at alpha {conformal.get('alpha', '?')}"
+            )
         lines.append(
-            f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}"
-            + (f" ({rule})" if rule else "")
-            + f", subject threshold {_number(thresholds.get('subject'), 3)}"
+            f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}" + (f" ({rule})" if rule else "") + subject
         )
     return "\n".join(lines)
