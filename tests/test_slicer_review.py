@@ -320,3 +320,19 @@ def test_format_summary_states_p_value_alpha_and_a_null_score_threshold():
     assert lines[1:3] == ["Subject p-value 0.78 > alpha 0.005: not flagged", "Subject score 3.46 (no score threshold at this alpha)"]
     user = results.format_summary({**summary, "voxel_threshold_source": "user", "regions": "all"})
     assert "Region p-values: none (a user voxel threshold" in user
+
+
+def test_back_at_the_detected_threshold_a_calibrated_label_map_keeps_only_detects_regions():
+    image = _heatmap_image()
+    voxel_ml = rethreshold.voxel_volume_ml(image.GetSpacing())
+    detected = _detected(image, 0.5)  # calibrated: the 125-voxel region kept, the 8-voxel one not
+    ids, components = rethreshold.relabel(image, 0.5, 0.05, ids=True)
+    assert ids.max() == 2 and len(components) == 2
+    labels, shown = rethreshold.calibrated_subset(detected, 0.5, ids, components)
+    assert int(labels.sum()) == 125 and [c["volume_ml"] for c in shown] == pytest.approx([1.0])
+    back = rethreshold.summary_after_rethreshold(detected, 0.5, labels, shown, voxel_ml)
+    assert [r.cells()[3:5] for r in regions.region_rows(back)] == [("0.01", "yes")]
+    labels, shown = rethreshold.calibrated_subset(back, 0.25, *rethreshold.relabel(image, 0.25, 0.05, ids=True))
+    assert int(labels.sum()) == 133 and len(shown) == 2  # another threshold: every region above it
+    everything = {**detected, "regions": "all"}  # --regions all: every region, also at the detected threshold
+    assert int(rethreshold.calibrated_subset(everything, 0.5, ids, components)[0].sum()) == 133

@@ -30,14 +30,30 @@ def min_component_ml(model_dir: str | os.PathLike[str] | None, scorer: str | Non
         return DEFAULT_MIN_COMPONENT_ML
 
 
-def relabel(image: Any, threshold: float, min_ml: float) -> tuple[Any, list[dict[str, Any]]]:
-    """(uint8 label array in (k, j, i) order, components) of a heatmap ``SimpleITK.Image`` at ``threshold``."""
+def relabel(image: Any, threshold: float, min_ml: float, ids: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+    """(uint8 label array in (k, j, i) order, components) of a heatmap ``SimpleITK.Image`` at ``threshold``; with
+    ``ids`` the array holds each component's ``id`` (as ``label_components``)."""
     import SimpleITK as sitk
 
     from LatentAnomalyLib.components import label_components
 
     heatmap = sitk.GetArrayFromImage(image)
-    return label_components(heatmap, float(threshold), image, float(min_ml))
+    return label_components(heatmap, float(threshold), image, float(min_ml), ids=ids)
+
+
+def calibrated_subset(summary: dict[str, Any], threshold: float, ids: Any, components: list[dict[str, Any]]) -> Any:
+    """The label array (uint8) and components to show at ``threshold``: every component, except back at the
+    detected threshold of a calibrated label map (model 1.5.0, ``regions`` "calibrated"), where only the regions
+    detect kept (p <= alpha, matched as in :func:`summary_after_rethreshold`) are, as in detect's label map."""
+    import numpy as np
+
+    detected = summary.get("detected_voxel_threshold", summary.get("voxel_threshold"))
+    if summary.get("regions") != "calibrated" or detected is None or float(threshold) != float(detected):
+        return (np.asarray(ids) > 0).astype(np.uint8), components
+    known = summary.get("detected_components", summary.get("components")) or []
+    kept = [c for c in components if any(_same_region(c, k) for k in known)]
+    labels = np.isin(ids, [c["id"] for c in kept]).astype(np.uint8)
+    return labels, [{**c, "id": number} for number, c in enumerate(kept, start=1)]
 
 
 def voxel_volume_ml(spacing: Any) -> float:

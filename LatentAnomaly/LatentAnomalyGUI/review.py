@@ -17,7 +17,7 @@ from .display import ResultDisplay
 from .ground_truth import ground_truth_metrics, resample_like
 from .nodes import SceneNodes, array_of, ijk_to_ras, sitk_image, to_world
 from .regions import RegionRow, region_rows
-from .rethreshold import min_component_ml, relabel, summary_after_rethreshold, voxel_volume_ml
+from .rethreshold import calibrated_subset, min_component_ml, relabel, summary_after_rethreshold, voxel_volume_ml
 
 SUMMARY_ATTRIBUTE = "LatentAnomaly.Summary"  # on the label map node: the summary survives scene save/load
 MODEL_ATTRIBUTE = "LatentAnomaly.ModelPath"
@@ -39,14 +39,17 @@ class ReviewTools:
         self.display = display
 
     def rethreshold(self, heatmapNode: Any, labelNode: Any, threshold: float) -> dict[str, Any] | None:
-        """Recompute the label map from the loaded heatmap at ``threshold`` (no model run); returns the new summary."""
+        """Recompute the label map from the loaded heatmap at ``threshold`` (no model run); returns the new summary.
+
+        Back at the detected threshold of a calibrated label map, only the regions detect kept are shown again."""
         import slicer
 
         summary = summary_of(labelNode)
         scorer = ((summary or {}).get("model") or {}).get("scorer")
         image = sitk_image(heatmapNode)
         minimum = min_component_ml(labelNode.GetAttribute(MODEL_ATTRIBUTE), scorer)
-        labels, components = relabel(image, threshold, minimum)
+        ids, components = relabel(image, threshold, minimum, ids=True)
+        labels, components = calibrated_subset(summary or {}, threshold, ids, components)
         if tuple(labels.shape) != tuple(array_of(labelNode).shape):
             raise ValueError("the heatmap and the label map do not have the same grid")
         slicer.util.updateVolumeFromArray(labelNode, labels)

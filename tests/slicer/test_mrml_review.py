@@ -162,3 +162,30 @@ def test_user_threshold_regions_have_no_p_value(loaded):
     rows = loaded.context.logic.review.regionRows(loaded.label, summary)
     assert rows and {r.cells()[3] for r in rows} == {"n/a"}
     assert "Region p-values: none (a user voxel threshold" in loaded.context.logic.summaryText(summary)
+
+
+def test_reset_of_a_calibrated_label_map_gives_detects_label_map_again(mrml, tmp_path):
+    """The module's default detection (model 1.5.0: regions with p <= alpha; none on the healthy sample): moving
+    the threshold shows regions; back at the detected threshold the label map is detect's again (empty)."""
+    import subprocess
+    import sys
+
+    from tests.slicer_gui import SAMPLE, RunStatus, detection
+
+    out = tmp_path / "detect"
+    command = [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(SAMPLE), "--out", str(out)]
+    done = subprocess.run([*command, "--progress", "none"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    detected = json.loads((out / "summary.json").read_text())
+    assert detected["regions"] == "calibrated" and detected["regions_not_kept"]
+    outcome = detection.DetectionOutcome(RunStatus.SUCCEEDED, 0, out, summary=detected)
+    heat, label = mrml.logic.loader.loadResults(outcome, mrml.logic.nodes.readVolume(SAMPLE, "IXI sample"))
+    original = np.array(nodes.array_of(label))
+    threshold = float(detected["voxel_threshold"])
+    moved = mrml.logic.review.rethreshold(heat, label, threshold - 0.1)
+    assert moved["n_components"] > detected["n_components"] and np.count_nonzero(nodes.array_of(label))
+    back = mrml.logic.review.rethreshold(heat, label, threshold)
+    assert np.array_equal(nodes.array_of(label), original)
+    assert back["n_components"] == detected["n_components"] and len(mrml.logic.review.regionRows(label, back)) == len(
+        detected["components"]
+    )
