@@ -201,7 +201,10 @@ class ReviewApp:
         while self._threshold_wanted is not None and self._threshold_wanted != self.data.threshold:
             await asyncio.sleep(0.01)  # let the slider's queued values arrive; the last one wins
             value = self._threshold_wanted
-            self.data.rethreshold(value)
+            if value == float(self.data.summary["voxel_threshold"]):
+                self.data.restore_detected()  # detect's label map, also when it keeps only regions with p <= alpha
+            else:
+                self.data.rethreshold(value)
             self.scene.update_labels(self.data)
             with self.state:
                 self._publish_labels()

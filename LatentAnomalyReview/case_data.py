@@ -91,6 +91,7 @@ class CaseData:
     components: list[dict[str, Any]]
     threshold: float
     min_ml: float
+    detected_labels: np.ndarray | None = None
 
     @classmethod
     def load(cls, case: Case, root: Path) -> CaseData:
@@ -114,7 +115,16 @@ class CaseData:
         threshold = float(summary["voxel_threshold"])
         data = cls(case, summary, reference, heatmap, scan, found, labels, [], threshold, min_component_ml(summary))
         data.components = list(summary.get("components") or [])
+        data.detected_labels = labels.copy()
         return data
+
+    def restore_detected(self) -> None:
+        """Back to detect's label map and regions (with their p-values) at its voxel threshold. With model 1.5.0's
+        calibrated label map (regions with p <= alpha), re-thresholding there would give every region above it."""
+        self.threshold = float(self.summary["voxel_threshold"])
+        if self.detected_labels is not None:
+            self.labels = self.detected_labels.copy()
+        self.components = list(self.summary.get("components") or [])
 
     @property
     def at_calibrated_threshold(self) -> bool:

@@ -94,6 +94,8 @@ def test_null_threshold_case_from_detect(low_alpha_case: Path) -> None:
     assert len(dropped) >= 1 and sorted(data.region_p_values()) == sorted(dropped)
     rows = region_rows(data.components, data.region_p_values(), summary["alpha"])
     assert {r["kept"] for r in rows} == {"no"}
+    data.restore_detected()  # what the page's "calibrated" button shows: detect's (empty) calibrated label map
+    assert data.labels.sum() == 0 and data.components == [] and data.threshold == summary["voxel_threshold"]
     if importlib.util.find_spec("trame_slicer") is not None:  # the page's own function (no float() of a null)
         from LatentAnomalyReview.app import summary_text as app_summary_text
 
