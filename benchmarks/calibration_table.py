@@ -52,7 +52,8 @@ def scan_rows(models: dict[str, tuple[Model, float | None]], name: str) -> list[
             result = Detector(model, options)._finish(scan.image, scan.pre, scan.encoded, model.default_scorer, {}, 0)
             s = result.summary
             row = {"set": name, "case": case.case_id, "setting": setting, "flagged": s["subject_flagged"],
-                   "regions": s["n_components"], "ml": s["flagged_volume_ml"], "p": s.get("subject_p_value")}
+                   "regions": s["n_components"], "ml": s["flagged_volume_ml"], "p": s.get("subject_p_value"),
+                   "score": s["subject_score"]}
             if truth is not None:
                 pred = (sitk.GetArrayFromImage(result.labelmap) > 0) & brain
                 lesions = lesion_metrics(pred, truth & brain, tuple(scan.image.GetSpacing()[::-1]))
@@ -86,6 +87,23 @@ def table(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return healthy, lesion
 
 
+def ranking(rows: list[dict]) -> list[dict]:
+    """Subject AUROC, lesion scans against healthy scans, of the order scores.csv gives: by p-value (ascending,
+    ties by score) when the setting has p-values, else by subject score."""
+    from LatentAnomalyLib.metrics import subject_metrics
+
+    out = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        sel = [r for r in rows if r["setting"] == setting]
+        order = sorted(sel, key=lambda r: (r["p"], -r["score"]) if r["p"] is not None else (0.0, -r["score"]))
+        rank_score = {id(r): len(order) - i for i, r in enumerate(order)}  # higher = more anomalous
+        lesion = [r["set"] in LESION for r in sel]
+        m = subject_metrics([rank_score[id(r)] for r in sel], lesion)
+        out.append({"setting": setting, "lesion scans": sum(lesion), "healthy scans": len(sel) - sum(lesion),
+                    "subject AUROC": m.get("auroc"), "subject AP": m.get("average_precision")})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the model 1.4.0 bundle")
@@ -111,6 +129,8 @@ def main() -> None:
     print()
     print(markdown_table(lesion, ["set", "setting", "scans", "subject sensitivity", "lesion-wise sensitivity",
                                   "voxel Dice"]))
+    print()
+    print(markdown_table(ranking(rows), ["setting", "lesion scans", "healthy scans", "subject AUROC", "subject AP"]))
 
 
 if __name__ == "__main__":
