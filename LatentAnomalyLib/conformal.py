@@ -57,9 +57,14 @@ def decision_threshold(calibration: np.ndarray, alpha: float) -> float:
     return float(cal[m])
 
 
-def _finite(value: float) -> float | None:
-    """JSON has no infinity: a threshold no value can pass is ``None``."""
-    return value if math.isfinite(value) else None
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, null, not a number, infinite). JSON has no infinity: a
+    threshold no value can pass is written as ``None``, and every viewer reads summary numbers through this."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def region_statistic(component: dict[str, Any], statistic: str, threshold: float) -> float:
@@ -100,7 +105,7 @@ class CalibrationSets:
         return {
             "subject_p_value": p,
             "subject_flagged": bool(p <= alpha),
-            "subject_threshold": _finite(decision_threshold(self.subject_scores, alpha)),
+            "subject_threshold": finite_number(decision_threshold(self.subject_scores, alpha)),
             "subject_healthy_percentile": float((self.subject_scores < score).mean() * 100.0),
         }
 
@@ -122,7 +127,7 @@ class CalibrationSets:
             "subject_statistic": "mean of the top 1% brain voxel scores"
             + (" of the scan-standardised score map" if self.subject_normalised else ""),
             "region_statistic": self.region_statistic,
-            "region_statistic_threshold": _finite(decision_threshold(self.region_max, alpha)),
+            "region_statistic_threshold": finite_number(decision_threshold(self.region_max, alpha)),
             "guarantee": (
                 f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
                 f"{alpha:g} and P(any region kept in the label map) <= {alpha:g}; not guaranteed for other "

@@ -8,8 +8,9 @@ Region p-values hold at the calibrated voxel threshold only: regions recomputed 
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from LatentAnomalyLib.conformal import finite_number
 
 NOT_AVAILABLE = "n/a"
 REGION_P_NOTE = (
@@ -17,29 +18,22 @@ REGION_P_NOTE = (
 )
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, or None (missing, null, not a number)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def format_p(value: Any) -> str:
     """A p-value as shown (3 significant digits), or "n/a" when there is none."""
-    number = _number(value)
+    number = finite_number(value)
     return NOT_AVAILABLE if number is None else f"{number:.3g}"
 
 
 def subject_lines(summary: dict[str, Any]) -> list[str]:
     """The subject decision: score and its threshold (or none at this alpha), p-value, alpha and flag."""
     flag = "flagged" if summary.get("subject_flagged") else "not flagged"
-    score = _number(summary.get("subject_score"))
-    threshold = _number(summary.get("subject_threshold"))
+    score = finite_number(summary.get("subject_score"))
+    threshold = finite_number(summary.get("subject_threshold"))
     score_text = "?" if score is None else f"{score:.2f}"
     threshold_text = "no score threshold at this alpha" if threshold is None else f"threshold {threshold:.2f}"
-    p, alpha = _number(summary.get("subject_p_value")), _number(summary.get("alpha"))
+    p, alpha = finite_number(summary.get("subject_p_value")), finite_number(summary.get("alpha"))
     if p is None:
         return [f"subject score {score_text} ({threshold_text}; {flag})", "no subject p-value (model without "
                 "conformal calibration sets: 1.4.0 thresholds)"]  # fmt: skip
@@ -65,15 +59,15 @@ def region_lines(summary: dict[str, Any]) -> list[str]:
 def summary_text(summary: dict[str, Any], case_id: str, scan_found: bool, scan_path: str) -> str:
     """The case's summary as a few lines: model, subject decision, voxel threshold, regions, notes."""
     model = summary.get("model") or {}
-    voxel = _number(summary.get("voxel_threshold"))
+    voxel = finite_number(summary.get("voxel_threshold"))
     lines = [
         f"case {case_id}",
         f"model {model.get('name', '?')} {model.get('version', '')} ({model.get('scorer', '?')})",
         *subject_lines(summary),
         f"calibrated voxel threshold {'?' if voxel is None else f'{voxel:.3f}'}",
         f"detect: {summary.get('n_components', '?')} region(s), "
-        f"{_number(summary.get('flagged_volume_ml')) or 0.0:.1f} mL "
-        f"of {_number(summary.get('brain_volume_ml')) or 0.0:.0f} mL brain",
+        f"{finite_number(summary.get('flagged_volume_ml')) or 0.0:.1f} mL "
+        f"of {finite_number(summary.get('brain_volume_ml')) or 0.0:.0f} mL brain",
         *region_lines(summary),
     ]
     if not scan_found:
@@ -84,7 +78,7 @@ def summary_text(summary: dict[str, Any], case_id: str, scan_found: bool, scan_p
 
 def region_rows(components: list[dict[str, Any]], p_values: list[float | None], alpha: Any) -> list[dict[str, Any]]:
     """The region list's rows: id, volume, peak, p-value ("n/a" without one), p <= alpha, centroid."""
-    limit = _number(alpha)
+    limit = finite_number(alpha)
     rows = []
     for i, (component, p) in enumerate(zip(components, p_values)):
         kept = NOT_AVAILABLE if p is None or limit is None else ("yes" if p <= limit else "no")

@@ -13,10 +13,11 @@ the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Plain P
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from LatentAnomalyLib.conformal import finite_number
 
 COLUMNS = ("#", "Volume (mL)", "Peak score", "p-value", "p \u2264 alpha", "Centroid R, A, S (mm)")
 NOT_AVAILABLE = "n/a"
@@ -47,18 +48,12 @@ class RegionRow:
         return str(self.number), f"{self.volume_ml:.2f}", peak, p, kept, where
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _point(values: Any) -> tuple[float, float, float] | None:
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
         return None
-    point = tuple(_finite(v) for v in values)
+    point = tuple(finite_number(v) for v in values)
     return None if any(v is None for v in point) else point  # type: ignore[return-value]
 
 
@@ -84,16 +79,16 @@ def centroid_ras(
 def region_rows(summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | None = None) -> list[RegionRow]:
     """Rows for every component of ``summary``, largest first, numbered 1..n in that order."""
     components = [c for c in (summary or {}).get("components") or [] if isinstance(c, Mapping)]
-    components.sort(key=lambda c: -(_finite(c.get("volume_ml")) or 0.0))
-    alpha = _finite((summary or {}).get("alpha"))
+    components.sort(key=lambda c: -(finite_number(c.get("volume_ml")) or 0.0))
+    alpha = finite_number((summary or {}).get("alpha"))
     rows = []
     for number, component in enumerate(components, start=1):
-        p = _finite(component.get("p_value"))
+        p = finite_number(component.get("p_value"))
         rows.append(
             RegionRow(
                 number,
-                _finite(component.get("volume_ml")) or 0.0,
-                _finite(component.get("peak_score")),
+                finite_number(component.get("volume_ml")) or 0.0,
+                finite_number(component.get("peak_score")),
                 centroid_ras(component, ijk_to_ras_matrix),
                 p_value=p,
                 kept=None if p is None or alpha is None else p <= alpha,

@@ -10,10 +10,11 @@ when alpha is under 1 / (n + 1)), and regions carry p-values at the calibrated v
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
+
+from LatentAnomalyLib.conformal import finite_number
 
 from .rethreshold import SOURCE_SLICER
 
@@ -61,21 +62,15 @@ def _ras(point: Any) -> str:
     return f"({r:.1f}, {a:.1f}, {s:.1f})"
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> list[str]:
     """Model 1.5.0's subject decision: p-value against alpha, and the equivalent score threshold (none when alpha
     is under 1 / (n + 1): ``subject_threshold`` is null)."""
-    p, alpha = _finite(summary.get("subject_p_value")), _finite(summary.get("alpha"))
+    p, alpha = finite_number(summary.get("subject_p_value")), finite_number(summary.get("alpha"))
     verdict = {True: "FLAGGED", False: "not flagged", None: "not assessed"}[flagged]
     relation = "" if alpha is None else (" <=" if p <= alpha else " >")
-    threshold = _finite(summary.get("subject_threshold"))
+    threshold = finite_number(summary.get("subject_threshold"))
     return [
         f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}",
         f"Subject score {_number(summary.get('subject_score'))} "
@@ -85,7 +80,7 @@ def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> l
 
 def _region_p_value_lines(summary: dict[str, Any]) -> list[str]:
     """What the regions' p-values mean for this label map (nothing for a model without calibration)."""
-    if _finite(summary.get("alpha")) is None:
+    if finite_number(summary.get("alpha")) is None:
         return []
     if summary.get("voxel_threshold_source") == SOURCE_SLICER:
         return ["Region p-values: n/a at this threshold (the region calibration holds at the calibrated voxel "
@@ -112,7 +107,7 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
         except (KeyError, TypeError, ValueError):
             flagged = None
     verdict = {True: "ABOVE the healthy range", False: "within the healthy range", None: "not assessed"}[flagged]
-    if _finite(summary.get("subject_p_value")) is None:  # a model without calibration sets: 1.4.0 thresholds
+    if finite_number(summary.get("subject_p_value")) is None:  # a model without calibration sets: 1.4.0 thresholds
         lines.append(
             f"Subject score {_number(summary.get('subject_score'))} vs threshold "
             f"{_number(summary.get('subject_threshold'))}: {verdict}"
@@ -133,7 +128,7 @@ def format_summary(summary: dict[str, Any], largest: int = 3) -> str:
     if components:
         lines.append(f"Largest region{'s' if min(largest, len(components)) > 1 else ''}:")
         for rank, component in enumerate(components[:largest], start=1):
-            p = _finite(component.get("p_value"))
+            p = finite_number(component.get("p_value"))
             lines.append(
                 f"  {rank}. {_number(component.get('volume_ml'))} mL at RAS "
                 f"{_ras(component.get('centroid_ras_mm'))} mm, peak {_number(component.get('peak_score'))}"

@@ -42,25 +42,13 @@ class Mrml:
 
 
 def build_scene() -> Mrml:
-    """A scene as desktop Slicer makes it: colour, volumes and segmentations logics, three slice views."""
-    scene = slicer.vtkMRMLScene()
-    app = slicer.vtkSlicerApplicationLogic()
-    app.SetMRMLScene(scene)
-    colors = app.GetColorLogic()
-    colors.SetMRMLScene(scene)
-    colors.AddDefaultColorNodes()
-    app.SetModuleLogic("Colors", colors)
-    app.SetSliceLogics(vtk.vtkCollection())
-    app.SetViewLogics(vtk.vtkCollection())
-    keep: list[Any] = []
-    for name, logic in (
-        ("Volumes", slicer.vtkSlicerVolumesLogic()),
-        ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic()),
-    ):
-        logic.SetMRMLScene(scene)
-        logic.SetMRMLApplicationLogic(app)
-        app.SetModuleLogic(name, logic)
-        keep.append(logic)
+    """A scene as desktop Slicer makes it (the module's own ``standalone_scene``: colour, volumes and segmentations
+    logics), plus the three slice views of the default layout."""
+    from LatentAnomalyGUI.standalone import standalone_scene
+
+    context = standalone_scene()
+    scene, app = context.scene, context.applicationLogic
+    keep: list[Any] = [context]
     slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
     for name in SLICE_VIEWS:  # the Red, Yellow and Green views of the default layout, without their widgets
         sliceLogic = slicer.vtkMRMLSliceLogic()
