@@ -142,7 +142,7 @@ def check_input_kind(pre: Any, model: Any) -> tuple[dict[str, Any], list[str]]:
     if contrast["csf_to_wm"] >= CSF_WM_REFUSE and contrast["gm_to_wm"] >= FLAT_GM_WM:
         warnings.append(
             f"CSF, grey and white matter have about the same intensity (CSF/WM {contrast['csf_to_wm']:.2f}, GM/WM "
-            f"{contrast['gm_to_wm']:.2f}): this does not look like a {sequence} brain MRI"
+            f"{contrast['gm_to_wm']:.2f}): it may not be a {sequence}-weighted brain MRI (no tissue contrast)"
         )
     elif contrast["csf_to_wm"] >= CSF_WM_REFUSE:
         raise InputError(
