@@ -21,6 +21,7 @@ from .cohort_workers import PARTIAL, CaseOptions, run_cases, use_model
 from .detect_io import check_scorer
 from .io import InputError
 from .progress import BatchProgress
+from .publish import check_not_inside_inputs, folder_lock
 
 __all__ = ["case_id_for", "parse_shard", "read_list", "run_batch"]
 
@@ -80,7 +81,27 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         require_highdicom()
     model = Model.load(args.model)
     check_scorer(model, args.scorer)
+    check_not_inside_inputs(out, [case.path for case in cases])
     _prepare_out(out)  # after every check: a refused run leaves no output folder
+    # one batch run (or one shard of a distributed run) writes into a folder at a time
+    lock = out / (".batch.lock" if count == 1 else f".batch-{index + 1}-of-{count}.lock")
+    with folder_lock(out, lock, holder="batch run"):
+        return _run_cases_into(out, args, model, shares, mine, index, count, distributed, local_rank, dicom_seg)
+
+
+def _run_cases_into(
+    out: Path,
+    args: argparse.Namespace,
+    model: Any,
+    shares: dict[int, list[Any]],
+    mine: list[Any],
+    index: int,
+    count: int,
+    distributed: bool,
+    local_rank: int | None,
+    dicom_seg: bool,
+) -> dict[str, Any]:
+    """The batch itself, under the output folder's lock: resume, run, and write the score table."""
     settings = _settings(args, model)
     options = CaseOptions(
         out=str(out),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["output_folder"]
+__all__ = ["check_not_inside_inputs", "folder_lock", "output_folder"]
 
 
 def _created_parents(out: Path) -> list[Path]:
@@ -34,7 +34,7 @@ def _remove_empty(folders: list[Path]) -> None:
                 folder.rmdir()
 
 
-def _check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+def check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
     target = out.resolve()
     for item in inputs:
         source = Path(item)
@@ -48,8 +48,10 @@ def _check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]
 
 
 @contextlib.contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    path = out.parent / f".{out.name}.lock"
+def folder_lock(out: Path, path: Path | None = None, holder: str = "detection") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (default ``<parent>/.<name>.lock``) while writing to ``out``; a second
+    run finds it held and is refused in one line. The kernel releases it when the process dies, even on kill -9."""
+    path = out.parent / f".{out.name}.lock" if path is None else path
     try:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError as error:
@@ -61,7 +63,7 @@ def _lock(out: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(
-                f"{out}: another detection is writing to this output folder now; wait for it or choose another --out"
+                f"{out}: another {holder} is writing to this output folder now; wait for it or choose another --out"
             ) from None
         try:
             yield
@@ -108,7 +110,7 @@ def output_folder(
     names = set(result_names)
     if out.exists() and not out.is_dir():
         raise InputError(f"{Path(out_dir)}: exists and is not a folder; choose another --out")
-    _check_not_inside_inputs(out, inputs)
+    check_not_inside_inputs(out, inputs)
     created = _created_parents(out.parent)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,7 @@ def output_folder(
             f"{Path(out_dir)}: cannot create the output folder ({error.strerror or error}); choose another --out"
         ) from None
     try:
-        with _lock(out):
+        with folder_lock(out):
             existing = sorted({p.name for p in out.iterdir()} & names) if out.is_dir() else []
             if existing and not overwrite:
                 raise InputError(

@@ -97,3 +97,29 @@ def test_rerun_after_a_kill_works_and_cleans_up(tmp_path, ixi_sample):
     assert rerun.returncode == 0, rerun.stderr
     assert _visible(out) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
     assert _hidden(tmp_path) == []  # the killed run's staging folder and lock are gone
+
+
+def test_second_batch_into_a_locked_folder_is_refused(tmp_path, ixi_sample, capfd):
+    """Two batch runs into one --out would race on records and exports: the second is refused in one line."""
+    from LatentAnomalyLib.publish import folder_lock
+
+    out = tmp_path / "cohort"
+    out.mkdir()
+    with folder_lock(out, out / ".batch.lock", holder="batch run"):
+        code = main(["batch", str(ixi_sample), "--out", str(out), *CPU])
+        err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "another batch run is writing" in err[0], err
+    assert _visible(out) == []  # nothing ran: no record, no export, no table
+
+
+@pytest.mark.parametrize("where", ["equal", "inside"])
+def test_batch_out_inside_a_dicom_input_folder_is_refused(tmp_path, where, capfd):
+    series = tmp_path / "series"
+    series.mkdir()
+    write_dicom_series(series, "1.2.826.0.1.3680043.2.1125.9.2", "T1", 0, slices=10)
+    before = sorted(p.name for p in series.iterdir())
+    out = series if where == "equal" else series / "results"
+    code = main(["batch", str(series), "--out", str(out), *CPU])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "inside the input folder" in err[0], err
+    assert sorted(p.name for p in series.iterdir()) == before
