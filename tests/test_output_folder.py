@@ -67,14 +67,15 @@ def test_overwrite_swaps_folders_and_keeps_other_files(tmp_path):
     assert (out / "notes.txt").read_text() == "the user's" and (out / "summary.json").read_text() == "newer"
 
 
+@pytest.mark.parametrize("command", ["detect", "batch"])
 @pytest.mark.parametrize("where", ["equal", "inside"])
-def test_out_inside_a_dicom_input_folder_is_refused(tmp_path, where, capfd):
+def test_out_inside_a_dicom_input_folder_is_refused(tmp_path, where, command, capfd):
     series = tmp_path / "series"
     series.mkdir()
     write_dicom_series(series, "1.2.826.0.1.3680043.2.1125.9.1", "T1", 0, slices=10)
     before = sorted(p.name for p in series.iterdir())
     out = series if where == "equal" else series / "results"
-    code = main(["detect", str(series), "--out", str(out), *CPU])
+    code = main([command, str(series), "--out", str(out), *CPU])
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "inside the input folder" in err[0], err
     assert sorted(p.name for p in series.iterdir()) == before
@@ -110,16 +111,3 @@ def test_second_batch_into_a_locked_folder_is_refused(tmp_path, ixi_sample, capf
         err = capfd.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "another batch run is writing" in err[0], err
     assert _visible(out) == []  # nothing ran: no record, no export, no table
-
-
-@pytest.mark.parametrize("where", ["equal", "inside"])
-def test_batch_out_inside_a_dicom_input_folder_is_refused(tmp_path, where, capfd):
-    series = tmp_path / "series"
-    series.mkdir()
-    write_dicom_series(series, "1.2.826.0.1.3680043.2.1125.9.2", "T1", 0, slices=10)
-    before = sorted(p.name for p in series.iterdir())
-    out = series if where == "equal" else series / "results"
-    code = main(["batch", str(series), "--out", str(out), *CPU])
-    err = capfd.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "inside the input folder" in err[0], err
-    assert sorted(p.name for p in series.iterdir()) == before
