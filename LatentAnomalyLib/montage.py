@@ -64,9 +64,8 @@ def _views(volume: np.ndarray, zyx: tuple[int, int, int]) -> list[np.ndarray]:
 
 
 def _overlay(values: np.ndarray, threshold: float, peak: float) -> np.ndarray:
-    """``viewing.heatmap_rgba`` of a slice with the volume's peak (it reads the peak from its input: append, drop)."""
-    rgba = heatmap_rgba(np.append(np.asarray(values, dtype=np.float64).ravel(), peak), threshold)
-    return rgba[:-1].reshape(*values.shape, 4)
+    """``viewing.heatmap_rgba`` of a slice in the colours of the whole volume (its ``peak``)."""
+    return heatmap_rgba(values, threshold, peak=peak)
 
 
 def display_settings(

@@ -51,9 +51,17 @@ def scan_window(image: np.ndarray, brain: np.ndarray | None = None) -> tuple[flo
     return float(low), float(high)
 
 
-def heatmap_rgba(heatmap: np.ndarray, threshold: float, opacity: float = DEFAULT_HEATMAP_OPACITY) -> np.ndarray:
-    """RGBA overlay (..., 4) of a heatmap slice or volume: Inferno over the display range, alpha 0 below it."""
-    peak = float(np.max(heatmap)) if heatmap.size else threshold
+def heatmap_rgba(
+    heatmap: np.ndarray, threshold: float, opacity: float = DEFAULT_HEATMAP_OPACITY, peak: float | None = None
+) -> np.ndarray:
+    """RGBA overlay (..., 4) of a heatmap slice or volume: Inferno over the display range, alpha 0 below it.
+
+    ``peak`` is the hottest score of the whole volume (a slice of it shows in the volume's colours); default: the
+    maximum of ``heatmap`` itself.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    if peak is None:
+        peak = float(np.max(heatmap)) if heatmap.size else threshold
     lower, upper = heatmap_display_range(threshold, peak)
     table = inferno_table()
     position = np.clip((heatmap - lower) / max(upper - lower, 1e-12), 0.0, 1.0)
