@@ -3,7 +3,7 @@
 The repository keeps the model in ``models/latent-anomaly-t1`` (the Slicer extension ships it from
 there). A wheel has no such folder, so ``build_py`` copies the bundle to
 ``LatentAnomalyLib/models/latent-anomaly-t1`` in the build tree, where
-``LatentAnomalyLib.bundle.default_model_path`` finds it once installed. Editable installs skip the
+``LatentAnomalyLib.bundle.format.default_model_path`` finds it once installed. Editable installs skip the
 copy and use the repository's folder directly. The bundle's manifest (SHA256 of every file) is
 checked whenever the model is loaded, so a damaged copy is refused.
 """

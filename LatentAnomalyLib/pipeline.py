@@ -17,15 +17,14 @@ import SimpleITK as sitk
 import torch
 
 from . import __version__
-from .components import label_components
-from .conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
-from .devices import encode_with_fallback, resolve_device
+from .bundle.model import Model
+from .encode.devices import encode_with_fallback, resolve_device
 from .errors import InputError
-from .model import Model
-from .postprocess import PostprocessConfig, normalise_within_scan, postprocess
-from .preprocess import Preprocessed, Preprocessor
-from .scorers import EncodedScan
-from .scorers.base import mirror_x, needs_mirror
+from .preprocess.chain import Preprocessed, Preprocessor
+from .score.base import EncodedScan, mirror_x, needs_mirror
+from .score.components import label_components
+from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
+from .score.postprocess import PostprocessConfig, normalise_within_scan, postprocess
 
 Progress = Callable[[str, float], None]
 

@@ -1,6 +1,6 @@
 """One case's arrays and the review actions on them: re-threshold without the model, save the reviewed label map.
 
-The label map is recomputed from ``heatmap`` with :func:`LatentAnomalyLib.components.label_components`, the function
+The label map is recomputed from ``heatmap`` with :func:`LatentAnomalyLib.score.components.label_components`, the function
 `detect` uses (same comparison, 26-connectivity and smallest kept region), so a reviewed label map at the original
 threshold equals ``labelmap``. No Slicer here: the scene is fed from these arrays.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from LatentAnomalyLib.bundle import default_model_path
-from LatentAnomalyLib.components import label_components
+from LatentAnomalyLib.bundle.format import default_model_path
 from LatentAnomalyLib.errors import InputError
-from LatentAnomalyLib.io import copy_geometry, write_image, write_json
-from LatentAnomalyLib.viewing import heatmap_display_range, scan_window
+from LatentAnomalyLib.io.write import copy_geometry, write_image, write_json
+from LatentAnomalyLib.outputs.viewing import heatmap_display_range, scan_window
+from LatentAnomalyLib.score.components import label_components
 
 from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
 

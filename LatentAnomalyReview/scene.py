@@ -2,7 +2,7 @@
 
 The scan, heatmap and label-map nodes are created once, filled with the first case before any view exists (a
 trame-slicer view created before its volumes renders near-black frames), and later cases replace their voxels and
-geometry in place. Colours come from :mod:`LatentAnomalyLib.viewing`: an Inferno table (slicer-core has none), the
+geometry in place. Colours come from :mod:`LatentAnomalyLib.outputs.viewing`: an Inferno table (slicer-core has none), the
 heatmap's display range with lower scores transparent, the brain-percentile scan window, a green label outline.
 """
 
@@ -13,7 +13,7 @@ import slicer
 from slicer.util import updateVolumeFromArray
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from LatentAnomalyLib.viewing import DEFAULT_HEATMAP_OPACITY, LABEL_OUTLINE_RGB, inferno_table
+from LatentAnomalyLib.outputs.viewing import DEFAULT_HEATMAP_OPACITY, LABEL_OUTLINE_RGB, inferno_table
 
 from .case_data import CaseData, ras_matrix
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from LatentAnomalyLib.conformal import finite_number
+from LatentAnomalyLib.score.conformal import finite_number
 
 NOT_AVAILABLE = "n/a"
 REGION_P_NOTE = (

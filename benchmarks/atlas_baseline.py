@@ -21,12 +21,12 @@ import torch
 from common import machine
 from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.preprocess import Preprocessed
-from LatentAnomalyLib.scorers import EncodedScan
-from LatentAnomalyLib.scorers.atlas import DIRECTIONS, AtlasScorer
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.preprocess.chain import Preprocessed
+from LatentAnomalyLib.score.atlas import DIRECTIONS, AtlasScorer
+from LatentAnomalyLib.score.base import EncodedScan
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 
 
 class Maps:

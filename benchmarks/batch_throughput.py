@@ -23,8 +23,8 @@ from pathlib import Path
 import psutil
 from common import machine, require_data
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.metrics import subject_metrics
+from LatentAnomalyLib.evaluation.metrics import subject_metrics
+from LatentAnomalyLib.evaluation.outputs import markdown_table
 
 
 def cohort_list(root: Path, destination: Path) -> Path:

@@ -16,10 +16,10 @@ import numpy as np
 import SimpleITK as sitk
 from common import machine, require_data
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 
 

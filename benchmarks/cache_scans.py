@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.training.scan_cache import cache_path, store
 

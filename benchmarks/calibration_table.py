@@ -27,9 +27,9 @@ import torch
 from cache_scans import cache_folder, set_cases
 from common import machine
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.metrics import lesion_metrics
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.metrics import lesion_metrics
+from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.training.scan_cache import cached
 
@@ -90,7 +90,7 @@ def table(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 def ranking(rows: list[dict]) -> list[dict]:
     """Subject AUROC, lesion scans against healthy scans, of the order scores.csv gives: by p-value (ascending,
     ties by score) when the setting has p-values, else by subject score."""
-    from LatentAnomalyLib.metrics import subject_metrics
+    from LatentAnomalyLib.evaluation.metrics import subject_metrics
 
     out = []
     for setting in dict.fromkeys(r["setting"] for r in rows):

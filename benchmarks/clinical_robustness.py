@@ -23,11 +23,11 @@ import numpy as np
 import SimpleITK as sitk
 from common import brats_cases, ixi_test_cases, machine, require_data
 
-from LatentAnomalyLib.evaluation import EvalCase
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.evaluation_run import Method, evaluate_cases
-from LatentAnomalyLib.geometry import antialias_sigmas
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.methods import EvalCase
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
+from LatentAnomalyLib.preprocess.geometry import antialias_sigmas
 
 SETTINGS: dict[str, tuple[float | None, float | None, float | None]] = {
     "original": (None, None, None),

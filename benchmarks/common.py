@@ -7,8 +7,8 @@ import os
 import platform
 from pathlib import Path
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation import EvalCase
+from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.evaluation.methods import EvalCase
 
 
 def machine() -> str:

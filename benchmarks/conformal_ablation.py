@@ -20,12 +20,12 @@ import torch
 from cache_scans import cache_folder, set_cases
 from common import machine
 
-from LatentAnomalyLib.components import label_components
-from LatentAnomalyLib.conformal import p_values, region_statistic
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.metrics import lesion_metrics
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.metrics import lesion_metrics
+from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.score.components import label_components
+from LatentAnomalyLib.score.conformal import p_values, region_statistic
 from LatentAnomalyLib.training.crossfit import SUBJECT_CANDIDATES, subject_candidates
 from LatentAnomalyLib.training.scan_cache import cached
 

@@ -41,14 +41,13 @@ import torch
 from common import machine
 from grid_maps import encode_latent
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.conformal import p_values, region_statistic
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.evaluation.synthetic import KINDS, paint_lesion
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
-from LatentAnomalyLib.scorers import EncodedScan
-from LatentAnomalyLib.scorers.base import mirror_x
-from LatentAnomalyLib.synthetic import KINDS, paint_lesion
+from LatentAnomalyLib.score.base import EncodedScan, mirror_x
+from LatentAnomalyLib.score.conformal import p_values, region_statistic
 from LatentAnomalyLib.training.augment import AugmentConfig, degrade
 from LatentAnomalyLib.training.crossfit import SUBJECT_CANDIDATES, load_scorer, subject_candidates
 from LatentAnomalyLib.training.scan_cache import CachedScan, cached
@@ -86,7 +85,7 @@ def measure(model: Model, name: str, scorer, scan: CachedScan, encoded: EncodedS
 
 
 def _ids(result, model: Model, name: str):
-    from LatentAnomalyLib.components import label_components
+    from LatentAnomalyLib.score.components import label_components
 
     cal = model.calibration["scorers"][name]
     heat = sitk.GetArrayFromImage(result.heatmap)

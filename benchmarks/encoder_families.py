@@ -27,10 +27,10 @@ import numpy as np
 import SimpleITK as sitk
 from common import machine, require_data
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.metrics import subject_metrics, voxel_metrics
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.evaluation.metrics import subject_metrics, voxel_metrics
+from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 
 

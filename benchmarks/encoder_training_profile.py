@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from LatentAnomalyLib.encoders import build_encoder
-from LatentAnomalyLib.encoders.siamese import latent_mask
+from LatentAnomalyLib.encode.families import build_encoder
+from LatentAnomalyLib.encode.siamese import latent_mask
 from LatentAnomalyLib.training.augment import degrade, random_affine
 from LatentAnomalyLib.training.config import TrainConfig
 from LatentAnomalyLib.training.cpu_memory import keep_freed_memory

@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from grid_maps import ImageMaps, encode_latent, load_cache, run_grid_benchmark
 
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
-from LatentAnomalyLib.scorers.gaussian_fine import FineGaussianScorer
-from LatentAnomalyLib.scorers.location import split_held_out
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.score.base import EncodedScan, mirror_x, upsample
+from LatentAnomalyLib.score.gaussian_fine import FineGaussianScorer
+from LatentAnomalyLib.score.location import split_held_out
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 
 SHRINK = 0.1
 

@@ -16,13 +16,13 @@ import SimpleITK as sitk
 import torch
 from common import brats_cases, machine, require_data
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.metrics import voxel_metrics
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.metrics import voxel_metrics
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
-from LatentAnomalyLib.preprocess import Preprocessed
-from LatentAnomalyLib.scorers import EncodedScan
+from LatentAnomalyLib.preprocess.chain import Preprocessed
+from LatentAnomalyLib.score.base import EncodedScan
 from LatentAnomalyLib.training.augment import AugmentConfig, degrade
 from LatentAnomalyLib.training.calibrate import build_synthetic_set
 

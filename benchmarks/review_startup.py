@@ -31,14 +31,14 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table  # noqa: E402
+from LatentAnomalyLib.evaluation.outputs import markdown_table  # noqa: E402
 from tests.review.driver import ReviewServer, chromium, element_image, wait_until  # noqa: E402
 
 CLICKS = (0.3, 0.5, 0.15, 0.7, 0.4)  # fractions of the threshold slider's track
 
 
 def detect_brats(out: Path) -> Path:
-    from LatentAnomalyLib.datasets import data_root
+    from LatentAnomalyLib.evaluation.datasets import data_root
 
     scan = sorted((data_root() / "brats2018").glob("*/*_t1.nii.gz"))[0]
     command = [str(Path(sys.executable).with_name("latent-anomaly")), "detect", str(scan), "--out", str(out)]

@@ -17,10 +17,10 @@ import numpy as np
 from common import brats_cases, ixi_test_cases, machine, mslub_cases, other_site_cases, require_data
 from speed_memory import STAGE_COLUMNS, run_once
 
-from LatentAnomalyLib.evaluation_outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
-from LatentAnomalyLib.evaluation_run import Method, evaluate_cases
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.scorers import BASELINE_SCORERS, LATENT_SCORERS
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
+from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
+from LatentAnomalyLib.score.registry import BASELINE_SCORERS, LATENT_SCORERS
 
 SPEED_SCAN = "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
 MODEL_SCORERS = (*LATENT_SCORERS, *BASELINE_SCORERS)
@@ -98,7 +98,7 @@ def main() -> None:
     print(markdown_table(healthy_rows, ("dataset", "method", "median", "max", "scans")) + "\n")
     print("### Subject level: lesion scans (BraTS T1, MSLUB T1) against healthy scans (IXI test, other sites)\n")
     subject_rows = []
-    from LatentAnomalyLib.metrics import subject_metrics
+    from LatentAnomalyLib.evaluation.metrics import subject_metrics
 
     for scorer in MODEL_SCORERS:
         method = f"model:{scorer}"

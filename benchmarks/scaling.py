@@ -17,12 +17,12 @@ import numpy as np
 import SimpleITK as sitk
 from common import machine, require_data
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.geometry import resample
-from LatentAnomalyLib.io import read_image
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
-from LatentAnomalyLib.scorers import LATENT_SCORERS
+from LatentAnomalyLib.preprocess.geometry import resample
+from LatentAnomalyLib.score.registry import LATENT_SCORERS
 
 
 def detect_scaling(model: Model, root: Path) -> list[dict]:
@@ -55,9 +55,9 @@ def detect_scaling(model: Model, root: Path) -> list[dict]:
 
 
 def fit_scaling(workdir: Path, config_path: Path) -> list[dict]:
-    from LatentAnomalyLib.scorers import SCORERS, EncodedScan
-    from LatentAnomalyLib.scorers.base import latent_grid_mask, mirror_x
-    from LatentAnomalyLib.scorers.location import LatentSpace
+    from LatentAnomalyLib.score.base import EncodedScan, latent_grid_mask, mirror_x
+    from LatentAnomalyLib.score.location import LatentSpace
+    from LatentAnomalyLib.score.registry import SCORERS
     from LatentAnomalyLib.training.config import TrainConfig
     from LatentAnomalyLib.training.encoder_trainer import encode_all
     from LatentAnomalyLib.training.run import TrainingRun

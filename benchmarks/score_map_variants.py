@@ -25,10 +25,10 @@ import torch
 from common import machine
 from grid_maps import brats_rows, grid_arguments, validation_rows
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.scorers.base import mirror_x, upsample
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.score.base import mirror_x, upsample
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 
 Variant = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

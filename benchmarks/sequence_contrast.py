@@ -5,7 +5,7 @@
 Runs the bundle's preprocessing (brain mask, registration, normalisation) on T1, FLAIR and T2 scans
 of the shared data and prints, per group, the range of the ratios and what the check decides
 (refused by the normalisation or the CSF rule, warned, accepted). Used to set the thresholds in
-``LatentAnomalyLib/input_kind.py``.
+``LatentAnomalyLib/preprocess/input_kind.py``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 
 from common import machine, require_data
 
-from LatentAnomalyLib import datasets
-from LatentAnomalyLib.evaluation_outputs import markdown_table
-from LatentAnomalyLib.input_kind import CSF_WM_REFUSE, FLAT_GM_WM, GM_WM_WARN, tissue_contrast
-from LatentAnomalyLib.io import InputError, read_image
-from LatentAnomalyLib.model import Model
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.errors import InputError
+from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.evaluation.outputs import markdown_table
+from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.preprocess.input_kind import CSF_WM_REFUSE, FLAT_GM_WM, GM_WM_WARN, tissue_contrast
 
 
 def groups(root: Path) -> dict[str, list[Path]]:

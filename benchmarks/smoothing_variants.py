@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from grid_maps import encode_latent, run_grid_benchmark
 
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.score.base import EncodedScan, mirror_x
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 
 OPTIONS = {
     "median 3 (model 1.3.0)": {"median_size": 3},

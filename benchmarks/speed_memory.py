@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from common import machine, require_data
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
+from LatentAnomalyLib.evaluation.outputs import markdown_table
 
 STAGE_COLUMNS = (
     "scorer",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import machine
 
-from LatentAnomalyLib.evaluation_outputs import markdown_table
+from LatentAnomalyLib.evaluation.outputs import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from grid_maps import encode_latent, load_cache, run_grid_benchmark
 
-from LatentAnomalyLib.model import Model
-from LatentAnomalyLib.postprocess import PostprocessConfig, postprocess
-from LatentAnomalyLib.scorers.base import EncodedScan, mirror_x, upsample
-from LatentAnomalyLib.scorers.location import split_held_out
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.score.base import EncodedScan, mirror_x, upsample
+from LatentAnomalyLib.score.location import split_held_out
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 
 
 class Views:

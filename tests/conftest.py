@@ -36,6 +36,6 @@ def mslub_sample() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def model():
-    from LatentAnomalyLib.model import Model
+    from LatentAnomalyLib.bundle.model import Model
 
     return Model.load(MODEL)

@@ -1,6 +1,6 @@
 """How results are shown in the slice views: Inferno heatmap over the scan, label map as a green outline.
 
-The colour window, opacity and colours are the shared viewing conventions of ``LatentAnomalyLib.viewing`` (the
+The colour window, opacity and colours are the shared viewing conventions of ``LatentAnomalyLib.outputs.viewing`` (the
 browser review and report.html use the same), so the three viewers show the same picture. :class:`ResultDisplay`
 works on any MRML scene: it sets the slice composite nodes directly (no layout manager), creates the Inferno
 colour table when the scene has none (a bare ``slicer-core`` scene has none; desktop Slicer ships one), and says
@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from LatentAnomalyLib.viewing import (
+from LatentAnomalyLib.outputs.viewing import (
     DEFAULT_HEATMAP_OPACITY,
     HEATMAP_COLORMAP,
     LABEL_OUTLINE_RGB,
@@ -23,11 +23,6 @@ from LatentAnomalyLib.viewing import (
 
 LABEL_COLORS_NAME = "LatentAnomaly label outline"
 FALLBACK_COLORMAP = "PET-Heat"  # a bare scene has it; used only if matplotlib (Inferno's colours) is missing
-
-
-def window_level(lower: float, upper: float) -> tuple[float, float]:
-    """Slicer's (window, level) for a display range."""
-    return upper - lower, (upper + lower) / 2.0
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The label map may have been re-thresholded in Slicer, so the summary written is the one stored on the label map
 node. Volumes are written through storage nodes that are not kept in the scene (``SceneNodes.writeNode``): the
 nodes keep pointing at their own files. A DICOM Segmentation is offered only when the input came from a DICOM
-series and ``LatentAnomalyLib.dicom_seg`` (highdicom) is available. Works on any MRML scene.
+series and ``LatentAnomalyLib.outputs.dicom_seg`` (highdicom) is available. Works on any MRML scene.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def dicom_source_files(volumeNode: Any) -> list[Path]:
 
 
 def dicom_seg_available() -> bool:
-    return importlib.util.find_spec("LatentAnomalyLib.dicom_seg") is not None and (
+    return importlib.util.find_spec("LatentAnomalyLib.outputs.dicom_seg") is not None and (
         importlib.util.find_spec("highdicom") is not None
     )
 
@@ -98,16 +98,16 @@ class ResultExporter:
 
     @staticmethod
     def exportDicomSeg(path: Path, labelNode: Any, dicomSeries: list[Path]) -> Path:
-        """The label map as a DICOM Segmentation referencing ``dicomSeries`` (``LatentAnomalyLib.dicom_seg``).
+        """The label map as a DICOM Segmentation referencing ``dicomSeries`` (``LatentAnomalyLib.outputs.dicom_seg``).
 
         The label map is first put on the series' own grid (Slicer may store a series with an axis reversed):
         nearest neighbour on the same physical grid, so every voxel keeps its value.
         """
         if not dicom_seg_available():
-            raise RuntimeError("DICOM SEG export needs LatentAnomalyLib.dicom_seg and highdicom")
+            raise RuntimeError("DICOM SEG export needs LatentAnomalyLib.outputs.dicom_seg and highdicom")
         import SimpleITK as sitk
 
-        from LatentAnomalyLib.dicom_seg import write_dicom_seg
+        from LatentAnomalyLib.outputs.dicom_seg import write_dicom_seg
 
         from .ground_truth import resample_like
 

@@ -2,7 +2,7 @@
 
 Researchers load a scan with a known lesion and want to see at once how well the heatmap ranks the
 lesion voxels (AUROC, AUPRC: threshold-free) and how well the label map on screen overlaps it (Dice:
-changes with the threshold slider). The numbers come from ``LatentAnomalyLib.metrics``, the functions
+changes with the threshold slider). The numbers come from ``LatentAnomalyLib.evaluation.metrics``, the functions
 the library's evaluation uses, so the module and ``latent-anomaly evaluate`` agree. Ranking metrics
 are computed inside the brain only, as in the evaluation: the heatmap is exactly 0 outside the brain
 mask, so without an explicit mask the brain is taken as the heatmap's non-zero voxels (every voxel if
@@ -31,7 +31,7 @@ def ground_truth_metrics(
     ``auroc``, ``auprc`` (None where undefined, e.g. no lesion voxel in the brain), ``n_brain_voxels``,
     ``n_truth_voxels`` (inside the brain), ``truth_outside_brain`` (lesion voxels the heatmap cannot score).
     """
-    from LatentAnomalyLib.metrics import dice_at, voxel_metrics
+    from LatentAnomalyLib.evaluation.metrics import dice_at, voxel_metrics
 
     heatmap = np.asarray(heatmap)
     truth_mask = np.asarray(truth) != 0

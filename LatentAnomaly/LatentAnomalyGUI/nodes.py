@@ -113,7 +113,7 @@ class SceneNodes:
         if Path(path).is_dir():
             import vtk
 
-            from LatentAnomalyLib.io import dicom_series_files
+            from LatentAnomalyLib.io.read import dicom_series_files
 
             files = dicom_series_files(Path(path))
             fileList = vtk.vtkStringArray()

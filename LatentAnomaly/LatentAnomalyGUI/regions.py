@@ -6,7 +6,7 @@ the summary ``rethreshold.py`` rebuilds after the slider moved, so they always d
 on screen. Each row carries the region's conformal p-value (model 1.5.0) and whether it is at most the summary's
 alpha (kept in the calibrated label map); regions recomputed at another threshold have none ("n/a": the region
 calibration holds at the calibrated voxel threshold only), and a model without calibration leaves both cells empty.
-Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.components`` converts
+Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.score.components`` converts
 SimpleITK's LPS), which is what Slicer calls RAS for the untransformed volume; when a summary has only
 the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Plain Python: tested without Slicer.
 """
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from LatentAnomalyLib.conformal import finite_number
+from LatentAnomalyLib.score.conformal import finite_number
 
 COLUMNS = ("#", "Volume (mL)", "Peak score", "p-value", "p \u2264 alpha", "Centroid R, A, S (mm)")
 NOT_AVAILABLE = "n/a"

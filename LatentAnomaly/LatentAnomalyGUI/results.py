@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from LatentAnomalyLib.conformal import finite_number
+from LatentAnomalyLib.score.conformal import finite_number
 
 from .rethreshold import SOURCE_SLICER
 

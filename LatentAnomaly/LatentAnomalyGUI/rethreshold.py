@@ -35,7 +35,7 @@ def relabel(image: Any, threshold: float, min_ml: float, ids: bool = False) -> t
     ``ids`` the array holds each component's ``id`` (as ``label_components``)."""
     import SimpleITK as sitk
 
-    from LatentAnomalyLib.components import label_components
+    from LatentAnomalyLib.score.components import label_components
 
     heatmap = sitk.GetArrayFromImage(image)
     return label_components(heatmap, float(threshold), image, float(min_ml), ids=ids)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..brainmask_net import BrainMaskConfig, build_net, net_input, predict_array
-from ..datasets import Case
+from ..evaluation.datasets import Case
+from ..preprocess.brainmask_net import BrainMaskConfig, build_net, net_input, predict_array
 
 PATCH = (64, 64, 48)  # (z, y, x): a whole IXI head at 4 mm (60 x 60 x 45) plus padding
 
@@ -33,8 +33,8 @@ def load_case(case: Case, config: BrainMaskConfig) -> tuple[np.ndarray, np.ndarr
     """(network input, brain label) on the 4 mm working grid of one IXI head."""
     import SimpleITK as sitk
 
-    from ..geometry import axis_aligned_grid, resample, resample_mask
-    from ..io import read_image
+    from ..io.read import read_image
+    from ..preprocess.geometry import axis_aligned_grid, resample, resample_mask
 
     image = read_image(case.images["t1"])
     work = resample(image, axis_aligned_grid(image, config.spacing))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..bundle import BundleWriter
+from ..bundle.format import BundleWriter
 
 
 def training_data(run: Any) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..evaluation.synthetic import KINDS, paint_lesion
 from ..pipeline import subject_score
-from ..postprocess import PostprocessConfig, postprocess
-from ..scorers import EncodedScan
-from ..synthetic import KINDS, paint_lesion
+from ..score.base import EncodedScan
+from ..score.postprocess import PostprocessConfig, postprocess
 from .config import CalibrationConfig
 
 
@@ -107,7 +107,7 @@ def choose_postprocess(
     configuration's common post-processing, e.g. within-scan normalisation) is part of every
     candidate. Returns (chosen options, every candidate's result).
     """
-    from ..metrics import voxel_metrics
+    from ..evaluation.metrics import voxel_metrics
 
     if fixed:
         return {**(base or {}), **fixed}, []

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..brainmask_net import BrainMaskConfig
-from ..configs import PreprocessConfig, preprocess_config_from_json
-from ..configs import tuples as _tuples
-from ..encoders import EncoderConfig
-from ..scorers.family import FAMILY_SCORERS
-from ..scorers.location import LocationConfig
+from ..bundle.configs import PreprocessConfig, preprocess_config_from_json
+from ..bundle.configs import tuples as _tuples
+from ..encode.families import EncoderConfig
+from ..preprocess.brainmask_net import BrainMaskConfig
+from ..score.family import FAMILY_SCORERS
+from ..score.location import LocationConfig
 from .augment import AugmentConfig
 from .brainmask_trainer import BrainMaskTrainConfig
 from .encoder_trainer import EncoderTrainConfig

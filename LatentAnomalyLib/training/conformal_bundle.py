@@ -1,4 +1,4 @@
-"""Write a bundle's conformal calibration sets from cross-fit records (see :mod:`.crossfit` and :mod:`..conformal`).
+"""Write a bundle's conformal calibration sets from cross-fit records (see :mod:`.crossfit` and :mod:`..score.conformal`).
 
     python -m LatentAnomalyLib.training.conformal_bundle --config configs/default_t1.json \\
         --model models/latent-anomaly-t1 --work runs/crossfit --out models/latent-anomaly-t1
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import Bundle, BundleWriter
-from ..conformal import region_statistic
+from ..bundle.format import Bundle, BundleWriter
+from ..score.conformal import region_statistic
 
 SETS_FILE = "calibration_sets.safetensors"
 REWRITTEN = ("config.json", "calibration.json", "metrics.json")

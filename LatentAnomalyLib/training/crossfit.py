@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import datasets
-from ..model import Model
+from ..bundle.model import Model
+from ..evaluation import datasets
 from ..pipeline import DetectOptions, Detector, subject_score
-from ..postprocess import normalise_within_scan
-from ..scorers import LATENT_SCORERS, EncodedScan, scorer_class
-from ..scorers.base import mirror_x
-from ..scorers.location import LatentSpace, LocationConfig
+from ..score.base import EncodedScan, mirror_x
+from ..score.location import LatentSpace, LocationConfig
+from ..score.postprocess import normalise_within_scan
+from ..score.registry import LATENT_SCORERS, scorer_class
 from .scan_cache import CachedScan, cached
 
 SUBJECT_CANDIDATES = ("raw", "normalised", "shifted")

@@ -3,7 +3,7 @@
 Input: arrays (N, D, H, W) of normalised images and brain masks (the training cache). No
 SimpleITK here, so this stage also runs on a GPU machine that has only torch. The objective is
 restoration (degraded input, clean target, brain-weighted L1) plus the family's own terms
-(``train_forward`` of each module in ``LatentAnomalyLib.encoders``), each weighted by this
+(``train_forward`` of each module in ``LatentAnomalyLib.encode``), each weighted by this
 config. Optional: outlier removal (:mod:`.outliers`) and data parallelism under torchrun
 (:mod:`.distributed`).
 """
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..encoders import EncoderConfig, build_encoder
-from ..encoders.siamese import latent_mask, siamese_losses
+from ..encode.families import EncoderConfig, build_encoder
+from ..encode.siamese import latent_mask, siamese_losses
 from .augment import AugmentConfig, degrade, random_affine
 from .distributed import DistContext, gather_share, mean_over_processes, wrap
 from .outliers import OutlierFilter

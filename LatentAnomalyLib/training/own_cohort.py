@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import datasets
+from ..evaluation import datasets
 
 SKULL_MODES = ("auto", "stripped", "skull")
 
@@ -30,7 +30,7 @@ class CohortSource:
     reference_model: Path | None = None
 
     def reference(self) -> Any:  # -> Model (imported lazily: SimpleITK)
-        from ..model import Model
+        from ..bundle.model import Model
 
         return Model.load(self.reference_model)
 

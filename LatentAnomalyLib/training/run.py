@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import datasets
-from ..brainmask_net import build_net as build_brainmask_net
-from ..encoders import build_encoder
+from ..encode.families import build_encoder
+from ..evaluation import datasets
+from ..preprocess.brainmask_net import build_net as build_brainmask_net
 from ..progress import BatchProgress
 from .config import STAGES, TrainConfig
 from .cpu_memory import keep_freed_memory
@@ -117,7 +117,7 @@ class TrainingRun:
         self.path("metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
 
     def template(self):  # -> Template (SimpleITK is imported only by the stages that need it)
-        from ..template import build_template
+        from ..preprocess.template import build_template
 
         if self.source is not None:
             return self.source.template(self.config.preprocess.grid)
@@ -186,8 +186,8 @@ class TrainingRun:
         )
 
     def stage_preprocess(self, force: bool) -> None:
-        from ..io import read_image
-        from ..preprocess import Preprocessor
+        from ..io.read import read_image
+        from ..preprocess.chain import Preprocessor
 
         self.path("cache/scans").mkdir(parents=True, exist_ok=True)
         preprocessor = Preprocessor(self.config.preprocess, self.template(), self.brainmask_net())

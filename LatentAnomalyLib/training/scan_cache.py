@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..io import read_image
+from ..io.read import read_image
 from ..pipeline import Detector
-from ..preprocess import Preprocessed
-from ..registration import affine_from_arrays, affine_to_arrays
-from ..scorers import EncodedScan
+from ..preprocess.chain import Preprocessed
+from ..preprocess.registration import affine_from_arrays, affine_to_arrays
+from ..score.base import EncodedScan
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The scorers stage of `latent-anomaly train`: encode the cached scans, fit and calibrate every scorer.
 
 Latent scorers share one fitted :class:`LatentSpace`; baselines fit on the unmirrored training
-scans; an encoder family's own score (``scorers.family``) first copies the family's arrays from
+scans; an encoder family's own score (``score.family``) first copies the family's arrays from
 the trained encoder. Thresholds are calibrated on the healthy validation scans, post-processing
 is chosen on synthetic lesions painted into them (``calibrate``).
 """
@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..scorers import FAMILY_SCORERS, LATENT_SCORERS, EncodedScan, scorer_class
-from ..scorers.base import latent_grid_mask, mirror_x
-from ..scorers.location import LatentSpace
+from ..score.base import EncodedScan, latent_grid_mask, mirror_x
+from ..score.family import FAMILY_SCORERS
+from ..score.location import LatentSpace
+from ..score.registry import LATENT_SCORERS, scorer_class
 
 RESIDUAL_FIT_SCANS = 32
 
@@ -142,7 +143,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
 
 def _stamp(run: Any) -> str:
     """What the fitted scorers depend on: the encoder's weights, the cached scans and the scorer settings."""
-    from ..bundle import sha256
+    from ..bundle.format import sha256
 
     resolved = run.config.resolved()
     keys = ("seed", "scorers", "default_scorer", "calibration", "latent_space", "postprocess")

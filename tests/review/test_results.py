@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LatentAnomalyLib import cli
-from LatentAnomalyLib.components import label_components
+from LatentAnomalyLib.cli import main as cli
 from LatentAnomalyLib.errors import InputError
+from LatentAnomalyLib.score.components import label_components
 from LatentAnomalyReview import INSTALL_HINT
 from LatentAnomalyReview.case_data import CaseData
 from LatentAnomalyReview.files import resolve_request

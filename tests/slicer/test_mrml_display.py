@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from LatentAnomalyLib.viewing import (
+from LatentAnomalyLib.outputs.viewing import (
     DEFAULT_HEATMAP_OPACITY,
     HEATMAP_COLORMAP,
     LABEL_OUTLINE_RGB,
@@ -37,7 +37,7 @@ def test_heatmap_colours_and_display_range(loaded):
     lower, upper = heatmap_display_range(threshold, peak)
     assert shown.GetWindowLevelMin() == pytest.approx(lower, abs=1e-4)
     assert shown.GetWindowLevelMax() == pytest.approx(upper, abs=1e-4)
-    assert (shown.GetWindow(), shown.GetLevel()) == pytest.approx(display.window_level(lower, upper), abs=1e-4)
+    assert (shown.GetWindow(), shown.GetLevel()) == pytest.approx((upper - lower, (upper + lower) / 2), abs=1e-4)
     assert not shown.GetAutoWindowLevel() and shown.GetApplyThreshold()
     assert shown.GetLowerThreshold() == pytest.approx(lower, abs=1e-4) and shown.GetUpperThreshold() > peak
     labels = loaded.label.GetDisplayNode().GetColorNode()

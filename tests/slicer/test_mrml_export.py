@@ -58,8 +58,8 @@ def test_dicom_seg_export_for_an_input_read_from_a_dicom_series(mrml, sample_det
     import locale
 
     pytest.importorskip("highdicom", reason="DICOM SEG export needs the dicom extra (highdicom)")
+    from tests.outputs.test_dicom_seg import hd, pydicom, seg_volume, write_series
     from tests.slicer.conftest import saved_outcome
-    from tests.test_dicom_seg import hd, pydicom, seg_volume, write_series
 
     saved = locale.setlocale(locale.LC_ALL)
     try:

@@ -46,7 +46,7 @@ def test_results_of_an_oblique_scan_keep_its_ijk_to_ras(mrml, sample_detection, 
     assert np.allclose(exported.GetDirection(), expected.GetDirection(), atol=1e-6)
     assert np.allclose(exported.GetOrigin(), expected.GetOrigin(), atol=1e-4)
     assert np.array_equal(sitk.GetArrayFromImage(exported), nodes.array_of(volume))
-    # The CLI writes its results on the input's grid (tests/test_detect.py); here the sample's results are put on
+    # The CLI writes its results on the input's grid (tests/integration/test_detect.py); here the sample's results are put on
     # the oblique grid, written as the CLI writes them (NIfTI) and loaded by the module.
     folder = tmp_path / "output"
     folder.mkdir()

@@ -7,7 +7,7 @@ import pytest
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from LatentAnomalyLib.viewing import DEFAULT_HEATMAP_OPACITY
+from LatentAnomalyLib.outputs.viewing import DEFAULT_HEATMAP_OPACITY
 from tests.slicer_gui import pictures, review
 
 pytestmark = pytest.mark.mrml

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import vtk
 
-from LatentAnomalyLib.metrics import dice_at, voxel_metrics
+from LatentAnomalyLib.evaluation.metrics import dice_at, voxel_metrics
 from tests.slicer_gui import nodes, review
 
 pytestmark = pytest.mark.mrml

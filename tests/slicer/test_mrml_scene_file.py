@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import slicer
 
-from LatentAnomalyLib.viewing import HEATMAP_COLORMAP
+from LatentAnomalyLib.outputs.viewing import HEATMAP_COLORMAP
 from tests.slicer.conftest import build_scene
 from tests.slicer_gui import nodes, review
 

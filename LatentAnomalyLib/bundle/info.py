@@ -1,0 +1,104 @@
+"""`latent-anomaly info`: what a bundle holds, how it was trained and calibrated, and whether it is intact.
+
+A scorer with conformal calibration sets (model 1.5.0, see ``docs/calibration.md``) flags a scan by its p-value;
+its line states the sets (scans, subject and region statistics, default alpha) and the score thresholds that are
+equivalent to alpha 0.05, not the 1.4.0 subject threshold still stored in ``calibration.json``. No torch here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from ..score.conformal import DEFAULT_ALPHA, decision_threshold, load_sets
+from .format import Bundle, default_model_path
+
+
+def _finite(value: float) -> float | None:
+    """A threshold no value can pass (alpha under 1 / (n + 1)) is None, as in summary.json."""
+    return value if math.isfinite(value) else None
+
+
+def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> dict[str, Any] | None:
+    """What the scorer's calibration sets are and the thresholds equivalent to alpha 0.05, or None without sets."""
+    entry = calibration["scorers"][scorer].get("conformal")
+    sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), scorer) if entry else None
+    if sets is None:
+        return None
+    return {
+        "n_scans": sets.n,
+        "subject_statistic": "mean of the top 1% brain voxel scores"
+        + (" of the scan-standardised score map" if sets.subject_normalised else ""),
+        "region_statistic": sets.region_statistic,
+        "default_alpha": float(entry.get("default_alpha", DEFAULT_ALPHA)),
+        "description": sets.description,
+        "alpha": DEFAULT_ALPHA,
+        "subject_threshold": _finite(decision_threshold(sets.subject_scores, DEFAULT_ALPHA)),
+        "region_statistic_threshold": _finite(decision_threshold(sets.region_max, DEFAULT_ALPHA)),
+    }
+
+
+def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
+    head = f"    {name}: voxel threshold {t['voxel']:.3f} ({t['rule']})"
+    c = t.get("conformal")
+    if c is None:
+        return [f"{head}; subject threshold {t['subject']:.3f}"]
+
+    def value(v: float | None) -> str:
+        return "none" if v is None else f"{v:.3f}"
+
+    return [
+        f"{head}; conformal calibration sets: {c['n_scans']} healthy scans, default alpha {c['default_alpha']:g}",
+        f"      subject statistic: {c['subject_statistic']}; region statistic: {c['region_statistic']}",
+        f"      at alpha {c['alpha']:g}: subject score threshold {value(c['subject_threshold'])} (flagged when "
+        f"p <= alpha), region {c['region_statistic']} threshold {value(c['region_statistic_threshold'])}",
+    ]
+
+
+def describe(path: str | Path | None = None) -> dict[str, Any]:
+    bundle = Bundle.load(path or default_model_path())  # verifies every checksum
+    config = bundle.json("config.json")
+    calibration = bundle.json("calibration.json")
+    metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
+    size_mb = sum((bundle.folder / f).stat().st_size for f in bundle.manifest["files"]) / 1e6
+    info: dict[str, Any] = {
+        "path": str(bundle.folder),
+        "name": bundle.manifest["model_name"],
+        "version": bundle.manifest["model_version"],
+        "format_version": bundle.manifest["format_version"],
+        "library_version": bundle.manifest["library_version"],
+        "created": bundle.manifest["created"],
+        "checksums": "verified",
+        "size_mb": round(size_mb, 2),
+        "modality": config.get("modality"),
+        "encoder": config["encoder"],
+        "scorers": list(config["scorers"]),
+        "default_scorer": config["default_scorer"],
+        "thresholds": {
+            name: {
+                "voxel": c["voxel_threshold"],
+                "subject": c["subject"]["threshold"],
+                "rule": c.get("voxel_threshold_rule", ""),
+            }
+            for name, c in calibration["scorers"].items()
+        },
+        "training_data": {k: v for k, v in config.get("training_data", {}).items() if not k.endswith("subjects")},
+        "metrics": metrics,
+    }
+    for name, t in info["thresholds"].items():  # with calibration sets, the subject threshold detect uses at 0.05
+        conformal = conformal_info(bundle, calibration, name)
+        if conformal is not None:
+            t.update(subject=conformal["subject_threshold"], subject_without_sets=t["subject"], conformal=conformal)
+    lines = [
+        f"{info['name']} {info['version']}  ({info['path']}, {info['size_mb']} MB, checksums verified)",
+        f"  format {info['format_version']}, written by latent-anomaly {info['library_version']} on {info['created']}",
+        f"  modality {info['modality']}; encoder {info['encoder']['family']} (latent {info['encoder']['latent_channels']} channels, stride {info['encoder']['stride']})",
+        f"  trained on {info['training_data'].get('dataset', '?')} ({info['training_data'].get('split_file', '?')})",
+        f"  scorers: {', '.join(info['scorers'])} (default {info['default_scorer']})",
+    ]
+    for name, t in info["thresholds"].items():
+        lines += _threshold_lines(name, t)
+    info["text"] = "\n".join(lines)
+    return info

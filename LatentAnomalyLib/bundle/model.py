@@ -1,0 +1,114 @@
+"""A loaded model: a verified bundle turned into the objects the pipeline runs.
+
+The bundle's ``config.json`` says how to preprocess, which encoder to build, which scorers it
+holds and which one is the default; ``calibration.json`` holds the thresholds fixed on healthy
+validation scans. Nothing is executed from the bundle: classes are picked by name from the
+library's own registries and filled with arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..encode.families import EncoderConfig, build_encoder
+from ..preprocess.brainmask_net import build_net as build_brainmask_net
+from ..preprocess.template import Template
+from ..score.location import LatentSpace
+from ..score.registry import LATENT_SCORERS, scorer_class
+from .configs import PreprocessConfig, preprocess_config_from_json
+from .configs import tuples as _tuples
+from .format import Bundle, BundleError, default_model_path
+
+__all__ = ["Model"]
+
+
+@dataclass
+class Model:
+    """Everything detection needs, loaded from one bundle."""
+
+    name: str
+    version: str
+    bundle: Bundle
+    config: dict[str, Any]
+    preprocess: PreprocessConfig
+    template: Template
+    brainmask_net: torch.nn.Module | None
+    encoder: torch.nn.Module
+    latent_mean: np.ndarray
+    latent_std: np.ndarray
+    scorers: dict[str, Any]
+    calibration: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_scorer(self) -> str:
+        return str(self.config["default_scorer"])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Model:
+        bundle = Bundle.load(path or default_model_path())
+        try:
+            return cls._from_bundle(bundle)
+        except BundleError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:  # a config this library cannot use
+            first = (str(error).strip().splitlines() or [""])[0]
+            raise BundleError(
+                f"{bundle.folder}: config or data files do not fit this library ({type(error).__name__}: {first})"
+            ) from None
+
+    @classmethod
+    def _from_bundle(cls, bundle: Bundle) -> Model:
+        config = bundle.json("config.json")
+        pre = preprocess_config_from_json(config["preprocess"])
+        template = Template.load(bundle, config["template_files"], pre.grid)
+        brainmask_net = None
+        if bundle.has("brainmask.safetensors"):
+            brainmask_net = build_brainmask_net(pre.brainmask)
+            brainmask_net.load_state_dict(bundle.state_dict("brainmask.safetensors"))
+            brainmask_net.eval()
+        encoder = build_encoder(EncoderConfig(**_tuples(config["encoder"])))
+        weights = bundle.state_dict("encoder.safetensors")
+        stats = bundle.arrays("latent_stats.safetensors")
+        encoder.load_state_dict(weights)
+        encoder.eval()
+        space = None
+        if config.get("latent_space"):
+            files = config["latent_space"]
+            space = LatentSpace.from_state(bundle.arrays(files["arrays"]), bundle.json(files["meta"]))
+        scorers = {}
+        for name, files in config["scorers"].items():
+            meta = bundle.json(files["meta"])
+            arrays = bundle.arrays(files["arrays"]) if files.get("arrays") else {}
+            scorer_type = scorer_class(meta["scorer"])
+            if name in LATENT_SCORERS:
+                scorers[name] = scorer_type.from_state(arrays, meta, space)
+            else:
+                scorers[name] = scorer_type.from_state(arrays, meta)
+        if config["default_scorer"] not in scorers:
+            raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
+        return cls(
+            name=bundle.manifest["model_name"],
+            version=bundle.manifest["model_version"],
+            bundle=bundle,
+            config=config,
+            preprocess=pre,
+            template=template,
+            brainmask_net=brainmask_net,
+            encoder=encoder,
+            latent_mean=stats["mean"],
+            latent_std=stats["std"],
+            scorers=scorers,
+            calibration=bundle.json("calibration.json"),
+            metrics=bundle.json("metrics.json") if bundle.has("metrics.json") else {},
+        )
+
+    def standardise_latent(self, latent: np.ndarray) -> np.ndarray:
+        return ((latent - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]).astype(
+            np.float32
+        )

@@ -1,0 +1,51 @@
+"""What the subcommands share: the conformal ``--alpha`` and ``--regions`` of ``detect`` and ``batch``, the choices of
+``--device``, ``--skull`` and ``--progress``, the subject verdict line, and :class:`UsageError`."""
+
+from __future__ import annotations
+
+import argparse
+
+DEVICES = ("auto", "cpu", "cuda")
+SKULL_MODES = ("auto", "stripped", "skull")
+PROGRESS_MODES = ("auto", "bar", "lines", "none")
+
+
+class UsageError(ValueError):
+    """A problem with the command line itself (reported as one ``error:`` line, exit code 2)."""
+
+
+def alpha_value(text: str) -> float:
+    """``--alpha``: a false-positive rate strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
+    return value
+
+
+def add_conformal_options(p: argparse.ArgumentParser) -> None:
+    """``--alpha`` and ``--regions`` (see :mod:`LatentAnomalyLib.score.conformal`)."""
+    p.add_argument(
+        "--alpha",
+        type=alpha_value,
+        default=0.05,
+        help="false-positive rate for healthy scans like the calibration scans: a scan is flagged when its "
+        "p-value is at most alpha, and the label map keeps regions with p-value at most alpha (default 0.05)",
+    )
+    p.add_argument(
+        "--regions",
+        choices=("calibrated", "all"),
+        help="label map: regions with p-value <= alpha (calibrated, the default) or every region above the "
+        "voxel threshold (all; the default with --threshold or for bundles without calibration sets)",
+    )
+
+
+def subject_text(summary: dict) -> str:
+    """The subject verdict: score, p-value and flag (or the threshold, for bundles without p-values)."""
+    score = f"subject score {summary['subject_score']:.2f}"
+    if summary.get("subject_p_value") is None:
+        return f"{score} (threshold {summary['subject_threshold']:.2f})"
+    flag = "flagged" if summary["subject_flagged"] else "not flagged"
+    return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g})"

@@ -1,0 +1,132 @@
+"""Which scans a batch run covers: a folder of scans, a CSV or text list, or paths given one by one.
+
+Kept apart from running detection so that the list of cases (and their ids, which name output
+folders and resume records) is decided once, the same way on every rank and every restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..io.read import image_suffix
+from .paths import check_case_id
+
+LIST_SUFFIXES = (".csv", ".tsv", ".txt", ".lst")
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    path: str
+
+
+def case_id_for(path: str) -> str:
+    """A folder-safe id from a scan path (file name without image suffix, no leading dot)."""
+    p = Path(path.rstrip("/"))
+    suffix = image_suffix(p)
+    name = p.name[: -len(suffix)] if suffix else p.name
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:128] or "case"
+
+
+def read_list(path: str | Path) -> list[Case]:
+    """Cases from a CSV with a 'path' column (optional 'case_id') or a plain list of paths, one a line.
+
+    Relative paths are taken relative to the list's folder when they exist there, so a list can
+    travel with its scans. A given case_id must be a plain folder name (see :mod:`.paths`): one
+    that would leave the output folder (``..``, absolute, separators) is refused, naming its line.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such list file")
+    text = source.read_text()
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise InputError(f"{source}: the list is empty")
+    delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
+    header = [c.strip().lower() for c in lines[0].split(delimiter)]
+    if "path" in header:
+        rows = list(csv.DictReader(lines, delimiter=delimiter))
+        pairs = [
+            ((row.get("case_id") or "").strip(), (row.get("path") or "").strip())
+            for row in ({k.strip().lower(): v for k, v in r.items() if k} for r in rows)
+        ]
+    else:
+        pairs = [("", line.strip()) for line in lines]
+    cases = []
+    for line, (case_id, raw) in enumerate(pairs, start=2 if "path" in header else 1):
+        if case_id:
+            check_case_id(case_id, f"{source} row {line}")
+        if not raw:
+            continue
+        candidate = Path(raw)
+        if not candidate.is_absolute() and (source.parent / candidate).exists():
+            candidate = source.parent / candidate
+        cases.append(Case(case_id or case_id_for(raw), str(candidate)))
+    return cases
+
+
+def scan_folder(folder: Path) -> tuple[list[Case], list[str]]:
+    """Cases in a folder: every image file, and every sub-folder holding no image files (a DICOM series).
+
+    Returns the cases and notes about what was skipped (other files, sub-folders of NIfTI files).
+    """
+    cases, skipped_files, skipped_dirs = [], 0, 0
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            files = [p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
+            if files and not any(image_suffix(p) for p in files):
+                cases.append(Case(case_id_for(str(entry)), str(entry)))
+            else:
+                skipped_dirs += 1
+        elif image_suffix(entry):
+            cases.append(Case(case_id_for(str(entry)), str(entry)))
+        else:
+            skipped_files += 1
+    notes = []
+    if skipped_files:
+        notes.append(f"{folder}: skipped {skipped_files} file(s) that are not scans")
+    if skipped_dirs:
+        notes.append(
+            f"{folder}: skipped {skipped_dirs} sub-folder(s) that are not DICOM series; list their scans in a CSV"
+        )
+    return cases, notes
+
+
+def _looks_like_dicom_series(folder: Path) -> bool:
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return bool(files) and not any(image_suffix(p) for p in files) and not any(p.is_dir() for p in folder.iterdir())
+
+
+def discover(inputs: list[str], listing: str | None = None) -> tuple[list[Case], list[str]]:
+    """All cases named by the command line, in order, with unique ids; and notes for the user."""
+    cases: list[Case] = []
+    notes: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir() and not _looks_like_dicom_series(path):
+            found, skipped = scan_folder(path)
+            if not found:
+                raise InputError(f"{path}: holds no scans (NIfTI, NRRD, MHA files or DICOM series sub-folders)")
+            cases += found
+            notes += skipped
+        elif path.is_file() and not image_suffix(path) and path.suffix.lower() in LIST_SUFFIXES:
+            cases += read_list(path)
+        else:  # a scan or a DICOM folder; a missing one is recorded as failed, not fatal
+            cases.append(Case(case_id_for(item), item))
+    if listing:
+        cases += read_list(listing)
+    if not cases:
+        raise InputError("no scans given: pass a folder, a CSV of paths, or scan paths")
+    for case in cases:
+        check_case_id(case.case_id, case.path)
+    ids = [c.case_id for c in cases]
+    duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
+    if duplicates:
+        raise InputError(f"case ids are not unique ({', '.join(duplicates[:5])}); give a CSV with a case_id column")
+    return cases, notes

@@ -1,0 +1,177 @@
+"""One scan in, three files out: the file-level wrapper around :class:`Detector` used by the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..io.read import geometry, read_image
+from ..io.write import write_image, write_json
+from ..preprocess.input_kind import check_input_kind, explain_failure
+from ..progress import ProgressDisplay
+
+OUTPUT_NAMES = ("heatmap", "labelmap")
+DICOM_SEG_NAME = "labelmap.seg.dcm"  # with --dicom-seg on a DICOM series input
+OOD_SCORE_FACTOR = 3.0  # subject score this many times its threshold: a large lesion or an input unlike training
+BRAIN_ML_RANGE = (600.0, 2500.0)  # adult brain volumes lie well inside; outside, the mask or the scan is wrong
+
+
+def output_paths(out_dir: str | Path, image_format: str = "nii.gz", dicom_seg: bool = False) -> dict[str, Path]:
+    out = Path(out_dir)
+    paths = {name: out / f"{name}.{image_format}" for name in OUTPUT_NAMES} | {"summary": out / "summary.json"}
+    return paths | {"dicom_seg": out / DICOM_SEG_NAME} if dicom_seg else paths
+
+
+def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
+    """Warnings for results that say more about the input than about anomalies (e.g. not a head scan)."""
+    warnings = []
+    score, threshold = summary.get("subject_score"), summary.get("subject_threshold")
+    if score is not None and threshold and threshold > 0 and score > OOD_SCORE_FACTOR * threshold:
+        warnings.append(
+            f"subject score {score:.2f} is more than {OOD_SCORE_FACTOR:g}x the threshold ({threshold:.2f}): "
+            "either a large abnormality or a scan unlike the healthy training scans (it may not be a "
+            "T1-weighted brain MRI); check the input before trusting the heatmap"
+        )
+    brain = summary.get("brain_volume_ml")
+    low, high = BRAIN_ML_RANGE
+    if brain is not None and not low <= brain <= high:
+        warnings.append(
+            f"brain mask volume {brain:.0f} mL is implausible (expected {low:.0f}-{high:.0f} mL): "
+            "the scan may not be a head, or its voxel size is wrong"
+        )
+    return warnings
+
+
+def check_scorer(model: Any, scorer: str | None) -> None:
+    """Refuse a ``--scorer`` the bundle does not hold, naming the ones it has."""
+    if scorer is not None and scorer not in model.scorers:
+        raise InputError(f"--scorer {scorer!r} is not in model {model.name}; it has: {', '.join(sorted(model.scorers))}")
+
+
+def thick_slice_warnings(spacing: tuple[float, ...], grid_mm: float) -> list[str]:
+    """A warning when the scan's voxels are coarser than the model grid along some axis (thick slices)."""
+    thickest = max(float(s) for s in spacing)
+    if thickest <= grid_mm * 1.05:
+        return []
+    return [
+        f"voxel size {'x'.join(f'{s:g}' for s in spacing)} mm: slices are {thickest:g} mm thick, coarser than the "
+        f"model's {grid_mm:g} mm grid; lesions thinner than about {thickest:g} mm may be missed and the heatmap "
+        "is blurred across slices"
+    ]
+
+
+RESULT_NAMES = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json", DICOM_SEG_NAME}
+
+
+def output_folder(
+    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()
+) -> contextlib.AbstractContextManager[Path]:
+    """Lock ``out_dir`` and yield a hidden staging folder, published as ``out_dir`` on success (see :mod:`..io.publish`).
+
+    An existing empty folder is fine (callers such as Slicer create temporary folders first); one
+    holding earlier results is refused unless ``overwrite``, so a typo cannot destroy a result.
+    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``.
+    """
+    from ..io.publish import output_folder as locked_output_folder
+
+    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs)
+
+
+def detect_file(
+    input_path: str | Path,
+    out_dir: str | Path,
+    model_path: str | Path | None = None,
+    scorer: str | None = None,
+    device: str = "auto",
+    skull: str = "auto",
+    threshold: float | None = None,
+    image_format: str = "nii.gz",
+    progress: str = "auto",
+    model: Any = None,
+    series: str | None = None,
+    dicom_seg: bool = False,
+    final_dir: str | Path | None = None,
+    alpha: float = 0.05,
+    regions: str | None = None,
+) -> dict[str, Any]:
+    """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
+
+    ``final_dir``: where ``out_dir`` (a staging folder) will be published; summary.json names the
+    outputs there.
+
+    ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
+    as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
+
+    ``alpha`` and ``regions`` set the conformal subject flag and label-map rule (see :mod:`..score.conformal`).
+
+    Out-of-distribution warnings (see :func:`out_of_distribution_warnings`) go to
+    ``summary["warnings"]`` and ``summary["messages"]``.
+    """
+    from ..bundle.model import Model
+    from ..pipeline import DetectOptions, Detector
+
+    t_start = time.perf_counter()
+    if dicom_seg:
+        from .dicom_seg import check_dicom_seg_input
+
+        check_dicom_seg_input(input_path)
+    paths = output_paths(out_dir, image_format, dicom_seg)
+    source = Path(input_path).resolve()
+    for path in [*paths.values(), *output_paths(final_dir or out_dir, image_format, dicom_seg).values()]:
+        if path.resolve() == source:
+            raise InputError(f"{path}: output would overwrite the input scan; choose another --out folder")
+    display = ProgressDisplay(progress)
+    display("read", 0.0)
+    t = time.perf_counter()
+    image = read_image(input_path, series=series)
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    if model is None:
+        model = Model.load(model_path)
+    load_s = time.perf_counter() - t
+    check_scorer(model, scorer)
+    detector = Detector(
+        model,
+        DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold, alpha=alpha, regions=regions),
+        progress=display,
+    )
+    try:
+        result = detector.detect(image)
+    except InputError as error:
+        raise explain_failure(error, detector, image, skull) from None
+    kind, kind_warnings = check_input_kind(result.preprocessed, model)  # refuses scans unlike the training data
+    t = time.perf_counter()
+    write_image(result.heatmap, paths["heatmap"])
+    write_image(result.labelmap, paths["labelmap"])
+    if dicom_seg:
+        from .dicom_seg import write_dicom_seg
+
+        used = result.summary["model"]
+        parameters = {"scorer": used["scorer"], "voxel_threshold": result.summary["voxel_threshold"]}
+        write_dicom_seg(
+            result.labelmap, input_path, paths["dicom_seg"], model_name=model.name, model_version=model.version,
+            series=series, parameters=parameters,
+        )
+    write_s = time.perf_counter() - t
+    summary = result.summary
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    summary["warnings"] = [
+        *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
+        *kind_warnings,
+        *out_of_distribution_warnings(summary),
+    ]
+    summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
+    summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image), **kind}
+    summary["outputs"] = {k: str(v) for k, v in output_paths(final_dir or out_dir, image_format, dicom_seg).items()}
+    summary["timings_s"] = {
+        "read": round(read_s, 3),
+        "load_model": round(load_s, 3),
+        **summary["timings_s"],
+        "write": round(write_s, 3),
+        "total": round(time.perf_counter() - t_start, 3),
+    }
+    write_json(summary, paths["summary"])
+    return summary

@@ -1,0 +1,117 @@
+"""The reversible preprocessing chain shared by training and detection.
+
+scan (any format, orientation, spacing) -> brain mask (stripped support or U-Net) -> affine
+registration of the brain to the template -> one resampling onto the 2 mm model grid ->
+tissue-anchored intensity normalisation. The result keeps the transform so any map computed on
+the model grid goes back to the scan's own grid with the exact inverse affine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from ..bundle.configs import GridConfig, PreprocessConfig
+from ..errors import InputError
+from .brainmask import looks_skull_stripped, mask_from_probability, predict_probability, stripped_mask
+from .geometry import axis_aligned_grid, resample, resample_mask
+from .normalize import NormalisationError, normalise
+from .registration import register_affine, scale_factor
+from .template import Template
+
+SKULL_MODES = ("auto", "stripped", "skull")
+PLAUSIBLE_SCALE = (0.3, 2.5)  # brain volume relative to the template; outside this registration failed
+
+
+@dataclass
+class Preprocessed:
+    """A scan on the model grid, with what is needed to map results back to the scan."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    transform: sitk.AffineTransform
+    native: sitk.Image
+    native_mask: np.ndarray
+    skull_stripped: bool
+    info: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_native(self, array: np.ndarray, grid: GridConfig, inside_brain: bool = True) -> sitk.Image:
+        """Map a model-grid map onto the scan's grid with the exact inverse transform."""
+        model = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.float32))
+        model.CopyInformation(grid.image())
+        out = resample(model, self.native, self.transform.GetInverse(), sitk.sitkLinear, 0.0, antialias=False)
+        if inside_brain:
+            values = sitk.GetArrayFromImage(out)
+            values[~self.native_mask] = 0.0
+            out = sitk.GetImageFromArray(values)
+            out.CopyInformation(self.native)
+        return out
+
+
+class Preprocessor:
+    """Apply the bundle's preprocessing to a scan; the same object serves training and detection."""
+
+    def __init__(
+        self, config: PreprocessConfig, template: Template, brainmask_net: torch.nn.Module | None, device: str = "cpu"
+    ):
+        self.config = config
+        self.template = template
+        self.brainmask_net = brainmask_net
+        self.device = device
+        self._fixed = template.as_image("t1")
+
+    def brain_mask(self, image: sitk.Image, skull: str = "auto") -> tuple[np.ndarray, bool]:
+        """Brain mask on the scan's own grid and whether the scan was treated as skull-stripped."""
+        if skull not in SKULL_MODES:
+            raise ValueError(f"skull must be one of {SKULL_MODES}")
+        stripped = skull == "stripped" or (skull == "auto" and looks_skull_stripped(image, self.config.brainmask))
+        if stripped:
+            mask = sitk.GetArrayFromImage(stripped_mask(image, self.config.brainmask)) > 0
+        else:
+            if self.brainmask_net is None:
+                raise InputError("this scan has a skull but the model bundle has no brain-extraction network")
+            prob = predict_probability(self.brainmask_net, image, self.config.brainmask, self.device)
+            mask = mask_from_probability(prob, image)
+        if mask.sum() == 0:
+            raise InputError("no brain found in the scan")
+        return mask, stripped
+
+    def run(self, image: sitk.Image, skull: str = "auto") -> Preprocessed:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        native_mask, stripped = self.brain_mask(image, skull)
+        timings["brain_mask"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        mask_image = sitk.GetImageFromArray(native_mask.astype(np.uint8))
+        mask_image.CopyInformation(image)
+        work = resample(image, axis_aligned_grid(image, self.config.registration_spacing))
+        work_mask = resample_mask(mask_image, work)
+        moving = sitk.GetArrayFromImage(work)
+        moving[~work_mask] = 0.0
+        moving_image = sitk.GetImageFromArray(moving)
+        moving_image.CopyInformation(work)
+        transform = register_affine(moving_image, self._fixed, self.config.registration)
+        scale = scale_factor(transform)
+        if not PLAUSIBLE_SCALE[0] <= scale <= PLAUSIBLE_SCALE[1]:
+            raise InputError(f"registration to the template failed (volume ratio {scale:.2f}); is this a brain MRI?")
+        timings["registration"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        reference = self.config.grid.image()
+        model = sitk.GetArrayFromImage(resample(image, reference, transform))
+        model_mask = resample_mask(mask_image, reference, transform)
+        try:
+            normalised, anchors = normalise(
+                model, model_mask, self.template.gm, self.template.wm, self.config.normalisation
+            )
+        except NormalisationError as error:
+            raise InputError(str(error)) from None
+        timings["resample_normalise"] = time.perf_counter() - t0
+        info = {"registration_volume_ratio": scale, **anchors}
+        return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings)

@@ -1,0 +1,153 @@
+"""Conformal p-values for the subject flag and for each flagged region, against healthy calibration sets.
+
+A bundle may store, per scorer, two calibration sets measured on healthy scans that the scorer was not
+fitted on (cross-fitting, see :mod:`..training.crossfit`):
+
+- ``subject_scores`` (n,): each healthy scan's subject score;
+- ``region_max`` (n,): each healthy scan's largest region statistic (0 when it has no region).
+
+A new scan with subject score ``s`` gets ``p = (1 + #{subject_scores >= s}) / (n + 1)`` and is flagged when
+``p <= alpha``. For a healthy scan exchangeable with the calibration scans, ``P(p <= alpha) <= alpha``
+(finite-sample; Vovk et al. 2005). Each region above the voxel threshold gets
+``p = (1 + #{region_max >= t}) / (n + 1)`` for its statistic ``t``; the label map keeps the regions with
+``p <= alpha``. A healthy scan then shows *any* kept region exactly when its own largest region statistic
+has a p-value ``<= alpha``, so ``P(a healthy exchangeable scan shows a false-positive region) <= alpha``.
+Both guarantees are marginal (over scans) and assume exchangeability: they do not hold for scanners,
+protocols or ages unlike the calibration population.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+REGION_STATISTICS = ("peak", "volume", "mass")
+DEFAULT_ALPHA = 0.05
+
+
+def p_values(values: np.ndarray | Sequence[float] | float, calibration: np.ndarray) -> np.ndarray:
+    """Conformal p-values ``(1 + #{calibration >= v}) / (n + 1)`` of each value (larger value = more anomalous)."""
+    cal = np.sort(np.asarray(calibration, dtype=np.float64))
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    at_least = cal.size - np.searchsorted(cal, v, side="left")
+    return (1.0 + at_least) / (cal.size + 1.0)
+
+
+def p_value(value: float, calibration: np.ndarray) -> float:
+    return float(p_values(value, calibration)[0])
+
+
+def decision_threshold(calibration: np.ndarray, alpha: float) -> float:
+    """The value above which ``p <= alpha``: ``v > threshold`` exactly when ``p_value(v) <= alpha``.
+
+    With the calibration values sorted from the largest, it is the ``(m + 1)``-th of them, where
+    ``m = floor(alpha (n + 1)) - 1`` is how many calibration values may be at least ``v``; ``inf`` when
+    ``alpha < 1 / (n + 1)`` (no value can reach such a p-value).
+    """
+    cal = np.sort(np.asarray(calibration, dtype=np.float64))[::-1]
+    m = math.floor(alpha * (cal.size + 1) + 1e-9) - 1
+    if m < 0:
+        return math.inf
+    if m >= cal.size:
+        return -math.inf
+    return float(cal[m])
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, null, not a number, infinite). JSON has no infinity: a
+    threshold no value can pass is written as ``None``, and every viewer reads summary numbers through this."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def region_statistic(component: dict[str, Any], statistic: str, threshold: float) -> float:
+    """One region's statistic: its ``peak`` score, its ``volume`` (mL) or its ``mass`` (mL x mean excess)."""
+    if statistic == "peak":
+        return float(component["peak_score"])
+    if statistic == "volume":
+        return float(component["volume_ml"])
+    if statistic == "mass":
+        return float(component["volume_ml"]) * max(float(component["mean_score"]) - threshold, 0.0)
+    raise ValueError(f"unknown region statistic {statistic!r}; known: {', '.join(REGION_STATISTICS)}")
+
+
+def check_alpha(alpha: float) -> float:
+    if not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    return float(alpha)
+
+
+@dataclass
+class CalibrationSets:
+    """One scorer's healthy calibration sets and how they were made (see the module docstring)."""
+
+    subject_scores: np.ndarray
+    region_max: np.ndarray
+    region_statistic: str
+    subject_normalised: bool
+    description: str
+    voxel_threshold: float
+
+    @property
+    def n(self) -> int:
+        return int(self.subject_scores.size)
+
+    def subject(self, score: float, alpha: float) -> dict[str, Any]:
+        """p-value, flag and the equivalent score threshold of one subject score."""
+        p = p_value(score, self.subject_scores)
+        return {
+            "subject_p_value": p,
+            "subject_flagged": bool(p <= alpha),
+            "subject_threshold": finite_number(decision_threshold(self.subject_scores, alpha)),
+            "subject_healthy_percentile": float((self.subject_scores < score).mean() * 100.0),
+        }
+
+    def regions(self, components: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+        """``components`` with their ``region_statistic`` and ``p_value`` added (new dicts)."""
+        stats = [region_statistic(c, self.region_statistic, self.voxel_threshold) for c in components]
+        ps = p_values(stats, self.region_max) if stats else np.zeros(0)
+        return [
+            {**c, "region_statistic": float(t), "p_value": float(p), "p_value_at_most_alpha": bool(p <= alpha)}
+            for c, t, p in zip(components, stats, ps)
+        ]
+
+    def describe(self, alpha: float) -> dict[str, Any]:
+        """What summary.json states about the calibration and its guarantee."""
+        return {
+            "alpha": alpha,
+            "calibration": self.description,
+            "n_calibration_scans": self.n,
+            "subject_statistic": "mean of the top 1% brain voxel scores"
+            + (" of the scan-standardised score map" if self.subject_normalised else ""),
+            "region_statistic": self.region_statistic,
+            "region_statistic_threshold": finite_number(decision_threshold(self.region_max, alpha)),
+            "guarantee": (
+                f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
+                f"{alpha:g} and P(any region kept in the label map) <= {alpha:g}; not guaranteed for other "
+                "scanners, protocols or ages"
+            ),
+        }
+
+
+def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
+    """The calibration sets a bundle stores for ``scorer``, or ``None`` (bundles before model 1.5.0)."""
+    entry = model.calibration.get("scorers", {}).get(scorer, {}).get("conformal")
+    if not entry:
+        return None
+    arrays = model.bundle.arrays(entry["arrays"])
+    prefix = entry.get("prefix", scorer)
+    return CalibrationSets(
+        subject_scores=np.asarray(arrays[f"{prefix}.subject_scores"], dtype=np.float64),
+        region_max=np.asarray(arrays[f"{prefix}.region_max"], dtype=np.float64),
+        region_statistic=str(entry["region_statistic"]),
+        subject_normalised=bool(entry.get("subject_normalised", False)),
+        description=str(entry.get("description", "")),
+        voxel_threshold=float(model.calibration["scorers"][scorer]["voxel_threshold"]),
+    )

@@ -1,0 +1,1 @@
+"""Bundle format, trust checks and `latent-anomaly info` (LatentAnomalyLib.bundle)."""

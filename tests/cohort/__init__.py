@@ -1,0 +1,1 @@
+"""Batch internals: case ids and worker processes (LatentAnomalyLib.cohort)."""

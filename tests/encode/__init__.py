@@ -1,0 +1,1 @@
+"""Encoder families and the plain-torch network blocks (LatentAnomalyLib.encode)."""

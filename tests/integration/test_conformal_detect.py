@@ -1,0 +1,125 @@
+"""The bundled model's conformal calibration sets in detection: summary, label map, scores.csv, older bundles."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from LatentAnomalyLib.bundle.format import BundleWriter, sha256
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.cli.main import main
+from LatentAnomalyLib.io.read import read_image
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.score.components import label_components
+from LatentAnomalyLib.training.conformal_bundle import SETS_FILE
+
+
+@pytest.fixture(scope="module")
+def encoded(model, ixi_sample):
+    """The healthy IXI sample preprocessed and encoded once; each test finishes it with its own options."""
+    detector = Detector(model, DetectOptions(device="cpu"))
+    image = read_image(ixi_sample)
+    pre = detector.preprocess(image, {})
+    return image, pre, detector.encode(pre)
+
+
+def finish(model, encoded, **options):
+    image, pre, scan = encoded
+    detector = Detector(model, DetectOptions(device="cpu", **options))
+    return detector._finish(image, pre, scan, model.default_scorer, {}, 0.0)
+
+
+def test_bundle_lists_its_calibration_sets(model):
+    entry = model.calibration["scorers"][model.default_scorer]["conformal"]
+    files = model.bundle.manifest["files"]
+    assert entry["arrays"] == SETS_FILE and files[SETS_FILE] == sha256(model.bundle.folder / SETS_FILE)
+    arrays = model.bundle.arrays(SETS_FILE)
+    n = entry["n_scans"]
+    assert n == len(entry["case_ids"]) == 118
+    assert arrays[f"{model.default_scorer}.subject_scores"].shape == (n,)
+    assert np.all(arrays[f"{model.default_scorer}.region_max"] >= 0)
+    split = json.loads((Path(__file__).resolve().parents[2] / "splits" / "ixi_t1_split.json").read_text())
+    assert not set(entry["case_ids"]) & set(split["test"])  # the test split is never calibration data
+    assert sum(p.stat().st_size for p in model.bundle.folder.rglob("*") if p.is_file()) < 50e6
+
+
+def test_label_map_keeps_exactly_the_regions_with_p_at_most_alpha(model, encoded):
+    everything = finish(model, encoded, regions="all")
+    for alpha in (0.05, 0.5):
+        result = finish(model, encoded, alpha=alpha)
+        s = result.summary
+        assert s["alpha"] == alpha and s["regions"] == "calibrated"
+        assert 0 < s["subject_p_value"] <= 1 and s["subject_flagged"] == (s["subject_p_value"] <= alpha)
+        assert all(c["p_value"] <= alpha for c in s["components"])
+        assert all(c["p_value"] > alpha for c in s["regions_not_kept"])
+        assert len(s["components"]) + len(s["regions_not_kept"]) == everything.summary["n_components"]
+        labels = sitk.GetArrayFromImage(result.labelmap)
+        all_labels = sitk.GetArrayFromImage(everything.labelmap)
+        assert np.all(labels <= all_labels)  # a subset of the voxel-threshold map
+        voxel_ml = float(np.prod(result.labelmap.GetSpacing())) / 1000
+        assert labels.sum() * voxel_ml == pytest.approx(sum(c["volume_ml"] for c in s["components"]))
+    # "all" is today's voxel-threshold label map
+    cal = model.calibration["scorers"][model.default_scorer]
+    heat = sitk.GetArrayFromImage(everything.heatmap)
+    expected, _ = label_components(heat, cal["voxel_threshold"], everything.heatmap, cal["min_component_ml"])
+    assert np.array_equal(sitk.GetArrayFromImage(everything.labelmap), expected)
+
+
+def test_user_threshold_gives_the_voxel_threshold_map_without_region_p_values(model, encoded):
+    result = finish(model, encoded, threshold=2.0)
+    assert result.summary["regions"] == "all" and result.summary["voxel_threshold"] == 2.0
+    assert all("p_value" not in c for c in result.summary["components"])
+    assert result.summary["subject_p_value"] is not None
+
+
+def test_bundle_without_calibration_sets_detects_with_the_old_rules(model, encoded, tmp_path):
+    writer = BundleWriter(tmp_path / "old")
+    for name in model.bundle.manifest["files"]:
+        if name not in (SETS_FILE, "calibration.json"):
+            writer.add_file(name, model.bundle.path(name))
+    calibration = model.bundle.json("calibration.json")
+    for entry in calibration["scorers"].values():
+        entry.pop("conformal", None)
+    writer.add_json("calibration.json", calibration)
+    old = Model.load(writer.finish(model.name, "1.4.9"))
+    result = finish(old, encoded)
+    s = result.summary
+    assert s["subject_p_value"] is None and any("no conformal calibration sets" in m for m in s["messages"])
+    assert s["subject_flagged"] == (s["subject_score"] > s["subject_threshold"])
+    new_all = finish(model, encoded, regions="all")
+    assert np.array_equal(sitk.GetArrayFromImage(result.labelmap), sitk.GetArrayFromImage(new_all.labelmap))
+
+
+def test_batch_writes_p_values_and_ranks_by_them(tmp_path, ixi_sample, mslub_sample):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    shutil.copy(ixi_sample, scans / "ixi.nii.gz")
+    shutil.copy(mslub_sample["T1"], scans / "ms.nii.gz")
+    out = tmp_path / "out"
+    assert main(["batch", str(scans), "--out", str(out), "--export", "all", "--device", "cpu", "--alpha", "0.1"]) == 0
+    with open(out / "scores.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    p = [float(r["p_value"]) for r in rows]
+    assert p == sorted(p) and all(r["alpha"] == "0.1" for r in rows)
+    for row in rows:
+        summary = json.loads((out / row["case_id"] / "summary.json").read_text())
+        assert summary["subject_p_value"] == pytest.approx(float(row["p_value"]), rel=1e-5)
+        assert (row["flagged"] == "yes") == (summary["subject_p_value"] <= 0.1)
+        assert all(c["p_value"] <= 0.1 for c in summary["components"])
+
+
+def test_bad_alpha_or_regions_with_threshold_are_one_line_errors(tmp_path, ixi_sample, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(ixi_sample), "--out", str(out), "--threshold", "2", "--regions", "calibrated"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --regions calibrated needs the calibrated voxel threshold")
+    assert not (out / "summary.json").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(ixi_sample), "--out", str(out), "--alpha", "0"])
+    assert exit_info.value.code == 2

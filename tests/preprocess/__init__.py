@@ -1,0 +1,1 @@
+"""The preprocessing chain and the input-kind check (LatentAnomalyLib.preprocess)."""

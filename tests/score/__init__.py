@@ -1,0 +1,1 @@
+"""Scorers, their registry and the conformal p-values (LatentAnomalyLib.score)."""

@@ -1,0 +1,121 @@
+"""Conformal p-values: arithmetic, finite-sample guarantee on exchangeable data, region rule, ranking."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from LatentAnomalyLib.cohort.records import rank_rows
+from LatentAnomalyLib.score.conformal import (
+    CalibrationSets,
+    check_alpha,
+    decision_threshold,
+    p_value,
+    p_values,
+    region_statistic,
+)
+
+
+def test_p_value_counts_calibration_scores_at_least_as_large():
+    cal = np.array([1.0, 2.0, 3.0, 4.0])
+    assert p_value(3.5, cal) == pytest.approx(2 / 5)
+    assert p_value(3.0, cal) == pytest.approx(3 / 5)  # ties count against the scan
+    assert p_value(0.0, cal) == pytest.approx(1.0)
+    assert p_value(9.0, cal) == pytest.approx(1 / 5)  # never below 1 / (n + 1)
+    assert np.allclose(p_values([9.0, 3.5, 0.0], cal[::-1]), [0.2, 0.4, 1.0])
+
+
+@pytest.mark.parametrize("alpha", [0.005, 0.01, 0.05, 0.1, 0.3])
+def test_decision_threshold_agrees_with_the_p_value_rule(alpha):
+    rng = np.random.default_rng(1)
+    cal = rng.normal(size=118)
+    values = np.concatenate([rng.normal(size=2000) * 2, cal])  # includes exact ties with calibration scores
+    threshold = decision_threshold(cal, alpha)
+    assert np.array_equal(values > threshold, p_values(values, cal) <= alpha)
+    if alpha < 1 / 119:
+        assert threshold == math.inf
+
+
+@pytest.mark.parametrize(("n", "alpha", "discrete"), [(20, 0.05, False), (118, 0.05, False), (118, 0.01, True)])
+def test_false_flag_rate_is_at_most_alpha_on_exchangeable_scans(n, alpha, discrete):
+    """Healthy test scans drawn like the calibration scans: P(p <= alpha) <= alpha, and close to floor(alpha(n+1))/(n+1)."""
+    rng = np.random.default_rng(7)
+    trials = 20000
+    draws = rng.gamma(2.0, size=(trials, n + 1))
+    if discrete:  # many ties
+        draws = np.round(draws * 2)
+    flagged = np.array([p_value(row[-1], row[:-1]) <= alpha for row in draws])
+    tolerance = 3 * math.sqrt(alpha * (1 - alpha) / trials)
+    assert flagged.mean() <= alpha + tolerance
+    exact = math.floor(alpha * (n + 1)) / (n + 1)
+    if not discrete:  # continuous scores: the rule uses the whole budget (not a trivially conservative one)
+        assert flagged.mean() >= exact - tolerance
+
+
+def test_scans_with_any_kept_region_are_at_most_alpha_on_exchangeable_scans():
+    """Regions against per-scan maxima: a healthy scan shows a kept region with probability <= alpha."""
+    rng = np.random.default_rng(3)
+    n, alpha, trials = 118, 0.05, 5000
+    hits = 0
+    for _ in range(trials):
+        counts = rng.poisson(2.0, size=n + 1)
+        maxima = np.array([rng.exponential(size=c).max() if c else 0.0 for c in counts])
+        test_regions = rng.exponential(size=counts[-1])
+        hits += bool(test_regions.size and (p_values(test_regions, maxima[:-1]) <= alpha).any())
+    assert hits / trials <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / trials)
+    assert hits / trials >= 0.03  # and the rule is not vacuous
+
+
+def _sets(**kwargs) -> CalibrationSets:
+    values = dict(
+        subject_scores=np.arange(1.0, 20.0),
+        region_max=np.tile(np.arange(10.0), 2),
+        region_statistic="peak",
+        subject_normalised=False,
+        description="test",
+        voxel_threshold=0.5,
+    )
+    values.update(kwargs)
+    return CalibrationSets(**values)
+
+
+def test_region_p_values_and_subject_fields():
+    sets = _sets()
+    regions = sets.regions([{"peak_score": 8.5, "volume_ml": 1.0, "mean_score": 1.0}, {"peak_score": 100.0,
+                            "volume_ml": 1.0, "mean_score": 1.0}], alpha=0.05)
+    assert [r["p_value"] for r in regions] == pytest.approx([3 / 21, 1 / 21])
+    assert [r["p_value_at_most_alpha"] for r in regions] == [False, True]
+    subject = sets.subject(19.5, 0.05)
+    assert subject["subject_p_value"] == pytest.approx(1 / 20) and subject["subject_flagged"]
+    assert subject["subject_threshold"] == 19.0
+    assert sets.subject(30.0, 0.01)["subject_threshold"] is None  # no score reaches p <= 0.01 with n = 19
+    assert not sets.subject(30.0, 0.01)["subject_flagged"]
+
+
+def test_region_statistics():
+    region = {"peak_score": 4.0, "volume_ml": 2.0, "mean_score": 3.0}
+    assert region_statistic(region, "peak", 2.5) == 4.0
+    assert region_statistic(region, "volume", 2.5) == 2.0
+    assert region_statistic(region, "mass", 2.5) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        region_statistic(region, "area", 2.5)
+    for bad in (0.0, 1.0, -0.1, 2):
+        with pytest.raises(ValueError):
+            check_alpha(bad)
+
+
+def test_scores_table_ranks_by_p_value_then_score():
+    rows = [
+        {"case_id": "a", "subject_score": 5.0, "p_value": 0.2},
+        {"case_id": "b", "subject_score": 9.0, "p_value": 1 / 119},
+        {"case_id": "c", "subject_score": 7.0, "p_value": 1 / 119},
+        {"case_id": "d", "subject_score": None, "p_value": None, "status": "failed"},
+        {"case_id": "e", "subject_score": 6.0, "p_value": 0.5},
+    ]
+    ranked = rank_rows(rows)
+    assert [r["case_id"] for r in ranked] == ["b", "c", "a", "e", "d"]
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, ""]
+    old = [{"case_id": "x", "subject_score": 1.0}, {"case_id": "y", "subject_score": 3.0}]  # bundles without p-values
+    assert [r["case_id"] for r in rank_rows(old)] == ["y", "x"]

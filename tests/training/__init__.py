@@ -1,0 +1,1 @@
+"""Training pieces: CPU memory, torchrun data parallelism, outlier removal (LatentAnomalyLib.training)."""
