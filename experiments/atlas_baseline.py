@@ -1,6 +1,6 @@
 """How strong is the statistical atlas, and what does the latent scorer add to it?
 
-    python benchmarks/atlas_baseline.py [--workdir runs/v2] [--scorer ocsvm] [--brats]
+    python experiments/atlas_baseline.py [--workdir runs/v2] [--scorer ocsvm] [--brats]
 
 The latent method has to beat a voxel-wise z-score against registered healthy scans, so that
 baseline must be as good as validation can make it. This script refits the atlas from the training
@@ -16,6 +16,7 @@ their own grid (report only, as in run_benchmark.py).
 
 from __future__ import annotations
 
+import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import torch
 from common import machine

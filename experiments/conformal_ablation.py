@@ -1,8 +1,8 @@
 """Report-only ablation of the conformal rules on the reported sets: every subject and region statistic, several alphas.
 
-    nice -n 5 python benchmarks/conformal_ablation.py [--work runs/crossfit]
+    nice -n 5 python experiments/conformal_ablation.py [--work runs/crossfit]
 
-Written and run AFTER model 1.5.0's choice (benchmarks/conformal_choices.py, on validation only) and after its
+Written and run AFTER model 1.5.0's choice (experiments/conformal_choices.py, on validation only) and after its
 before/after table: it shows what the candidates the rule rejected would have given on IXI test, other sites,
 BraTS T1 and MSLUB, for whoever decides the next model. Nothing in the bundle was chosen from it. Calibration:
 the cross-fit records of all 118 IXI train+validation scans (as in the bundle); scores: the shipped scorer.
@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import SimpleITK as sitk
 import torch

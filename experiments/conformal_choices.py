@@ -1,6 +1,6 @@
 """Choose the subject statistic (site adaptation) and the region statistic of the conformal rules on IXI validation.
 
-    nice -n 5 python benchmarks/conformal_choices.py [--work runs/crossfit] [--cache runs/scan_cache/latent-anomaly-t1-1.4.0]
+    nice -n 5 python experiments/conformal_choices.py [--work runs/crossfit] [--cache runs/scan_cache/latent-anomaly-t1-1.4.0]
 
 Needs the cross-fit records and fold scorers (``python -m LatentAnomalyLib.training.crossfit``). Only IXI train
 and validation scans are used: never the IXI test split, other sites, BraTS or MSLUB.
@@ -35,6 +35,7 @@ import argparse
 import json
 from pathlib import Path
 
+import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import SimpleITK as sitk
 import torch

@@ -1,6 +1,6 @@
 """Gaussian scorers on the latent map interpolated to 4 mm: which mean and covariance, judged on validation.
 
-    python benchmarks/fine_grid_variants.py [--workdir runs/v4] [--model DIR] [--brats]
+    python experiments/fine_grid_variants.py [--workdir runs/v4] [--model DIR] [--brats]
 
 Rows (all through the same post-processing, the bundle's choice for ``gaussian4mm``):
 - ``ocsvm`` and ``gaussian``: the bundle's 8 mm scorers, for reference;

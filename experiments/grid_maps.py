@@ -1,4 +1,4 @@
-"""Shared by the benchmarks that compare several model-grid maps: validation cache, pooling, BraTS on its own grid.
+"""Shared by the experiments that compare several model-grid maps: validation cache, pooling, BraTS on its own grid.
 
 Such a benchmark turns one scan into a dict of named post-processed maps on the model grid. It is judged on
 the training run's synthetic lesions in the IXI validation scans and, for the report only, on the BraTS T1
@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import SimpleITK as sitk
 import torch

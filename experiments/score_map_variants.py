@@ -1,6 +1,6 @@
 """Score-map variants tried without retraining the encoder, judged first on validation data.
 
-    python benchmarks/score_map_variants.py [--workdir runs/v2] [--scorer ocsvm] [--brats]
+    python experiments/score_map_variants.py [--workdir runs/v2] [--scorer ocsvm] [--brats]
 
 Each variant changes only how the scorer's latent-cell scores become a voxel map:
 - ``base``: what `detect` does (the scorer's standardised cell scores, upsampled);
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import torch
 from common import machine

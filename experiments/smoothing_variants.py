@@ -1,6 +1,6 @@
 """Post-processing of gaussian4mm's mirror-averaged map: which smoothing, judged on validation.
 
-    python benchmarks/smoothing_variants.py [--workdir runs/v6] [--model DIR] [--brats]
+    python experiments/smoothing_variants.py [--workdir runs/v6] [--model DIR] [--brats]
 
 Each row filters the same raw map (gaussian4mm averaged with the mirrored view, upsampled to the 2 mm
 model grid) differently after the within-scan normalisation: the 3-voxel median filter that the

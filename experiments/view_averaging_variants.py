@@ -1,6 +1,6 @@
 """gaussian4mm with a second view of the scan (its left-right mirror) and per-scan latent recentring.
 
-    python benchmarks/view_averaging_variants.py [--workdir runs/v5] [--model DIR] [--brats]
+    python experiments/view_averaging_variants.py [--workdir runs/v5] [--model DIR] [--brats]
 
 Rows (all through the bundle's post-processing for ``gaussian4mm``):
 - ``one view``: the scan's own map (model 1.2.0's default);
