@@ -10,7 +10,6 @@ from typing import Any
 from ..bundle.configs import PreprocessConfig, preprocess_config_from_json
 from ..bundle.configs import tuples as _tuples
 from ..encode.families import EncoderConfig
-from ..preprocess.brainmask_net import BrainMaskConfig
 from ..score.family import FAMILY_SCORERS
 from ..score.location import LocationConfig
 from .augment import AugmentConfig
@@ -98,9 +97,6 @@ class TrainConfig:
 
     def location_config(self) -> LocationConfig:
         return LocationConfig(**{"seed": self.seed, "stride": self.encoder.stride, **self.latent_space})
-
-    def brainmask_config(self) -> BrainMaskConfig:
-        return self.preprocess.brainmask
 
     def resolved(self) -> dict[str, Any]:
         """The full configuration with defaults filled in, as stored in the bundle."""
