@@ -1,4 +1,5 @@
-"""Detection: the only place where the stages are chained (CLI, Slicer, tests and benchmarks all call it).
+"""Detection: the only place where the stages are chained (the CLI, and through it the Slicer module, runs it; so do
+tests, benchmarks and evaluation).
 
 scan -> preprocess (brain mask, registration, model grid, normalisation) -> encoder -> scorer ->
 post-processing on the model grid -> exact inverse mapping to the scan's grid -> threshold and
@@ -245,7 +246,7 @@ class Detector:
         voxel_ml = float(np.prod(heatmap.GetSpacing())) / 1000.0
         brain_ml = float(pre.native_mask.sum()) * voxel_ml
         flagged_ml = float((labels > 0).sum()) * voxel_ml
-        score = subject_score(raw_scores, pre.mask)  # before post-processing (see postprocess.py)
+        score = subject_score(raw_scores, pre.mask)  # before post-processing (see score/postprocess.py)
         calibration = self.model.calibration["scorers"][name]
         subject = calibration["subject"]
         healthy = np.asarray(subject["healthy_scores"], dtype=float)

@@ -43,7 +43,7 @@ class CaseOptions:
     export: str = "flagged"
     settings: dict[str, Any] = field(default_factory=dict)
     dicom_seg: bool = False  # exported DICOM series cases also get labelmap.seg.dcm
-    alpha: float = 0.05  # conformal subject flag and region rule (see conformal.py)
+    alpha: float = 0.05  # conformal subject flag and region rule (see score/conformal.py)
     regions: str | None = None
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tests.io.test_bad_inputs import _assert_one_error, _fingerprint, _run, _volume, write_dicom_series
+from tests.io.bad_files import _volume, write_dicom_series
+from tests.io.test_bad_inputs import _assert_one_error, _fingerprint, _run
 
 UID = "1.2.826.0.1.3680043.2.1125.3.1"
 

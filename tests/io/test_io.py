@@ -119,7 +119,7 @@ def test_write_image_and_json_round_trip(tmp_path):
 
 
 def test_dicom_folder_with_two_series_needs_a_choice(tmp_path):
-    from tests.io.test_bad_inputs import write_dicom_series
+    from tests.io.bad_files import write_dicom_series
 
     write_dicom_series(tmp_path, "1.2.826.0.1.3680043.2.1125.1.1", "T1 MPRAGE", 0, slices=10)
     write_dicom_series(tmp_path, "1.2.826.0.1.3680043.2.1125.1.2", "localiser", 100, slices=12)
@@ -133,7 +133,7 @@ def test_dicom_folder_with_two_series_needs_a_choice(tmp_path):
 
 def test_header_is_checked_before_voxels_are_allocated(tmp_path, monkeypatch):
     """A header claiming 4000^3 voxels is refused from the header alone: ReadImage is never called."""
-    from tests.io.test_bad_inputs import _raw_nifti
+    from tests.io.bad_files import _raw_nifti
 
     path = _raw_nifti(tmp_path / "huge.nii", np.zeros(10, np.float32), shape=(4000, 4000, 4000))
 

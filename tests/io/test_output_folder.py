@@ -14,7 +14,7 @@ import pytest
 from LatentAnomalyLib.cli.main import main
 from LatentAnomalyLib.errors import InputError
 from LatentAnomalyLib.outputs.detection import output_folder
-from tests.io.test_bad_inputs import write_dicom_series
+from tests.io.bad_files import write_dicom_series
 
 CPU = ["--device", "cpu", "--progress", "none"]
 
