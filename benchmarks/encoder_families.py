@@ -10,9 +10,14 @@ For each bundle (its encoder family read from config.json) and each of its score
 - ``healthy flagged``: median fraction of brain flagged in the healthy IXI test scans at the
   scorer's calibrated threshold.
 
-Every case is preprocessed and encoded once per bundle and scored by all of its scorers.
+Every case is preprocessed and encoded once per bundle and scored by all of its scorers. With
+``--scan-cache`` the preprocessing is read from the benchmark scan cache (``benchmarks/cache_scans.py``:
+the bundled model's preprocessing, which every configuration in ``configs/`` shares) and only the
+encoding and scoring run per bundle. ``--exclude WORK/family_workdir.json`` drops the lesion scans that
+were injected into that bundle's training set (``benchmarks/family_workdir.py --inject``).
 
     python benchmarks/encoder_families.py BUNDLE [BUNDLE ...] [--max-cases N] [--json OUT]
+        [--scan-cache runs/scan_cache/latent-anomaly-t1-1.4.0] [--exclude WORK/family_workdir.json]
 """
 
 from __future__ import annotations
@@ -32,18 +37,36 @@ from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.metrics import subject_metrics, voxel_metrics
 from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.score.base import needs_mirror
+from LatentAnomalyLib.training.scan_cache import cache_path, load
+
+CACHE_SETS = {"brats": "brats", "mslub": "mslub", "healthy": "ixi-test"}
 
 
-def _cases(root: Path, max_cases: int | None) -> dict[str, list[datasets.Case]]:
+def _cases(root: Path, max_cases: int | None, exclude: set[str]) -> dict[str, list[datasets.Case]]:
     parts = {
         "brats": datasets.brats_cases(root),
         "mslub": datasets.mslub_cases(root),
         "healthy": datasets.ixi_cases("test", root),
     }
+    parts = {k: [c for c in v if c.case_id not in exclude] for k, v in parts.items()}
     return {k: v[:max_cases] if max_cases else v for k, v in parts.items()}
 
 
-def evaluate_bundle(path: Path, cases: dict[str, list[datasets.Case]]) -> dict[str, Any]:
+def _detect(
+    detector: Detector, names: list[str], case: datasets.Case, part: str, scan_cache: Path | None
+) -> dict[str, Any]:
+    """Every scorer's result on one case; preprocessing from the scan cache when one is given."""
+    if scan_cache is None:
+        return detector.detect_scorers(read_image(case.images["t1"]), names)
+    cached = load(cache_path(scan_cache / CACHE_SETS[part], case.case_id), case.images["t1"], case.case_id)
+    scorers = [detector.model.scorers[n] for n in names]
+    need = any("reconstruction" in s.needs for s in scorers)
+    encoded = detector.encode(cached.pre, need, any(needs_mirror(s) for s in scorers))
+    return {n: detector._finish(cached.image, cached.pre, encoded, n, {}, 0.0) for n in names}
+
+
+def evaluate_bundle(path: Path, cases: dict[str, list[datasets.Case]], scan_cache: Path | None = None) -> dict[str, Any]:
     """Per scorer: the table's columns for one bundle."""
     model = Model.load(path)
     names = list(model.scorers)
@@ -54,7 +77,7 @@ def evaluate_bundle(path: Path, cases: dict[str, list[datasets.Case]]) -> dict[s
     t0 = time.time()
     for part, part_cases in cases.items():
         for case in part_cases:
-            results = detector.detect_scorers(read_image(case.images["t1"]), names)
+            results = _detect(detector, names, case, part, scan_cache)
             truth = None if case.label is None else sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0
             for name, result in results.items():
                 subject[name].append((float(result.summary["subject_score"]), part != "healthy"))
@@ -92,11 +115,14 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--max-cases", type=int, help="first N cases of each dataset (smoke runs)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--scan-cache", type=Path, help="read preprocessing from this scan cache folder")
+    parser.add_argument("--exclude", type=Path, help="family_workdir.json: leave out its injected lesion scans")
     args = parser.parse_args()
-    cases = _cases(require_data(), args.max_cases)
+    exclude = set(json.loads(args.exclude.read_text())["injected"]) if args.exclude else set()
+    cases = _cases(require_data(), args.max_cases, exclude)
     counts = ", ".join(f"{k} {len(v)}" for k, v in cases.items())
     print(f"# encoder families x scorers ({counts} cases; {machine()})")
-    results = [evaluate_bundle(path, cases) for path in args.bundles]
+    results = [evaluate_bundle(path, cases, args.scan_cache) for path in args.bundles]
     header = f"| {'family':<8} | {'scorer':<12} | val AUPRC | BraTS AUPRC | MSLUB AUPRC | subj AUROC | healthy flagged |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")

@@ -53,6 +53,7 @@ class EncoderTrainConfig:
     outlier_gamma: float = 1.5
     outlier_every: int = 5
     outlier_rounds: int = 1
+    patch_size: int = 0  # > 0: train on random cubes of this many voxels per side (a reduced CPU scale)
     seed: int = 20261123
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -97,6 +98,7 @@ def train_encoder(
     history: list[dict[str, float]] = []
     planned, epoch, t0 = tc.epochs, 0, time.time()
     share = context.share(tc.batch_size)
+    patches = np.random.default_rng(tc.seed + 1)  # own stream: whole-volume runs draw exactly as before
     while epoch < tc.epochs:
         model.train()
         n = len(active)
@@ -108,6 +110,8 @@ def train_encoder(
             idx = torch.from_numpy(chosen)
             stack = torch.cat([x_all[idx], m_all[idx].float()], dim=1).to(device)
             moved = random_affine(stack, tc.augment, generator)
+            if tc.patch_size:
+                moved = random_patches(moved, tc.patch_size, patches)
             clean, mask = moved[:, :1], moved[:, 1:] > 0.5
             clean = clean * mask
             noisy = degrade(clean, mask.float(), tc.augment, generator)
@@ -151,6 +155,8 @@ def train_encoder(
             parts_text = " ".join(f"{k} {v:.4f}" for k, v in history[-1].items())
             log(f"encoder: epoch {epoch}/{tc.epochs} {parts_text} ({time.time() - t0:.0f}s)")
         if outliers is not None and outliers.due(epoch):
+            if tc.patch_size:  # one random cube per scan is a noisy loss: decide on the whole scans instead
+                outliers.record(active, whole_scan_losses(model, x_all[active], m_all[active], device))
             drop = outliers.decide(active)
             log(f"outlier removal: {len(drop)} of {len(active)} scans above {outliers.log[-1]['threshold']:.4f}")
             if len(drop):
@@ -172,6 +178,45 @@ def train_encoder(
         "outlier_rounds": outliers.log if outliers is not None else [],
     }
     return model, metrics
+
+
+@torch.inference_mode()
+def whole_scan_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, device: str) -> np.ndarray:
+    """Per scan, the training objective's brain-weighted L1 reconstruction term on the whole clean scan."""
+    model.eval()
+    losses = []
+    for x, m in zip(images, masks):
+        mask = m[None].float().to(device)
+        clean = x[None].to(device) * mask
+        weight = 0.05 + 0.95 * F.max_pool3d(mask, 5, stride=1, padding=2)
+        recon = model(clean)[0]
+        losses.append(float((weight * (recon - model.prefilter(clean)).abs()).sum() / weight.sum()))
+    model.train()
+    return np.asarray(losses)
+
+
+def random_patches(stack: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """One cube of ``size`` voxels per volume of ``stack`` (B, 2, D, H, W; channel 1 the brain mask).
+
+    A cube is centred on a brain voxel of the pair's first volume, drawn at random, and shifted to lie
+    inside the volume, its corner on a multiple of 16 voxels so the encoder's latent cells keep the whole
+    volume's grid. Consecutive volumes (0-1, 2-3, ...) share their cube: the siamese objective compares
+    the pair's codes at the same place. The encoder is fully convolutional: it trains on cubes and
+    encodes whole scans.
+    """
+    if size % 16 or size > min(stack.shape[2:]):
+        raise ValueError(f"patch_size {size} must be a multiple of 16 and fit in the volume {tuple(stack.shape[2:])}")
+    out, corner = [], [0, 0, 0]
+    for i, volume in enumerate(stack):
+        if i % 2 == 0:
+            brain = torch.nonzero(volume[1] > 0.5)
+            centre = brain[int(rng.integers(len(brain)))].tolist() if len(brain) else [d // 2 for d in volume.shape[1:]]
+            corner = [
+                min(max(0, int(round((c - size / 2) / 16)) * 16), (d - size) // 16 * 16)
+                for c, d in zip(centre, volume.shape[1:])
+            ]
+        out.append(volume[:, corner[0] : corner[0] + size, corner[1] : corner[1] + size, corner[2] : corner[2] + size])
+    return torch.stack(out)
 
 
 @torch.inference_mode()
