@@ -43,13 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from ..bundle.format import BundleError
-    from ..errors import InputError
-    from ..preprocess.normalize import NormalisationError
-    from .options import UsageError
+    from ..errors import LatentAnomalyError
 
     try:
         return command(args.command)(args)
-    except (InputError, BundleError, NormalisationError, UsageError, FileNotFoundError) as error:
+    except (LatentAnomalyError, BundleError, FileNotFoundError) as error:  # BundleError: see bundle/format.py
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)

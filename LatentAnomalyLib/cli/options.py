@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import LatentAnomalyError
+
 DEVICES = ("auto", "cpu", "cuda")
 SKULL_MODES = ("auto", "stripped", "skull")
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
 
 
-class UsageError(ValueError):
+class UsageError(LatentAnomalyError):
     """A problem with the command line itself (reported as one ``error:`` line, exit code 2)."""
 
 

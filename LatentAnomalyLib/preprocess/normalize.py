@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import LatentAnomalyError
+
 
 @dataclass(frozen=True)
 class NormalisationConfig:
@@ -76,7 +78,7 @@ def bias_field(
     return field
 
 
-class NormalisationError(ValueError):
+class NormalisationError(LatentAnomalyError):
     """The brain has too few voxels to normalise (empty or absurd brain mask)."""
 
 

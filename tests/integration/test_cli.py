@@ -129,3 +129,20 @@ def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_samp
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     assert "mslub07" in (out / "metrics.csv").read_text()
+
+
+def test_every_user_error_derives_from_one_base_and_ends_as_one_line(monkeypatch, capsys):
+    from LatentAnomalyLib.cli import main as cli_main
+    from LatentAnomalyLib.cli.options import UsageError
+    from LatentAnomalyLib.errors import InputError, LatentAnomalyError
+    from LatentAnomalyLib.preprocess.normalize import NormalisationError
+
+    for kind in (InputError, UsageError, NormalisationError):
+        assert issubclass(kind, LatentAnomalyError) and issubclass(kind, ValueError)
+
+        def failing(args, kind=kind):
+            raise kind("the brain mask is empty")
+
+        monkeypatch.setattr(cli_main, "command", lambda name, failing=failing: failing)
+        assert main(["info"]) == 2
+        assert capsys.readouterr().err == "error: the brain mask is empty\n"
