@@ -26,6 +26,7 @@ from .score.base import EncodedScan, mirror_x, needs_mirror
 from .score.components import label_components
 from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
 from .score.postprocess import PostprocessConfig, normalise_within_scan, postprocess
+from .score.subject import subject_score
 
 Progress = Callable[[str, float], None]
 
@@ -58,15 +59,6 @@ class DetectionResult:
     preprocessed: Preprocessed
     model_heatmap: np.ndarray
     messages: list[str] = field(default_factory=list)
-
-
-def subject_score(model_heatmap: np.ndarray, mask: np.ndarray, top_fraction: float = 0.01) -> float:
-    """Mean of the highest ``top_fraction`` of brain voxel scores: one number per scan."""
-    values = model_heatmap[mask]
-    if values.size == 0:
-        return 0.0
-    k = max(1, int(round(top_fraction * values.size)))
-    return float(np.mean(np.partition(values, values.size - k)[-k:]))
 
 
 class Detector:

@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..io.read import read_image
 from ..score.baselines import DEFAULT_THRESHOLD, intensity_zscore
 from ..score.components import label_components
+from ..score.subject import subject_score
 from . import metrics as M
 
 
@@ -183,8 +184,8 @@ def intensity_method(data: CaseData, sequence: str, direction: str) -> MethodOut
         raise InputError(f"{data.case.case_id}: {sequence} is not on the reference grid")
     heat = intensity_zscore(array, data.brain, direction)
     labels, _ = label_components(heat, DEFAULT_THRESHOLD, data.reference, 0.0)
-    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())) :]
-    return MethodOutput(heat, labels > 0, DEFAULT_THRESHOLD, float(top.mean()), time.perf_counter() - t0)
+    score = subject_score(heat, data.brain)
+    return MethodOutput(heat, labels > 0, DEFAULT_THRESHOLD, score, time.perf_counter() - t0)
 
 
 def external_method(data: CaseData, folder: Path, threshold: float | None) -> MethodOutput:
@@ -196,8 +197,7 @@ def external_method(data: CaseData, folder: Path, threshold: float | None) -> Me
     if heat.shape != data.brain.shape:
         raise InputError(f"{path}: heatmap shape {heat.shape[::-1]} differs from the scan's {data.brain.shape[::-1]}")
     prediction = heat > threshold if threshold is not None else None
-    top = np.sort(heat[data.brain])[-max(1, int(0.01 * data.brain.sum())) :]
-    return MethodOutput(heat, prediction, threshold, float(top.mean()), time.perf_counter() - t0)
+    return MethodOutput(heat, prediction, threshold, subject_score(heat, data.brain), time.perf_counter() - t0)
 
 
 def case_metrics(data: CaseData, output: MethodOutput) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..evaluation.synthetic import KINDS, paint_lesion
-from ..pipeline import subject_score
 from ..score.base import EncodedScan
 from ..score.postprocess import PostprocessConfig, postprocess
+from ..score.subject import subject_score
 from .config import CalibrationConfig
 
 

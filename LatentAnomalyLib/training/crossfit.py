@@ -25,11 +25,12 @@ import numpy as np
 
 from ..bundle.model import Model
 from ..evaluation import datasets
-from ..pipeline import DetectOptions, Detector, subject_score
+from ..pipeline import DetectOptions, Detector
 from ..score.base import EncodedScan, mirror_x
 from ..score.location import LatentSpace, LocationConfig
 from ..score.postprocess import normalise_within_scan
 from ..score.registry import LATENT_SCORERS, scorer_class
+from ..score.subject import subject_score
 from .scan_cache import CachedScan, cached
 
 SUBJECT_CANDIDATES = ("raw", "normalised", "shifted")
