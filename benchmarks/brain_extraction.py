@@ -41,7 +41,7 @@ def main() -> None:
         mask, stripped = preprocessor.brain_mask(image, "auto")
         seconds.append(time.perf_counter() - t0)
         wrongly_stripped += int(stripped)
-        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.brain_label))) > 0
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.brain_mask))) > 0
         dices.append(dice(mask, truth))
     print(f"Brain extraction, measured {machine()}\n")
     rows = [

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.case import Case
 from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.training.scan_cache import cache_path, store
@@ -22,7 +23,7 @@ from LatentAnomalyLib.training.scan_cache import cache_path, store
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def set_cases(name: str) -> list[datasets.Case]:
+def set_cases(name: str) -> list[Case]:
     """The cases of one named set from ../shared/data."""
     if name.startswith("ixi-"):
         return datasets.ixi_cases(name[4:])

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from common import brats_cases, ixi_test_cases, machine, require_data
+from common import machine, require_data
 
 from LatentAnomalyLib.bundle.model import Model
-from LatentAnomalyLib.evaluation.methods import EvalCase
+from LatentAnomalyLib.case import Case
+from LatentAnomalyLib.evaluation.datasets import brats_cases, ixi_cases
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
 from LatentAnomalyLib.preprocess.geometry import antialias_sigmas
@@ -70,7 +71,7 @@ def simulate(path: Path, spacing: tuple[float | None, ...], out: Path, label: bo
     return out
 
 
-def resampled_cases(cases: list[EvalCase], spacing: tuple[float | None, ...], folder: Path) -> list[EvalCase]:
+def resampled_cases(cases: list[Case], spacing: tuple[float | None, ...], folder: Path) -> list[Case]:
     if all(s is None for s in spacing):
         return cases
     made = []
@@ -82,7 +83,7 @@ def resampled_cases(cases: list[EvalCase], spacing: tuple[float | None, ...], fo
             if case.brain_mask
             else None
         )
-        made.append(EvalCase(case.case_id, images, label, brain, case.healthy))
+        made.append(Case(case.case_id, images, label, brain, case.healthy))
     return made
 
 
@@ -98,8 +99,8 @@ def main() -> None:
     out = Path(args.out)
     model = Model.load(args.model)
     datasets = {
-        "brats-t1": [EvalCase(c.case_id, {"t1": c.images["t1"]}, c.label) for c in brats_cases(root)],
-        "ixi-test": ixi_test_cases(root),
+        "brats-t1": [Case(c.case_id, {"t1": c.images["t1"]}, c.label, source=c.source) for c in brats_cases(root)],
+        "ixi-test": ixi_cases("test", root),
     }
     if args.limit:
         datasets = {k: v[: args.limit] for k, v in datasets.items()}

@@ -33,6 +33,7 @@ import SimpleITK as sitk
 from common import machine, require_data
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.case import Case
 from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.metrics import subject_metrics, voxel_metrics
 from LatentAnomalyLib.io.read import read_image
@@ -43,7 +44,7 @@ from LatentAnomalyLib.training.scan_cache import cache_path, load
 CACHE_SETS = {"brats": "brats", "mslub": "mslub", "healthy": "ixi-test"}
 
 
-def _cases(root: Path, max_cases: int | None, exclude: set[str]) -> dict[str, list[datasets.Case]]:
+def _cases(root: Path, max_cases: int | None, exclude: set[str]) -> dict[str, list[Case]]:
     parts = {
         "brats": datasets.brats_cases(root),
         "mslub": datasets.mslub_cases(root),
@@ -54,7 +55,7 @@ def _cases(root: Path, max_cases: int | None, exclude: set[str]) -> dict[str, li
 
 
 def _detect(
-    detector: Detector, names: list[str], case: datasets.Case, part: str, scan_cache: Path | None
+    detector: Detector, names: list[str], case: Case, part: str, scan_cache: Path | None
 ) -> dict[str, Any]:
     """Every scorer's result on one case; preprocessing from the scan cache when one is given."""
     if scan_cache is None:
@@ -66,7 +67,7 @@ def _detect(
     return {n: detector._finish(cached.image, cached.pre, encoded, n, {}, 0.0) for n in names}
 
 
-def evaluate_bundle(path: Path, cases: dict[str, list[datasets.Case]], scan_cache: Path | None = None) -> dict[str, Any]:
+def evaluate_bundle(path: Path, cases: dict[str, list[Case]], scan_cache: Path | None = None) -> dict[str, Any]:
     """Per scorer: the table's columns for one bundle."""
     model = Model.load(path)
     names = list(model.scorers)

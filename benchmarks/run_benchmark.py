@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import brats_cases, ixi_test_cases, machine, mslub_cases, other_site_cases, require_data
+from common import machine, require_data
 from speed_memory import STAGE_COLUMNS, run_once
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.datasets import brats_cases, ixi_cases, mslub_cases, other_site_cases
 from LatentAnomalyLib.evaluation.outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
 from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
 from LatentAnomalyLib.score.registry import BASELINE_SCORERS, LATENT_SCORERS
@@ -59,7 +60,7 @@ def main() -> None:
             ],
         ),
         "mslub": (mslub_cases(root), model_methods((Method("intensity:flair:high", "intensity", ("flair", "high")),))),
-        "ixi-test": (ixi_test_cases(root), model_methods()),
+        "ixi-test": (ixi_cases("test", root), model_methods()),  # DLMUSE brain labels as brain masks
         "other-sites": (other_site_cases(root), model_methods()),
     }
     results, timings = {}, {}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..case import Case
 from ..errors import InputError
 from ..io.read import image_suffix
 from .paths import check_case_id
@@ -18,10 +18,12 @@ from .paths import check_case_id
 LIST_SUFFIXES = (".csv", ".tsv", ".txt", ".lst")
 
 
-@dataclass(frozen=True)
-class Case:
-    case_id: str
-    path: str
+SEQUENCE = "t1"  # the image key of a batch case: batch detects with the T1 model
+
+
+def batch_case(case_id: str, path: str, source: str = "") -> Case:
+    """A batch case: one scan (file or DICOM folder) kept as the text given, so records compare the same path."""
+    return Case(case_id, {SEQUENCE: path}, source=source)
 
 
 def case_id_for(path: str) -> str:
@@ -65,7 +67,7 @@ def read_list(path: str | Path) -> list[Case]:
         candidate = Path(raw)
         if not candidate.is_absolute() and (source.parent / candidate).exists():
             candidate = source.parent / candidate
-        cases.append(Case(case_id or case_id_for(raw), str(candidate)))
+        cases.append(batch_case(case_id or case_id_for(raw), str(candidate), str(source)))
     return cases
 
 
@@ -81,11 +83,11 @@ def scan_folder(folder: Path) -> tuple[list[Case], list[str]]:
         if entry.is_dir():
             files = [p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
             if files and not any(image_suffix(p) for p in files):
-                cases.append(Case(case_id_for(str(entry)), str(entry)))
+                cases.append(batch_case(case_id_for(str(entry)), str(entry), str(folder)))
             else:
                 skipped_dirs += 1
         elif image_suffix(entry):
-            cases.append(Case(case_id_for(str(entry)), str(entry)))
+            cases.append(batch_case(case_id_for(str(entry)), str(entry), str(folder)))
         else:
             skipped_files += 1
     notes = []
@@ -118,7 +120,7 @@ def discover(inputs: list[str], listing: str | None = None) -> tuple[list[Case],
         elif path.is_file() and not image_suffix(path) and path.suffix.lower() in LIST_SUFFIXES:
             cases += read_list(path)
         else:  # a scan or a DICOM folder; a missing one is recorded as failed, not fatal
-            cases.append(Case(case_id_for(item), item))
+            cases.append(batch_case(case_id_for(item), item))
     if listing:
         cases += read_list(listing)
     if not cases:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .inputs import Case
+from ..case import Case
 from .paths import case_folder, staging_folder
 from .records import save_record
 

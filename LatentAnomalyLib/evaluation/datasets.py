@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..case import Case
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPLIT = REPO_ROOT / "splits" / "ixi_t1_split.json"
@@ -18,19 +19,6 @@ DEFAULT_SPLIT = REPO_ROOT / "splits" / "ixi_t1_split.json"
 def data_root() -> Path:
     """The shared data folder (may not exist: callers skip or fail with a clear message)."""
     return Path(os.environ.get("LATENT_ANOMALY_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One scan (one or more sequences) with an optional ground-truth lesion mask."""
-
-    case_id: str
-    images: dict[str, Path]
-    label: Path | None = None
-    brain_label: Path | None = None
-    dataset: str = ""
-    healthy: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def ixi_split(split_file: Path = DEFAULT_SPLIT) -> dict[str, list[str]]:
@@ -45,8 +33,8 @@ def ixi_cases(part: str, root: Path | None = None, split_file: Path = DEFAULT_SP
         Case(
             case_id=subject,
             images={"t1": root / "ixi-t1" / "t1" / f"{subject}_T1.nii.gz"},
-            brain_label=root / "ixi-t1" / "dlmuse" / f"{subject}_T1_DLMUSE.nii.gz",
-            dataset="ixi",
+            brain_mask=root / "ixi-t1" / "dlmuse" / f"{subject}_T1_DLMUSE.nii.gz",
+            source="ixi",
             healthy=True,
         )
         for subject in ixi_split(split_file)[part]
@@ -64,7 +52,7 @@ def brats_cases(root: Path | None = None) -> list[Case]:
                 case_id=name,
                 images={seq: folder / f"{name}_{seq}.nii.gz" for seq in ("t1", "t2", "flair")},
                 label=folder / f"{name}_seg.nii.gz",
-                dataset="brats",
+                source="brats",
             )
         )
     return cases
@@ -80,7 +68,7 @@ def mslub_cases(root: Path | None = None) -> list[Case]:
                 case_id=f"mslub-{folder.name}",
                 images={seq.lower(): folder / f"{seq}.nii.gz" for seq in ("T1", "T2", "FLAIR")},
                 label=folder / "GOLD_STANDARD.nii.gz",
-                dataset="mslub",
+                source="mslub",
             )
         )
     return cases
@@ -90,7 +78,7 @@ def other_site_cases(root: Path | None = None) -> list[Case]:
     """Healthy skull-stripped T1 scans from scanners other than IXI's."""
     root = root or data_root()
     return [
-        Case(case_id=p.name.replace("_t1_brain.nii.gz", ""), images={"t1": p}, dataset="other-sites", healthy=True)
+        Case(case_id=p.name.replace("_t1_brain.nii.gz", ""), images={"t1": p}, source="other-sites", healthy=True)
         for p in sorted((root / "other-sites").glob("*.nii.gz"))
     ]
 
@@ -146,7 +134,7 @@ def cohort_cases(source: Path, sequence: str = "T1") -> list[Case]:
         if case_id in seen:
             raise ValueError(f"{source}: case id {case_id!r} appears twice")
         seen.add(case_id)
-    return [Case(case_id=i, images={key: p}, dataset="cohort", healthy=True) for i, p in rows]
+    return [Case(case_id=i, images={key: p}, source="cohort", healthy=True) for i, p in rows]
 
 
 def make_split(case_ids: list[str], val_fraction: float, seed: int) -> dict[str, list[str]]:

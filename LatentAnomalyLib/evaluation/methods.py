@@ -1,8 +1,7 @@
-"""Evaluation of heatmaps against ground truth: per case, pooled, lesion-wise and subject-wise.
+"""Evaluation methods: the heatmap each one produces on a loaded case, and the per-case metrics.
 
-Every method is evaluated by the same code on the same voxels: each case's evaluation brain mask
-is fixed once (a given brain mask, else the library's brain mask of the case's reference scan),
-independently of the method. Methods:
+Every method is evaluated by the same code on the same voxels, the case's evaluation brain mask
+(fixed once by :func:`.cases.load_case`). Methods:
 
 - ``model`` / ``model:<scorer>``: the detection pipeline with a bundle scorer (latent scorers and
   the bundle's baselines ``residual`` and ``atlas``); label maps use the bundle's calibrated threshold;
@@ -13,7 +12,6 @@ independently of the method. Methods:
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,15 +27,7 @@ from ..score.baselines import DEFAULT_THRESHOLD, intensity_zscore
 from ..score.components import label_components
 from ..score.subject import subject_score
 from . import metrics as M
-
-
-@dataclass
-class EvalCase:
-    case_id: str
-    images: dict[str, Path]
-    label: Path | None = None
-    brain_mask: Path | None = None
-    healthy: bool = False
+from .cases import LoadedCase
 
 
 @dataclass
@@ -50,87 +40,6 @@ class MethodOutput:
     subject_score: float | None
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class CaseData:
-    case: EvalCase
-    reference: sitk.Image
-    brain: np.ndarray
-    label: np.ndarray | None
-
-
-def _truthy(text: str | None) -> bool:
-    return str(text or "").strip().lower() in ("1", "true", "yes", "healthy")
-
-
-def read_cases_csv(path: str | Path) -> list[EvalCase]:
-    """Cases from a CSV: case_id, sequence columns (t1, t2, flair, ...), label, brain_mask, healthy."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such cases file")
-    base = source.parent
-    rows = list(csv.DictReader(source.read_text().splitlines()))
-    if not rows or "case_id" not in rows[0]:
-        raise InputError(f"{source}: needs a header with a case_id column and one column per sequence")
-    reserved = {"case_id", "label", "brain_mask", "healthy"}
-    cases = []
-    for row in rows:
-
-        def resolve(value: str | None) -> Path | None:
-            return (base / value).resolve() if value else None
-
-        images = {k: resolve(v) for k, v in row.items() if k not in reserved and v}
-        if not images:
-            raise InputError(f"{source}: case {row['case_id']} lists no image")
-        cases.append(
-            EvalCase(
-                row["case_id"],
-                images,
-                resolve(row.get("label")),
-                resolve(row.get("brain_mask")),
-                _truthy(row.get("healthy")),
-            )
-        )
-    return cases
-
-
-def brats_folder_cases(folder: str | Path) -> list[EvalCase]:
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such folder")
-    cases = []
-    for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        name = case_dir.name
-        images = {
-            seq: case_dir / f"{name}_{seq}.nii.gz"
-            for seq in ("t1", "t2", "flair")
-            if (case_dir / f"{name}_{seq}.nii.gz").exists()
-        }
-        if images:
-            seg = case_dir / f"{name}_seg.nii.gz"
-            cases.append(EvalCase(name, images, seg if seg.exists() else None))
-    if not cases:
-        raise InputError(f"{root}: no case folders laid out like BraTS (<case>/<case>_t1.nii.gz)")
-    return cases
-
-
-def load_case(case: EvalCase, reference_sequence: str, brain_from: Any) -> CaseData:
-    """Read the reference scan, the evaluation brain mask and the ground truth (label > 0)."""
-    sequence = reference_sequence if reference_sequence in case.images else next(iter(case.images))
-    reference = read_image(case.images[sequence])
-    if case.brain_mask is not None:
-        brain = sitk.GetArrayFromImage(sitk.ReadImage(str(case.brain_mask))) > 0
-    else:
-        brain = brain_from(reference)
-    label = None
-    if case.label is not None:
-        label = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0
-        if label.shape != brain.shape:
-            raise InputError(
-                f"{case.case_id}: ground truth shape {label.shape[::-1]} differs from the scan's {brain.shape[::-1]}"
-            )
-    return CaseData(case, reference, brain, label)
 
 
 class ModelMethods:
@@ -157,7 +66,7 @@ class ModelMethods:
         results, _ = self._detect(image)
         return next(iter(results.values())).preprocessed.native_mask
 
-    def run(self, data: CaseData) -> dict[str, MethodOutput]:
+    def run(self, data: LoadedCase) -> dict[str, MethodOutput]:
         if self.sequence not in data.case.images:
             raise InputError(f"{data.case.case_id}: has no {self.sequence} scan for the model")
         results, total = self._detect(data.reference)  # load_case read this sequence as the reference
@@ -174,7 +83,7 @@ class ModelMethods:
         return out
 
 
-def intensity_method(data: CaseData, sequence: str, direction: str) -> MethodOutput:
+def intensity_method(data: LoadedCase, sequence: str, direction: str) -> MethodOutput:
     t0 = time.perf_counter()
     if sequence not in data.case.images:
         raise InputError(f"{data.case.case_id}: has no {sequence} scan")
@@ -188,7 +97,7 @@ def intensity_method(data: CaseData, sequence: str, direction: str) -> MethodOut
     return MethodOutput(heat, labels > 0, DEFAULT_THRESHOLD, score, time.perf_counter() - t0)
 
 
-def external_method(data: CaseData, folder: Path, threshold: float | None) -> MethodOutput:
+def external_method(data: LoadedCase, folder: Path, threshold: float | None) -> MethodOutput:
     t0 = time.perf_counter()
     path = folder / f"{data.case.case_id}.nii.gz"
     if not path.exists():
@@ -200,7 +109,7 @@ def external_method(data: CaseData, folder: Path, threshold: float | None) -> Me
     return MethodOutput(heat, prediction, threshold, subject_score(heat, data.brain), time.perf_counter() - t0)
 
 
-def case_metrics(data: CaseData, output: MethodOutput) -> dict[str, Any]:
+def case_metrics(data: LoadedCase, output: MethodOutput) -> dict[str, Any]:
     """Voxel and lesion metrics inside the evaluation brain mask; flagged fraction for every case."""
     brain = data.brain
     row: dict[str, Any] = {"subject_score": output.subject_score, "seconds": round(output.seconds, 3)}

@@ -18,7 +18,8 @@ import SimpleITK as sitk
 
 from ..io.write import atomic_path, write_json
 from . import metrics as M
-from .methods import CaseData, MethodOutput
+from .cases import LoadedCase
+from .methods import MethodOutput
 
 SUMMARY_COLUMNS = (
     "method",
@@ -50,7 +51,7 @@ def _as_lps(reference: sitk.Image, array: np.ndarray | None) -> np.ndarray | Non
     return oriented.astype(bool) if boolean else oriented
 
 
-def montage_of_case(data: CaseData, output: MethodOutput, method: str) -> tuple[str, str]:
+def montage_of_case(data: LoadedCase, output: MethodOutput, method: str) -> tuple[str, str]:
     """The report's montage of one case, reoriented to LPS so that every scan shows the same way up, with the
     method's own voxel threshold and the evaluation brain (the scan window's percentiles are taken inside it)."""
     from .report import montage

@@ -11,21 +11,12 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..case import Case
 from ..errors import InputError
 from ..score.registry import SCORERS
 from . import metrics as M
-from .methods import (
-    CaseData,
-    EvalCase,
-    MethodOutput,
-    ModelMethods,
-    brats_folder_cases,
-    case_metrics,
-    external_method,
-    intensity_method,
-    load_case,
-    read_cases_csv,
-)
+from .cases import LoadedCase, brats_folder_cases, load_case, read_cases_csv
+from .methods import MethodOutput, ModelMethods, case_metrics, external_method, intensity_method
 from .outputs import SUMMARY_COLUMNS, markdown_table, montage_of_case, write_outputs
 
 
@@ -81,7 +72,7 @@ def _sample(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def evaluate_cases(
-    cases: Sequence[EvalCase],
+    cases: Sequence[Case],
     methods: Sequence[Method],
     model: Any = None,
     device: str = "auto",
@@ -150,7 +141,7 @@ def evaluate_cases(
     }
 
 
-def _pool(pool: Pool, data: CaseData, output: MethodOutput, row: dict[str, Any], rng: np.random.Generator) -> None:
+def _pool(pool: Pool, data: LoadedCase, output: MethodOutput, row: dict[str, Any], rng: np.random.Generator) -> None:
     brain = data.brain
     heat = output.heatmap[brain]
     pool.seconds.append(output.seconds)

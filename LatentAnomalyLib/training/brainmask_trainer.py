@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..evaluation.datasets import Case
+from ..case import Case
 from ..preprocess.brainmask_net import BrainMaskConfig, build_net, net_input, predict_array
 
 PATCH = (64, 64, 48)  # (z, y, x): a whole IXI head at 4 mm (60 x 60 x 45) plus padding
@@ -38,7 +38,7 @@ def load_case(case: Case, config: BrainMaskConfig) -> tuple[np.ndarray, np.ndarr
 
     image = read_image(case.images["t1"])
     work = resample(image, axis_aligned_grid(image, config.spacing))
-    label = resample_mask(sitk.ReadImage(str(case.brain_label)) > 0, work)
+    label = resample_mask(sitk.ReadImage(str(case.brain_mask)) > 0, work)
     return net_input(sitk.GetArrayFromImage(work)), label.astype(np.uint8)
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..case import Case
 from ..evaluation import datasets
 
 SKULL_MODES = ("auto", "stripped", "skull")
@@ -49,7 +50,7 @@ class CohortSource:
         path.write_text(json.dumps({**split, "source": str(self.scans), "seed": seed}, indent=1) + "\n")
         return split
 
-    def cases(self, part: str, workdir: Path, seed: int) -> list[datasets.Case]:
+    def cases(self, part: str, workdir: Path, seed: int) -> list[Case]:
         wanted = set(self.split(workdir, seed)[part])
         return [c for c in datasets.cohort_cases(self.scans, self.sequence) if c.case_id in wanted]
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..case import Case
 from ..encode.families import build_encoder
 from ..evaluation import datasets
 from ..preprocess.brainmask_net import build_net as build_brainmask_net
@@ -83,7 +84,7 @@ class TrainingRun:
         )
 
     # -- helpers --------------------------------------------------------------------------
-    def cases(self, part: str) -> list[datasets.Case]:
+    def cases(self, part: str) -> list[Case]:
         if self.source is not None:
             cases = self.source.cases(part, self.workdir, self.config.seed)
         else:

@@ -46,7 +46,7 @@ def test_brain_extraction_dice_on_ixi_test_scans(detector, data_root):
     for case in datasets.ixi_cases("test", data_root)[:3]:
         image = read_image(case.images["t1"])
         mask, stripped = detector.preprocessor.brain_mask(image, "auto")
-        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.brain_label))) > 0
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.brain_mask))) > 0
         assert not stripped
         dices.append(2 * (mask & truth).sum() / (mask.sum() + truth.sum()))
     assert min(dices) >= 0.9
