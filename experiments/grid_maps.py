@@ -15,9 +15,10 @@ import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
 import SimpleITK as sitk
 import torch
-from common import brats_cases, machine, require_data
+from common import machine, require_data
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.datasets import brats_cases
 from LatentAnomalyLib.evaluation.metrics import voxel_metrics
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.io.read import read_image
