@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from ..encode.families import EncoderConfig, build_encoder
 from ..encode.siamese import latent_mask, siamese_losses
+from . import checkpoint as ckpt
 from .augment import AugmentConfig, degrade, random_affine
 from .distributed import DistContext, gather_share, mean_over_processes, wrap
 from .outliers import OutlierFilter
@@ -81,8 +83,13 @@ def train_encoder(
     log: Callable[[str], None] = print,
     on_epoch: EpochHook | None = None,
     context: DistContext | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train and return (model in eval mode, metrics with the loss history and any removed scans)."""
+    """Train and return (model in eval mode, metrics with the loss history and any removed scans).
+
+    With ``checkpoint`` (a folder), the state after every epoch is saved there and a run interrupted
+    before its end resumes after its last saved epoch, with the same result as an uninterrupted run.
+    """
     context = context or DistContext(device=device)
     device = context.device if context.active else device
     tc = train_config
@@ -92,13 +99,22 @@ def train_encoder(
     rng = np.random.default_rng(tc.seed)
     x_all = torch.from_numpy(np.asarray(images, dtype=np.float32))[:, None]
     m_all = torch.from_numpy(np.asarray(masks, dtype=bool))[:, None]
-    active = np.arange(len(images))
+    inputs_key = ckpt.fingerprint(images, masks, config, tc) if checkpoint is not None else ""
+    resumed = ckpt.peek(checkpoint, inputs_key) if checkpoint is not None else None
+    active = np.asarray(resumed.active) if resumed else np.arange(len(images))
     model, step, optimiser, scheduler = _fresh(config, tc, device, len(active), context)
     outliers = OutlierFilter(tc.outlier_gamma, tc.outlier_every, tc.outlier_rounds) if tc.outlier_removal else None
     history: list[dict[str, float]] = []
     planned, epoch, t0 = tc.epochs, 0, time.time()
     share = context.share(tc.batch_size)
     patches = np.random.default_rng(tc.seed + 1)  # own stream: whole-volume runs draw exactly as before
+    if resumed is not None:
+        ckpt.restore(checkpoint, model, optimiser, scheduler, generator)
+        epoch, planned, history = resumed.epoch, resumed.planned, resumed.history
+        rng.bit_generator.state, patches.bit_generator.state = resumed.rng, resumed.patches
+        if outliers is not None and resumed.outliers is not None:
+            outliers.restore(resumed.outliers)
+        log(f"encoder: resumed after epoch {epoch} of {tc.epochs} from {checkpoint}")
     while epoch < tc.epochs:
         model.train()
         n = len(active)
@@ -166,6 +182,17 @@ def train_encoder(
                 model, step, optimiser, scheduler = _fresh(config, tc, device, len(active), context)
                 planned += epoch
                 epoch = 0
+        if checkpoint is not None and context.rank == 0:
+            state = ckpt.Progress(
+                epoch,
+                planned,
+                active.tolist(),
+                history,
+                outliers.state() if outliers is not None else None,
+                rng.bit_generator.state,
+                patches.bit_generator.state,
+            )
+            ckpt.save(checkpoint, inputs_key, model, optimiser, scheduler, generator, state)
     model.eval()
     model.after_training(x_all[active].to(device), m_all[active].to(device), config.stride)
     metrics = {
@@ -217,7 +244,6 @@ def random_patches(stack: torch.Tensor, size: int, rng: np.random.Generator) -> 
             ]
         out.append(volume[:, corner[0] : corner[0] + size, corner[1] : corner[1] + size, corner[2] : corner[2] + size])
     return torch.stack(out)
-
 
 @torch.inference_mode()
 def encode_all(model: torch.nn.Module, images: np.ndarray, device: str = "cpu", batch_size: int = 4) -> np.ndarray:

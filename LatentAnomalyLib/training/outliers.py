@@ -55,3 +55,12 @@ class OutlierFilter:
             }
         )
         return drop
+
+    def state(self) -> dict:
+        """What a training checkpoint keeps of the filter (JSON-ready)."""
+        return {"done_rounds": self.done_rounds, "window": {str(k): v for k, v in self.window.items()}, "log": self.log}
+
+    def restore(self, state: dict) -> None:
+        self.done_rounds = int(state["done_rounds"])
+        self.window = {int(k): float(v) for k, v in state["window"].items()}
+        self.log = list(state["log"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -244,11 +245,13 @@ class TrainingRun:
 
         log = self.log if context.rank == 0 else _silent
         model, metrics = train_encoder(
-            images, masks, self.config.encoder, self.config.encoder_train, self.device, log, on_epoch, context
+            images, masks, self.config.encoder, self.config.encoder_train, self.device, log, on_epoch, context,
+            checkpoint=self.path("encoder_checkpoint"),  # an interrupted stage resumes after its last epoch
         )
         if context.rank != 0:
             return
         _save_state(self.path("encoder.safetensors"), model)
+        shutil.rmtree(self.path("encoder_checkpoint"), ignore_errors=True)
         self._update_metrics(
             "encoder",
             {
