@@ -42,6 +42,9 @@ class VariationalAutoEncoder(ConvAutoEncoder):
     ):
         super().__init__(channels, latent_channels, input_sigma_vox)
         self.logvar = LogVarHead(latent_channels)
+        # Under data parallelism: (this process's share, whole batch size). Each process then draws the noise
+        # of the whole batch and keeps its share, so two processes sample what one process would.
+        self.noise_share: tuple[slice, int] | None = None
 
     def kl(self, mu: torch.Tensor) -> torch.Tensor:
         """Per-location KL of the posterior whose mean is ``mu``."""
@@ -52,6 +55,11 @@ class VariationalAutoEncoder(ConvAutoEncoder):
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         mu = self.encode(x)
         logvar = self.logvar(mu)
-        sample = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        if self.noise_share is None:
+            noise = torch.randn_like(mu)
+        else:
+            share, batch = self.noise_share
+            noise = torch.randn((batch, *mu.shape[1:]), dtype=mu.dtype, device=mu.device)[share]
+        sample = mu + noise * (0.5 * logvar).exp()
         kl = kl_map(mu, logvar)
         return self.decode(sample), mu, {"kl": kl.mean()}

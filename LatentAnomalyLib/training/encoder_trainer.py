@@ -66,6 +66,8 @@ def _fresh(
     """A freshly initialised model (seeded), its training step (DDP-wrapped under torchrun), optimiser and schedule."""
     torch.manual_seed(train_config.seed)
     model = build_encoder(config).to(device)
+    if context.active and hasattr(model, "noise_share"):  # the VAE's sampling noise, drawn as one process would
+        model.noise_share = (context.share(train_config.batch_size), train_config.batch_size)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )
