@@ -7,7 +7,6 @@ threshold equals ``labelmap``. No Slicer here: the scene is fed from these array
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from LatentAnomalyLib.bundle.format import default_model_path
+from LatentAnomalyLib.bundle.contents import min_component_ml as bundle_min_component_ml
 from LatentAnomalyLib.errors import InputError
 from LatentAnomalyLib.io.write import copy_geometry, write_image, write_json
 from LatentAnomalyLib.outputs.viewing import heatmap_display_range, scan_window
@@ -24,21 +23,13 @@ from LatentAnomalyLib.score.components import label_components
 
 from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
 
-DEFAULT_MIN_COMPONENT_ML = 0.1
-
 
 def min_component_ml(summary: dict[str, Any]) -> float:
-    """The smallest region the model's calibration keeps: from the default bundle when the summary names that
-    model (installed wheel, repository or ``LATENT_ANOMALY_MODEL``), else detect's default of 0.1 mL."""
+    """The smallest region the model's calibration keeps: from the default bundle (installed wheel, repository or
+    ``LATENT_ANOMALY_MODEL``, read and verified by the library) when the summary names that model, else detect's
+    default of 0.1 mL."""
     model = summary.get("model") or {}
-    bundle = default_model_path()
-    try:
-        if json.loads((bundle / "config.json").read_text(encoding="utf-8")).get("name") != model.get("name"):
-            return DEFAULT_MIN_COMPONENT_ML
-        calibration = json.loads((bundle / "calibration.json").read_text(encoding="utf-8"))
-        return float(calibration["scorers"][model["scorer"]].get("min_component_ml", DEFAULT_MIN_COMPONENT_ML))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return DEFAULT_MIN_COMPONENT_ML
+    return bundle_min_component_ml(None, model.get("scorer"), model_name=str(model.get("name") or ""))
 
 
 def ras_matrix(image: sitk.Image) -> np.ndarray:

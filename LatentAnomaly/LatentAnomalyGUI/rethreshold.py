@@ -10,9 +10,7 @@ which needs numpy, scipy and SimpleITK but not torch.
 from __future__ import annotations
 
 import copy
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 DEFAULT_MIN_COMPONENT_ML = 0.1  # the pipeline's default when the calibration does not say
@@ -20,14 +18,13 @@ SOURCE_SLICER = "re-thresholded in Slicer"
 
 
 def min_component_ml(model_dir: str | os.PathLike[str] | None, scorer: str | None) -> float:
-    """The smallest region (mL) the bundle's calibration keeps for ``scorer``; the default if unknown."""
+    """The smallest region (mL) the bundle's calibration keeps for ``scorer``, read by the library from the
+    verified bundle (either format); the default if the model or scorer is unknown or the bundle unusable."""
     if model_dir is None or not scorer:
         return DEFAULT_MIN_COMPONENT_ML
-    try:
-        calibration = json.loads((Path(model_dir) / "calibration.json").read_text(encoding="utf-8"))
-        return float(calibration["scorers"][scorer].get("min_component_ml", DEFAULT_MIN_COMPONENT_ML))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return DEFAULT_MIN_COMPONENT_ML
+    from LatentAnomalyLib.bundle.contents import min_component_ml as bundle_min_component_ml
+
+    return bundle_min_component_ml(model_dir, scorer)
 
 
 def relabel(image: Any, threshold: float, min_ml: float, ids: bool = False) -> tuple[Any, list[dict[str, Any]]]:

@@ -1,7 +1,8 @@
 """Model bundles: a folder of data files (safetensors, JSON, NIfTI) and a SHA256 manifest.
 
 A bundle never holds code or pickles: loading one cannot execute anything. ``manifest.json``
-lists every file with its SHA256; :meth:`Bundle.load` refuses a bundle whose files are missing,
+lists every file with its SHA256 and the bundle's ``format_version`` (format 1 is still read, see
+:mod:`.migrate`); :meth:`Bundle.load` refuses a bundle whose files are missing,
 altered or unlisted-but-required, and one written by a newer format than this library reads.
 Bundles are written into a temporary sibling folder and renamed into place when complete.
 """
@@ -20,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..errors import LatentAnomalyError
 
 FORMAT = "latent-anomaly-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each scorer's settings and calibration in scorers/<name>.json (see migrate.py)
 MANIFEST = "manifest.json"
 DEFAULT_MODEL_NAME = "latent-anomaly-t1"
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"  # in an installed wheel (copied by setup.py)
@@ -38,8 +40,8 @@ def default_model_path() -> Path:
     return packaged if (packaged / MANIFEST).is_file() else REPO_MODELS / DEFAULT_MODEL_NAME
 
 
-class BundleError(ValueError):
-    """The bundle cannot be used (missing, corrupted, modified or from a newer format)."""
+class BundleError(LatentAnomalyError):
+    """The bundle cannot be used (missing, corrupted, modified, from a newer format, or not fitting this library)."""
 
 
 def sha256(path: Path) -> str:

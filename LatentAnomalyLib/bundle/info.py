@@ -2,7 +2,8 @@
 
 A scorer with conformal calibration sets (model 1.5.0, see ``docs/calibration.md``) flags a scan by its p-value;
 its line states the sets (scans, subject and region statistics, default alpha) and the score thresholds that are
-equivalent to alpha 0.05, not the 1.4.0 subject threshold still stored in ``calibration.json``. No torch here.
+equivalent to alpha 0.05, not the 1.4.0 subject threshold its file still stores. Both bundle formats are read
+(through :func:`.contents.read`). No torch here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..score.conformal import DEFAULT_ALPHA, decision_threshold, load_sets
+from .contents import read as read_contents
 from .format import Bundle, default_model_path
+from .migrate import calibration_view
 
 
 def _finite(value: float) -> float | None:
@@ -22,7 +25,8 @@ def _finite(value: float) -> float | None:
 
 
 def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> dict[str, Any] | None:
-    """What the scorer's calibration sets are and the thresholds equivalent to alpha 0.05, or None without sets."""
+    """What the scorer's calibration sets are and the thresholds equivalent to alpha 0.05, or None without sets;
+    ``calibration`` is the ``{"scorers": {name: ...}}`` view of :func:`.migrate.calibration_view`."""
     entry = calibration["scorers"][scorer].get("conformal")
     sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), scorer) if entry else None
     if sets is None:
@@ -59,8 +63,9 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
 
 def describe(path: str | Path | None = None) -> dict[str, Any]:
     bundle = Bundle.load(path or default_model_path())  # verifies every checksum
-    config = bundle.json("config.json")
-    calibration = bundle.json("calibration.json")
+    contents = read_contents(bundle)
+    config = contents.config
+    calibration = calibration_view(contents.scorers)
     metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
     size_mb = sum((bundle.folder / f).stat().st_size for f in bundle.manifest["files"]) / 1e6
     info: dict[str, Any] = {

@@ -1,9 +1,10 @@
 """A loaded model: a verified bundle turned into the objects the pipeline runs.
 
 The bundle's ``config.json`` says how to preprocess, which encoder to build, which scorers it
-holds and which one is the default; ``calibration.json`` holds the thresholds fixed on healthy
-validation scans. Nothing is executed from the bundle: classes are picked by name from the
-library's own registries and filled with arrays.
+holds and which one is the default; each scorer's file ``scorers/<name>.json`` holds its class
+settings, post-processing and the thresholds fixed on healthy validation scans (a format-1 bundle,
+with ``calibration.json``, is upgraded in memory by :mod:`.migrate`). Nothing is executed from the
+bundle: classes are picked by name from the library's own registries and filled with arrays.
 """
 
 from __future__ import annotations
@@ -22,14 +23,21 @@ from ..score.location import LatentSpace
 from ..score.registry import LATENT_SCORERS, scorer_class
 from .configs import PreprocessConfig, preprocess_config_from_json
 from .configs import tuples as _tuples
+from .contents import read as read_contents
 from .format import Bundle, BundleError, default_model_path
+from .migrate import calibration_view, scorer_state
 
 __all__ = ["Model"]
 
 
 @dataclass
 class Model:
-    """Everything detection needs, loaded from one bundle."""
+    """Everything detection needs, loaded from one bundle.
+
+    ``config`` is ``config.json`` in format 2; ``scorer_files`` each scorer's file (class settings,
+    ``postprocess``, ``calibration``); ``calibration`` gathers the latter two as
+    ``{"scorers": {name: {**calibration, "postprocess": ...}}}``, the view detection reads.
+    """
 
     name: str
     version: str
@@ -44,6 +52,7 @@ class Model:
     scorers: dict[str, Any]
     calibration: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    scorer_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def default_scorer(self) -> str:
@@ -64,7 +73,8 @@ class Model:
 
     @classmethod
     def _from_bundle(cls, bundle: Bundle) -> Model:
-        config = bundle.json("config.json")
+        contents = read_contents(bundle)
+        config = contents.config
         pre = preprocess_config_from_json(config["preprocess"])
         template = Template.load(bundle, config["template_files"], pre.grid)
         brainmask_net = None
@@ -83,7 +93,7 @@ class Model:
             space = LatentSpace.from_state(bundle.arrays(files["arrays"]), bundle.json(files["meta"]))
         scorers = {}
         for name, files in config["scorers"].items():
-            meta = bundle.json(files["meta"])
+            meta = scorer_state(contents.scorers[name])
             arrays = bundle.arrays(files["arrays"]) if files.get("arrays") else {}
             scorer_type = scorer_class(meta["scorer"])
             if name in LATENT_SCORERS:
@@ -104,8 +114,9 @@ class Model:
             latent_mean=stats["mean"],
             latent_std=stats["std"],
             scorers=scorers,
-            calibration=bundle.json("calibration.json"),
+            calibration=calibration_view(contents.scorers),
             metrics=bundle.json("metrics.json") if bundle.has("metrics.json") else {},
+            scorer_files=contents.scorers,
         )
 
     def standardise_latent(self, latent: np.ndarray) -> np.ndarray:

@@ -3,11 +3,13 @@
     python -m LatentAnomalyLib.training.conformal_bundle --config configs/default_t1.json \\
         --model models/latent-anomaly-t1 --work runs/crossfit --out models/latent-anomaly-t1
 
-Copies every file of ``--model`` unchanged except ``config.json`` (new version), ``calibration.json`` (a
-``conformal`` entry for the cross-fitted scorer) and ``metrics.json`` (cross-fit summary), and adds
-``calibration_sets.safetensors``: per scorer the healthy subject scores and per-scan region maxima (what
-p-values use) and every healthy region (scan index, volume, peak, mean score; for inspection). The
-statistics come from the configuration's ``conformal`` block. A new manifest lists every file's SHA256.
+Writes a format-2 bundle (see :mod:`..bundle.migrate`; a format-1 ``--model`` is upgraded): every file of
+``--model`` copied unchanged except ``config.json`` (new version and description), the cross-fitted scorer's
+file ``scorers/<name>.json`` (a ``conformal`` entry in its ``calibration``, with the ``settings`` used) and
+``metrics.json`` (cross-fit summary), and adds ``calibration_sets.safetensors``: per scorer the healthy subject
+scores and per-scan region maxima (what p-values use) and every healthy region (scan index, volume, peak, mean
+score; for inspection), keeping the sets of other scorers. The statistics come from the configuration's
+``conformal`` block. A new manifest lists every file's SHA256.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.format import Bundle, BundleWriter
+from ..bundle.contents import read, rewrite
+from ..bundle.format import Bundle
 from ..score.conformal import region_statistic
 
 SETS_FILE = "calibration_sets.safetensors"
-REWRITTEN = ("config.json", "calibration.json", "metrics.json")
 
 
 def calibration_arrays(records: dict[str, Any], subject: str, region: str) -> dict[str, np.ndarray]:
@@ -64,12 +66,11 @@ def write(
         f"{len(rows) - n_train} validation; Hammersmith Hospital 3T; the test split never used): the scorer's "
         "statistics fitted on the other folds, the encoder unchanged"
     )
-    config = bundle.json("config.json")
+    contents = read(bundle)
+    config = contents.config
     config["version"] = version
     config["description"] = description or config.get("description", "")
-    config["conformal"] = dict(settings)
-    calibration = bundle.json("calibration.json")
-    calibration["scorers"][name]["conformal"] = {
+    contents.scorers[name].setdefault("calibration", {})["conformal"] = {
         "arrays": SETS_FILE,
         "prefix": name,
         "subject_statistic": subject,
@@ -79,6 +80,7 @@ def write(
         "n_scans": len(rows),
         "description": description,
         "case_ids": [r["case_id"] for r in rows],
+        "settings": dict(settings),
     }
     metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
     metrics["crossfit"] = {
@@ -89,19 +91,10 @@ def write(
         "healthy_regions_per_scan_median": float(np.median([len(r["regions"]) for r in rows])),
         "healthy_flagged_ml_median": float(np.median([sum(g["volume_ml"] for g in r["regions"]) for r in rows])),
     }
-    writer = BundleWriter(out)
-    try:
-        for file in bundle.manifest["files"]:
-            if file not in REWRITTEN and file != SETS_FILE:
-                writer.add_file(file, bundle.path(file))
-        writer.add_json("config.json", config)
-        writer.add_json("calibration.json", calibration)
-        writer.add_json("metrics.json", metrics)
-        writer.add_arrays(SETS_FILE, calibration_arrays(records, subject, region))
-        return writer.finish(bundle.manifest["model_name"], version)
-    except BaseException:
-        writer.abort()
-        raise
+    kept = bundle.arrays(SETS_FILE) if bundle.has(SETS_FILE) else {}  # other scorers' sets stay
+    arrays = {k: v for k, v in kept.items() if not k.startswith(f"{name}.")}
+    sets = {SETS_FILE: {**arrays, **calibration_arrays(records, subject, region)}}
+    return rewrite(bundle, contents, out, version, json_files={"metrics.json": metrics}, arrays=sets)
 
 
 def main() -> None:

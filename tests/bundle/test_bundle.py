@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from LatentAnomalyLib.bundle.format import Bundle, BundleError, BundleWriter
+from LatentAnomalyLib.bundle.format import FORMAT_VERSION, Bundle, BundleError, BundleWriter
 
 
 def _write(tmp_path):
@@ -89,7 +89,7 @@ def test_newer_format_names_both_versions(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = 7
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"bundle format 7 is newer than this library reads \(1\); upgrade"):
+    with pytest.raises(BundleError, match=rf"bundle format 7 is newer than this library reads \({FORMAT_VERSION}\); upgrade"):
         Bundle.load(folder)
 
 

@@ -141,6 +141,25 @@ def test_rehashed_bad_safetensors_is_a_clear_error(tmp_path, pristine, ixi_sampl
     assert not (tmp_path / "out").exists()
 
 
+def test_scorer_file_outside_the_manifest_is_refused(tmp_path, pristine, capfd):
+    """Format 2 reads each scorer's file (its thresholds too) only through the manifest."""
+    folder = _copy(pristine, tmp_path)
+    shutil.copyfile(folder / "scorers" / "knn.json", tmp_path / "knn.json")
+    _edit_config(folder, lambda c: c["scorers"]["knn"].update(meta="../knn.json"))
+    _rehash(folder)
+    _one_error(_info(folder), capfd, "does not list")
+
+
+def test_scorer_file_without_calibration_is_a_clear_error(tmp_path, pristine, capfd):
+    folder = _copy(pristine, tmp_path)
+    doc = json.loads((folder / "scorers" / "knn.json").read_text())
+    doc.pop("calibration")
+    (folder / "scorers" / "knn.json").write_text(json.dumps(doc))
+    _one_error(_info(folder), capfd, "checksum mismatch for scorers/knn.json")
+    _rehash(folder)
+    _one_error(_info(folder), capfd, "scorer 'knn' has no calibration")
+
+
 def test_config_that_does_not_fit_is_a_clear_error(tmp_path, pristine, ixi_sample, capfd):
     folder = _copy(pristine, tmp_path)
     _edit_config(folder, lambda c: c.pop("encoder"))

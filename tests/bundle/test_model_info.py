@@ -8,15 +8,18 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+from LatentAnomalyLib.bundle.contents import read
 from LatentAnomalyLib.bundle.format import Bundle, default_model_path
 from LatentAnomalyLib.bundle.info import describe
+from LatentAnomalyLib.bundle.migrate import calibration_view
 from LatentAnomalyLib.cli.main import main
 from LatentAnomalyLib.score.conformal import load_sets
 
 
 def _calibration() -> tuple[Bundle, dict]:
+    """The bundle and its per-scorer calibration, ``{"scorers": {name: ...}}``, as the library reads it."""
     bundle = Bundle.load(default_model_path())
-    return bundle, bundle.json("calibration.json")
+    return bundle, calibration_view(read(bundle).scorers)
 
 
 def test_default_scorer_states_its_calibration_sets_and_the_alpha_005_threshold():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -61,14 +60,20 @@ def test_relabel_matches_the_library_and_updates_the_summary():
     assert back["detected_voxel_threshold"] == SUMMARY["voxel_threshold"]
 
 
-def test_min_component_ml(tmp_path):
-    calibration = {"scorers": {"knn": {"min_component_ml": 0.3}, "gaussian": {}}}
-    (tmp_path / "calibration.json").write_text(json.dumps(calibration))
-    assert rethreshold.min_component_ml(tmp_path, "knn") == 0.3
-    assert rethreshold.min_component_ml(tmp_path, "gaussian") == rethreshold.DEFAULT_MIN_COMPONENT_ML
-    assert rethreshold.min_component_ml(tmp_path, "unknown") == rethreshold.DEFAULT_MIN_COMPONENT_ML
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_min_component_ml(tmp_path, fmt):
+    """Read through the library from a verified bundle of either format; an altered bundle is not read."""
+    from tests.bundle.tiny_bundle import write_tiny_bundle
+
+    bundle = write_tiny_bundle(tmp_path / "m", {"knn": {"min_component_ml": 0.3}, "gaussian": {}}, fmt=fmt)
+    assert rethreshold.min_component_ml(bundle, "knn") == 0.3
+    assert rethreshold.min_component_ml(bundle, "gaussian") == rethreshold.DEFAULT_MIN_COMPONENT_ML
+    assert rethreshold.min_component_ml(bundle, "unknown") == rethreshold.DEFAULT_MIN_COMPONENT_ML
     assert rethreshold.min_component_ml(tmp_path / "nowhere", "knn") == rethreshold.DEFAULT_MIN_COMPONENT_ML
     assert rethreshold.min_component_ml(None, "knn") == rethreshold.DEFAULT_MIN_COMPONENT_ML
+    tampered = write_tiny_bundle(tmp_path / "t", {"knn": {"min_component_ml": 0.3}}, fmt=fmt)
+    (tampered / "config.json").write_text((tampered / "config.json").read_text() + " ")
+    assert rethreshold.min_component_ml(tampered, "knn") == rethreshold.DEFAULT_MIN_COMPONENT_ML
 
 
 @pytest.mark.parametrize(

@@ -83,11 +83,12 @@ def test_tampered_model_is_refused(tmp_path, ixi_sample, capsys):
 
     copy = tmp_path / "model"
     shutil.copytree(MODEL, copy)
-    config = json.loads((copy / "calibration.json").read_text())
-    config["voxel_fpr"] = 0.5
-    (copy / "calibration.json").write_text(json.dumps(config))
+    scorer = copy / "scorers" / "gaussian4mm.json"  # the default scorer's file: its thresholds among the rest
+    config = json.loads(scorer.read_text())
+    config["calibration"]["voxel_fpr"] = 0.5
+    scorer.write_text(json.dumps(config))
     assert main(["detect", str(ixi_sample), "--out", str(tmp_path / "o"), "--model", str(copy)]) == 2
-    assert "checksum mismatch for calibration.json" in capsys.readouterr().err
+    assert "checksum mismatch for scorers/gaussian4mm.json" in capsys.readouterr().err
 
 
 def test_info_describes_the_bundle(capsys):

@@ -80,13 +80,14 @@ def test_user_threshold_gives_the_voxel_threshold_map_without_region_p_values(mo
 
 def test_bundle_without_calibration_sets_detects_with_the_old_rules(model, encoded, tmp_path):
     writer = BundleWriter(tmp_path / "old")
+    scorer_files = {files["meta"] for files in model.config["scorers"].values()}
     for name in model.bundle.manifest["files"]:
-        if name not in (SETS_FILE, "calibration.json"):
+        if name != SETS_FILE and name not in scorer_files:
             writer.add_file(name, model.bundle.path(name))
-    calibration = model.bundle.json("calibration.json")
-    for entry in calibration["scorers"].values():
-        entry.pop("conformal", None)
-    writer.add_json("calibration.json", calibration)
+    for name in sorted(scorer_files):  # each scorer's file without its conformal entry
+        doc = model.bundle.json(name)
+        doc["calibration"].pop("conformal", None)
+        writer.add_json(name, doc)
     old = Model.load(writer.finish(model.name, "1.4.9"))
     result = finish(old, encoded)
     s = result.summary

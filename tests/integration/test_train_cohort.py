@@ -122,7 +122,7 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
     assert "encoder exists; skipping" in printed
     again = json.loads((out / "manifest.json").read_text())["files"]
     assert again["encoder.safetensors"] == first_weights["encoder.safetensors"]
-    assert again["calibration.json"] == first_weights["calibration.json"]
+    assert all(again[f"scorers/{s}.json"] == first_weights[f"scorers/{s}.json"] for s in ("gaussian", "vae_kl"))
 
     results = tmp_path / "detect"
     code = main(["detect", str(ixi_sample), "--model", str(out), "--scorer", "vae_kl", "--out", str(results)])

@@ -164,10 +164,10 @@ def test_case_without_scan_and_with_an_empty_label_map(batch_results: Path, tmp_
 
 def test_smallest_region_comes_from_the_named_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from LatentAnomalyReview.case_data import min_component_ml
+    from tests.bundle.tiny_bundle import write_tiny_bundle
 
-    (tmp_path / "config.json").write_text(json.dumps({"name": "m"}))
-    (tmp_path / "calibration.json").write_text(json.dumps({"scorers": {"s": {"min_component_ml": 0.5}}}))
-    monkeypatch.setenv("LATENT_ANOMALY_MODEL", str(tmp_path))
+    bundle = write_tiny_bundle(tmp_path / "m", {"s": {"min_component_ml": 0.5}}, name="m")
+    monkeypatch.setenv("LATENT_ANOMALY_MODEL", str(bundle))
     assert min_component_ml({"model": {"name": "m", "scorer": "s"}}) == 0.5
     assert min_component_ml({"model": {"name": "other", "scorer": "s"}}) == 0.1  # another model: detect's default
     assert min_component_ml({"model": {"name": "m", "scorer": "absent"}}) == 0.1

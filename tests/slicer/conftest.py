@@ -93,10 +93,11 @@ def calibrated_voxel_threshold() -> float:
     healthy sample has flagged regions there, which these tests need, while model 1.5.0's default label map
     (regions with p-value <= alpha) is empty on it.
     """
-    import json
+    from LatentAnomalyLib.bundle.contents import read
+    from LatentAnomalyLib.bundle.format import Bundle
 
-    default = json.loads((BUNDLE / "config.json").read_text())["default_scorer"]
-    return float(json.loads((BUNDLE / "calibration.json").read_text())["scorers"][default]["voxel_threshold"])
+    contents = read(Bundle.load(BUNDLE))
+    return float(contents.calibration(contents.config["default_scorer"])["voxel_threshold"])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,158 @@
+"""Bundle format 1 (model 1.5.0 as committed before format 2) still loads, and detects exactly as the format-2 model.
+
+``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0 (with its manifest); the weights, arrays and templates are
+copied from the format-2 bundled model, and the 1.5.0 manifest verifies them: they are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from LatentAnomalyLib.bundle.contents import min_component_ml, read
+from LatentAnomalyLib.bundle.format import Bundle, BundleError
+from LatentAnomalyLib.bundle.info import describe
+from LatentAnomalyLib.bundle.migrate import upgrade
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.bundle.upgrade import main as upgrade_main
+from LatentAnomalyLib.io.read import read_image
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from tests.conftest import MODEL, SAMPLES
+
+FORMAT1 = Path(__file__).resolve().parent / "format1_t1_1.5.0"
+
+
+@pytest.fixture(scope="module")
+def old_bundle(tmp_path_factory) -> Path:
+    """Model 1.5.0 in format 1: its committed JSON files plus the bundled model's other files."""
+    folder = tmp_path_factory.mktemp("format1") / "latent-anomaly-t1"
+    shutil.copytree(FORMAT1, folder)
+    for name in json.loads((FORMAT1 / "manifest.json").read_text())["files"]:
+        if not (folder / name).exists():
+            shutil.copyfile(MODEL / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(old_bundle) -> tuple[Model, Model]:
+    return Model.load(old_bundle), Model.load(MODEL)
+
+
+def _json(folder: Path, name: str) -> dict:
+    return json.loads((folder / name).read_text())
+
+
+def test_format1_files_are_the_1_5_0_ones_and_verify(old_bundle):
+    bundle = Bundle.load(old_bundle)  # every checksum of the 1.5.0 manifest, binaries taken from the format-2 model
+    assert bundle.manifest["format_version"] == 1 and bundle.manifest["model_version"] == "1.5.0"
+    assert bundle.has("calibration.json")
+    assert Bundle.load(MODEL).manifest["format_version"] == 2 and not Bundle.load(MODEL).has("calibration.json")
+
+
+def test_bundled_model_is_the_upgrade_of_1_5_0():
+    """The committed format-2 JSON files are exactly what :func:`upgrade` makes of the 1.5.0 files (but the version)."""
+    config = _json(FORMAT1, "config.json")
+    metas = {name: _json(FORMAT1, files["meta"]) for name, files in config["scorers"].items()}
+    new_config, scorers = upgrade(config, _json(FORMAT1, "calibration.json"), metas)
+    committed = _json(MODEL, "config.json")
+    assert committed.pop("version") == "1.5.1" and new_config.pop("version") == "1.5.0"
+    assert committed == new_config
+    for name, files in committed["scorers"].items():
+        assert _json(MODEL, files["meta"]) == scorers[name]
+    assert "preprocess" not in committed["training"] and "conformal" not in committed
+    default = scorers[committed["default_scorer"]]["calibration"]
+    assert default["conformal"]["settings"] == config["conformal"]
+
+
+def test_upgrade_keeps_every_value_detection_reads():
+    config = _json(FORMAT1, "config.json")
+    calibration = _json(FORMAT1, "calibration.json")
+    metas = {name: _json(FORMAT1, files["meta"]) for name, files in config["scorers"].items()}
+    before = json.dumps([config, calibration, metas])
+    _, scorers = upgrade(config, calibration, metas)
+    assert json.dumps([config, calibration, metas]) == before  # inputs untouched
+    for name, entry in calibration["scorers"].items():
+        doc = scorers[name]
+        assert doc["postprocess"] == entry["postprocess"]
+        assert {k: doc[k] for k in metas[name]} == metas[name]
+        assert {k: doc["calibration"][k] for k in entry if k != "postprocess" and k != "conformal"} == {
+            k: v for k, v in entry.items() if k not in ("postprocess", "conformal")
+        }
+        assert doc["calibration"]["voxel_fpr"] == calibration["voxel_fpr"]
+    with pytest.raises(ValueError, match="no entry for scorer"):
+        upgrade(config, {"scorers": {}}, metas)
+
+
+def test_loaded_models_agree(models):
+    old, new = models
+    assert old.calibration == new.calibration and old.scorer_files == new.scorer_files
+    assert old.default_scorer == new.default_scorer and old.preprocess == new.preprocess
+    assert {k: v for k, v in old.config.items() if k != "version"} == {
+        k: v for k, v in new.config.items() if k != "version"
+    }
+
+
+def test_info_reads_both_formats_alike(old_bundle):
+    old, new = describe(old_bundle), describe(MODEL)
+    assert (old["format_version"], new["format_version"]) == (1, 2)
+    assert old["thresholds"] == new["thresholds"] and old["scorers"] == new["scorers"]
+    assert old["text"].splitlines()[4:] == new["text"].splitlines()[4:]  # all but the name, path and format lines
+
+
+def test_min_component_ml_from_either_format(old_bundle):
+    for folder in (old_bundle, MODEL):
+        assert min_component_ml(folder, "gaussian4mm") == 0.1
+        assert min_component_ml(folder, "gaussian4mm", model_name="another") == 0.1
+        assert min_component_ml(folder, "absent") == 0.1
+
+
+def test_upgrade_command_writes_the_bundled_model(old_bundle, tmp_path, capsys):
+    assert upgrade_main([str(old_bundle), "--out", str(tmp_path / "new"), "--version", "1.5.1"]) == 0
+    written = Bundle.load(tmp_path / "new")
+    shipped = Bundle.load(MODEL)
+    assert set(written.manifest["files"]) == set(shipped.manifest["files"])
+    for name, digest in shipped.manifest["files"].items():
+        if name.endswith(".json"):
+            assert written.json(name) == shipped.json(name), name
+        else:
+            assert written.manifest["files"][name] == digest, name
+    assert upgrade_main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_unusable_format1_bundle_is_a_bundle_error(old_bundle, tmp_path):
+    copy = tmp_path / "broken"
+    shutil.copytree(old_bundle, copy)
+    (copy / "calibration.json").write_text(json.dumps({"scorers": {}}))
+    manifest = _json(copy, "manifest.json")
+    from LatentAnomalyLib.bundle.format import sha256
+
+    manifest["files"]["calibration.json"] = sha256(copy / "calibration.json")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="cannot be upgraded"):
+        read(Bundle.load(copy))
+
+
+@pytest.fixture(scope="module", params=["IXI_sample_T1", "MSLUB_patient07_T1"])
+def detections(request, models):
+    """One detection of the sample with each model (format 1, format 2), all scorers' post-processing on one encoding."""
+    image = read_image(SAMPLES / f"{request.param}.nii.gz")
+    return [Detector(m, DetectOptions(device="cpu")).detect(image) for m in models]
+
+
+def test_detections_are_bit_identical(detections):
+    old, new = detections
+    for attribute in ("heatmap", "labelmap"):
+        a, b = (sitk.GetArrayFromImage(getattr(r, attribute)) for r in (old, new))
+        assert a.dtype == b.dtype and np.array_equal(a, b), attribute
+    assert np.array_equal(old.model_heatmap, new.model_heatmap)
+    for key in ("subject_score", "subject_p_value", "subject_threshold", "subject_flagged", "voxel_threshold"):
+        assert old.summary[key] == new.summary[key], key
+    assert old.summary["components"] == new.summary["components"]
+    assert old.summary["regions_not_kept"] == new.summary["regions_not_kept"]
+    assert old.summary["conformal"] == new.summary["conformal"]
