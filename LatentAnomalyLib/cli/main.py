@@ -42,12 +42,11 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..bundle.format import BundleError
     from ..errors import LatentAnomalyError
 
     try:
         return command(args.command)(args)
-    except (LatentAnomalyError, BundleError, FileNotFoundError) as error:  # BundleError: see bundle/format.py
+    except (LatentAnomalyError, FileNotFoundError) as error:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)

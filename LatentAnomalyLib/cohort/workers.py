@@ -94,12 +94,11 @@ def use_model(model: Any) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    from ..bundle.format import BundleError
     from ..errors import LatentAnomalyError
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = lines[0] if lines else ""
-    if isinstance(error, (LatentAnomalyError, BundleError, FileNotFoundError)):
+    if isinstance(error, (LatentAnomalyError, FileNotFoundError)):
         return text or type(error).__name__
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

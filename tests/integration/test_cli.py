@@ -133,12 +133,13 @@ def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_samp
 
 
 def test_every_user_error_derives_from_one_base_and_ends_as_one_line(monkeypatch, capsys):
+    from LatentAnomalyLib.bundle.format import BundleError
     from LatentAnomalyLib.cli import main as cli_main
     from LatentAnomalyLib.cli.options import UsageError
     from LatentAnomalyLib.errors import InputError, LatentAnomalyError
     from LatentAnomalyLib.preprocess.normalize import NormalisationError
 
-    for kind in (InputError, UsageError, NormalisationError):
+    for kind in (InputError, UsageError, NormalisationError, BundleError):
         assert issubclass(kind, LatentAnomalyError) and issubclass(kind, ValueError)
 
         def failing(args, kind=kind):
