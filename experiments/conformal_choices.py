@@ -2,7 +2,7 @@
 
     nice -n 5 python experiments/conformal_choices.py [--work runs/crossfit] [--cache runs/scan_cache/latent-anomaly-t1-1.4.0]
 
-Needs the cross-fit records and fold scorers (``python -m LatentAnomalyLib.training.crossfit``). Only IXI train
+Needs the cross-fit records and fold scorers (``python -m LatentAnomalyLib.cli.calibrate crossfit``). Only IXI train
 and validation scans are used: never the IXI test split, other sites, BraTS or MSLUB.
 
 Data (all on the model grid, through the bundle's Detector post-processing and components on the scan's grid):

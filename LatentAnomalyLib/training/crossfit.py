@@ -1,6 +1,6 @@
 """Healthy calibration sets by cross-fitting over the IXI train and validation scans (never the test split).
 
-    python -m LatentAnomalyLib.training.crossfit [--model models/latent-anomaly-t1] [--cache DIR] [--work DIR]
+    python -m LatentAnomalyLib.cli.calibrate crossfit [--model models/latent-anomaly-t1] [--cache DIR] [--work DIR]
 
 Every train and validation scan is preprocessed and encoded once with the bundle's own Detector (cached,
 see :mod:`.scan_cache`); the encoder and the latent standardisation stay the bundle's (not refitted). The
@@ -14,7 +14,6 @@ fitted fold scorers are kept in the work folder for the site-adaptation check.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -139,24 +138,3 @@ def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log
     work.mkdir(parents=True, exist_ok=True)
     (work / "records.json").write_text(json.dumps(out, indent=1))
     return out
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model")
-    parser.add_argument("--scorer", default=None, help="default: the bundle's default scorer")
-    parser.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0")
-    parser.add_argument("--work", default="runs/crossfit")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=20261123)
-    args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    model = Model.load(args.model)
-    name = args.scorer or model.default_scorer
-    run(model, name, Path(args.cache), Path(args.work), args.folds, args.seed)
-
-
-if __name__ == "__main__":
-    main()
