@@ -19,10 +19,11 @@ import torch
 
 from . import __version__
 from .bundle.model import Model
-from .encode.devices import encode_with_fallback, resolve_device
+from .encode.devices import resolve_device
+from .encode.encoding import encode
 from .errors import InputError
 from .preprocess.chain import Preprocessed, Preprocessor
-from .score.base import EncodedScan, mirror_x, needs_mirror
+from .score.base import EncodedScan, needs_mirror
 from .score.components import label_components
 from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
 from .score.postprocess import PostprocessConfig, normalise_within_scan, postprocess
@@ -99,18 +100,14 @@ class Detector:
         """The scan's latent map, and the reconstruction or the mirrored image's latent map when a scorer needs them."""
         need = "reconstruction" in self.scorer.needs if reconstruction is None else reconstruction
         mirror = needs_mirror(self.scorer) if mirrored is None else mirrored
-        latent, rec, self.device, message = encode_with_fallback(self.model.encoder, pre.image, self.device, need)
-        if message:
-            self.messages.append(message)
-        recon, filtered = (rec[0], rec[1]) if rec is not None else (None, None)
-        encoded = EncodedScan(pre.image, pre.mask, self.model.standardise_latent(latent), recon, filtered=filtered)
-        if mirror:
-            flipped, _, self.device, message = encode_with_fallback(
-                self.model.encoder, mirror_x(pre.image), self.device, False
-            )
-            if message:
-                self.messages.append(message)
-            encoded.mirrored_latent = self.model.standardise_latent(flipped)
+        stats = (self.model.latent_mean, self.model.latent_std)
+        out = encode(self.model.encoder, pre.image[None], self.device, mirrored=mirror, reconstruction=need, stats=stats)
+        self.device = out.device
+        if out.message:
+            self.messages.append(out.message)
+        recon, filtered = (out.reconstructions[0], out.filtered[0]) if need else (None, None)
+        encoded = EncodedScan(pre.image, pre.mask, out.latents[0], recon, filtered=filtered)
+        encoded.mirrored_latent = out.mirrored[0] if mirror else None
         return encoded
 
     def preprocess(self, image: sitk.Image, timings: dict[str, float]) -> Preprocessed:

@@ -55,18 +55,19 @@ def detect_scaling(model: Model, root: Path) -> list[dict]:
 
 
 def fit_scaling(workdir: Path, config_path: Path) -> list[dict]:
+    from LatentAnomalyLib.encode.encoding import encode
     from LatentAnomalyLib.score.base import EncodedScan, latent_grid_mask, mirror_x
     from LatentAnomalyLib.score.location import LatentSpace
     from LatentAnomalyLib.score.registry import SCORERS
     from LatentAnomalyLib.training.config import TrainConfig
-    from LatentAnomalyLib.training.encoder_trainer import encode_all
     from LatentAnomalyLib.training.run import TrainingRun
 
     config = TrainConfig.from_file(config_path)
     run = TrainingRun(config, workdir)
     encoder = run.encoder()
     images, masks, ids = run.load_cache("train")
-    latents, mirrored = encode_all(encoder, images), encode_all(encoder, mirror_x(images))
+    both = encode(encoder, images, mirrored=True, batch_size=4)
+    latents, mirrored = both.latents, both.mirrored
     cells = np.stack([latent_grid_mask(m, config.encoder.stride) for m in masks])
     flat = np.moveaxis(latents, 1, -1)[cells]
     mean, std = flat.mean(0)[None, :, None, None, None], flat.std(0)[None, :, None, None, None] + 1e-6

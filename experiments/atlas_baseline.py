@@ -23,6 +23,7 @@ from common import machine
 from grid_maps import brats_rows, grid_arguments, load_cache, validation_rows
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.encode.encoding import encode
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.preprocess.chain import Preprocessed
 from LatentAnomalyLib.score.atlas import DIRECTIONS, AtlasScorer
@@ -49,9 +50,7 @@ class Maps:
 
 
 def encoded(model: Model, pre: Preprocessed) -> EncodedScan:
-    with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32))[None, None]
-        latent = model.standardise_latent(model.encoder.encode(x)[0].numpy())
+    latent = encode(model.encoder, pre.image[None], stats=(model.latent_mean, model.latent_std)).latents[0]
     return EncodedScan(pre.image, pre.mask, latent)
 
 

@@ -18,6 +18,7 @@ import torch
 from common import machine, require_data
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.encode.encoding import encode
 from LatentAnomalyLib.evaluation.datasets import brats_cases
 from LatentAnomalyLib.evaluation.metrics import voxel_metrics
 from LatentAnomalyLib.evaluation.outputs import markdown_table
@@ -35,9 +36,7 @@ DEGRADE = AugmentConfig(contrast_probability=1.0, bias_probability=1.0, blur_pro
 
 def encode_latent(model: Model, image: np.ndarray) -> np.ndarray:
     """The model's standardised latent map of one model-grid image, on the CPU."""
-    with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-        return model.standardise_latent(model.encoder.encode(x)[0].numpy())
+    return encode(model.encoder, image[None], stats=(model.latent_mean, model.latent_std)).latents[0]
 
 
 def load_cache(workdir: str, part: str) -> list[EncodedScan]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..encode.encoding import encode
 from ..evaluation.synthetic import KINDS, paint_lesion
 from ..score.base import EncodedScan
 from ..score.postprocess import PostprocessConfig, postprocess
@@ -69,21 +70,15 @@ def build_synthetic_set(
     """Paint every lesion kind into every validation scan and encode the result (and its mirror, when asked)."""
     rng = np.random.default_rng(seed)
     scans, labels, kinds = [], [], []
-
-    def standardised(z: torch.Tensor) -> np.ndarray:
-        return ((z[0].float().cpu().numpy() - mean[:, None, None, None]) / std[:, None, None, None]).astype(np.float32)
-
     for scan in val_scans:
         for kind in KINDS:
             lesion = paint_lesion(scan.image, scan.mask, rng, kind)
-            with torch.inference_mode():
-                x = torch.from_numpy(lesion.image)[None, None].to(device)
-                z = encoder.encode(x)
-                rec = encoder.decode(z)[0, 0].float().cpu().numpy() if reconstruct else None
-                filtered = encoder.prefilter(x)[0, 0].float().cpu().numpy() if reconstruct else None
-                flipped = standardised(encoder.encode(torch.flip(x, dims=(-1,)))) if mirrored else None
-            encoded = EncodedScan(lesion.image, scan.mask, standardised(z), rec, filtered=filtered)
-            encoded.mirrored_latent = flipped
+            out = encode(
+                encoder, lesion.image[None], device, mirrored=mirrored, reconstruction=reconstruct, stats=(mean, std)
+            )
+            rec, filtered = (out.reconstructions[0], out.filtered[0]) if reconstruct else (None, None)
+            encoded = EncodedScan(lesion.image, scan.mask, out.latents[0], rec, filtered=filtered)
+            encoded.mirrored_latent = out.mirrored[0] if mirrored else None
             scans.append(encoded)
             labels.append(lesion.label)
             kinds.append(kind)

@@ -246,12 +246,3 @@ def random_patches(stack: torch.Tensor, size: int, rng: np.random.Generator) -> 
             ]
         out.append(volume[:, corner[0] : corner[0] + size, corner[1] : corner[1] + size, corner[2] : corner[2] + size])
     return torch.stack(out)
-
-@torch.inference_mode()
-def encode_all(model: torch.nn.Module, images: np.ndarray, device: str = "cpu", batch_size: int = 4) -> np.ndarray:
-    """Latent maps (N, C, d, h, w) of model-grid images, float32 on the CPU."""
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.float32))[:, None].to(device)
-        out.append(model.encode(x).float().cpu().numpy())
-    return np.concatenate(out)

@@ -14,14 +14,15 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
+from ..encode.encoding import encode, standardise_latent
 from ..score.base import EncodedScan, latent_grid_mask, mirror_x
 from ..score.family import FAMILY_SCORERS
 from ..score.location import LatentSpace
 from ..score.registry import LATENT_SCORERS, scorer_class
 
 RESIDUAL_FIT_SCANS = 32
+TRAIN_BATCH = 4  # scans encoded together (reconstructions one at a time): the batch sizes bundles were built with
 
 
 def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
@@ -29,7 +30,6 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
     from safetensors.numpy import save_file
 
     from .calibrate import build_synthetic_set, calibrate_scorer, choose_postprocess, synthetic_validation
-    from .encoder_trainer import encode_all
 
     stamp = _stamp(run)
     stamp_path = run.path("scorers/stamp.json")
@@ -41,8 +41,8 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
     val_images, val_masks, val_ids = run.load_cache("val")
     stride = run.config.encoder.stride
     t0 = time.time()
-    latents = encode_all(encoder, images, run.device)
-    mirrored = encode_all(encoder, mirror_x(images), run.device)
+    train = encode(encoder, images, run.device, mirrored=True, batch_size=TRAIN_BATCH)
+    latents, mirrored = train.latents, train.mirrored
     cells = np.stack([latent_grid_mask(m, stride) for m in masks])
     flat = np.moveaxis(latents, 1, -1)[cells]
     mean, std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
@@ -50,37 +50,30 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
         {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, str(run.path("latent_stats.safetensors"))
     )
 
-    def standardise(z: np.ndarray) -> np.ndarray:
-        return ((z - mean[None, :, None, None, None]) / std[None, :, None, None, None]).astype(np.float32)
-
-    latents, mirrored = standardise(latents), standardise(mirrored)
-    val_latents = standardise(encode_all(encoder, val_images, run.device))
+    latents, mirrored = standardise_latent(latents, mean, std), standardise_latent(mirrored, mean, std)
+    mirror = any(spec.params.get("mirror_average", False) for spec in run.config.scorers)
+    val = encode(encoder, val_images, run.device, mirrored=mirror, stats=(mean, std), batch_size=TRAIN_BATCH)
     run.log(f"encoded train, mirrored train and validation scans in {time.time() - t0:.0f}s")
-    reconstructions = None
+    needs_rec = False
     fit_scans = [EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(images, masks, latents, ids)]
     fit_scans += [
         EncodedScan(mirror_x(img), mirror_x(m), z, subject=sid) for img, m, z, sid in zip(images, masks, mirrored, ids)
     ]
     val_scans = [
-        EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val_latents, val_ids)
+        EncodedScan(img, m, z, subject=sid) for img, m, z, sid in zip(val_images, val_masks, val.latents, val_ids)
     ]
-    mirror = any(spec.params.get("mirror_average", False) for spec in run.config.scorers)
     if mirror:  # test-time mirroring: calibration must see the same two views detect averages
-        for scan, z in zip(val_scans, standardise(encode_all(encoder, mirror_x(val_images), run.device))):
+        for scan, z in zip(val_scans, val.mirrored):
             scan.mirrored_latent = z
     if any("reconstruction" in scorer_class(s.name).needs for s in run.config.scorers):
         # The residual baseline's per-voxel spread is estimated on the first RESIDUAL_FIT_SCANS
         # training scans: the decoder runs at full resolution, the slowest step on a CPU.
         n_fit = min(RESIDUAL_FIT_SCANS, len(images))
-        reconstructions = (
-            _reconstruct(encoder, images[:n_fit], run.device),
-            _reconstruct(encoder, val_images, run.device),
-        )
-        for scan, (rec, filtered) in zip(fit_scans[:n_fit], reconstructions[0]):
-            scan.reconstruction, scan.filtered = rec, filtered
-        for scan, (rec, filtered) in zip(val_scans, reconstructions[1]):
-            scan.reconstruction, scan.filtered = rec, filtered
-    needs_rec = reconstructions is not None
+        for scans, part in ((fit_scans[:n_fit], images[:n_fit]), (val_scans, val_images)):
+            out = encode(encoder, part, run.device, reconstruction=True)
+            for scan, rec, filtered in zip(scans, out.reconstructions, out.filtered):
+                scan.reconstruction, scan.filtered = rec, filtered
+        needs_rec = True
     synthetic = build_synthetic_set(val_scans, encoder, mean, std, run.device, run.config.seed, needs_rec, mirror)
     scorer_dir = run.path("scorers")
     if scorer_dir.exists():
@@ -149,13 +142,3 @@ def _stamp(run: Any) -> str:
     keys = ("seed", "scorers", "default_scorer", "calibration", "latent_space", "postprocess")
     files = ("encoder.safetensors", "cache/train.npz", "cache/val.npz")
     return json.dumps({**{k: resolved[k] for k in keys}, **{f: sha256(run.path(f)) for f in files}}, sort_keys=True)
-
-
-@torch.inference_mode()
-def _reconstruct(encoder: torch.nn.Module, images: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(reconstruction, prefiltered input) per image: the residual compares these two."""
-    out = []
-    for image in images:
-        x = torch.from_numpy(image)[None, None].to(device)
-        out.append((encoder(x)[0][0, 0].float().cpu().numpy(), encoder.prefilter(x)[0, 0].float().cpu().numpy()))
-    return out

@@ -125,10 +125,11 @@ def test_neighbourhood_pooling_stays_on_grid():
 
 def test_training_loops_run_and_reduce_their_loss():
     """Both trainers on a few toy volumes: the loss goes down, outputs have the expected shapes."""
+    from LatentAnomalyLib.encode.encoding import encode
     from LatentAnomalyLib.encode.families import EncoderConfig
     from LatentAnomalyLib.preprocess.brainmask_net import BrainMaskConfig
     from LatentAnomalyLib.training.brainmask_trainer import BrainMaskTrainConfig, train_brainmask
-    from LatentAnomalyLib.training.encoder_trainer import EncoderTrainConfig, encode_all, train_encoder
+    from LatentAnomalyLib.training.encoder_trainer import EncoderTrainConfig, train_encoder
 
     rng = np.random.default_rng(7)
     heads = []
@@ -152,7 +153,7 @@ def test_training_loops_run_and_reduce_their_loss():
     )
     history = [h["reconstruction"] for h in metrics["loss_history"]]
     assert history[-1] < history[0]
-    assert encode_all(model, images).shape == (4, 4, 6, 6, 6)
+    assert encode(model, images, batch_size=4).latents.shape == (4, 4, 6, 6, 6)
 
 
 def test_gaussian4mm_scores_a_grid_twice_as_fine_from_one_mean_per_cell():

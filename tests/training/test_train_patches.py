@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from LatentAnomalyLib.encode.encoding import encode
 from LatentAnomalyLib.encode.families import EncoderConfig
-from LatentAnomalyLib.training.encoder_trainer import EncoderTrainConfig, encode_all, random_patches, train_encoder
+from LatentAnomalyLib.training.encoder_trainer import EncoderTrainConfig, random_patches, train_encoder
 
 from .test_train_outliers import STILL
 
@@ -66,4 +67,4 @@ def test_a_model_trained_on_cubes_encodes_whole_scans_and_removes_outliers_on_wh
     assert metrics["removed"] == [2, 7]
     losses = {int(k): v for k, v in decision["losses"].items()}
     assert min(losses[2], losses[7]) > decision["threshold"] > max(v for k, v in losses.items() if k not in (2, 7))
-    assert encode_all(model, images[:2]).shape == (2, 4, 8, 8, 8)  # whole 32^3 scans, latent stride 4
+    assert encode(model, images[:2], batch_size=4).latents.shape == (2, 4, 8, 8, 8)  # whole 32^3 scans, latent stride 4
