@@ -27,6 +27,7 @@ from common import machine
 from grid_maps import brats_rows, grid_arguments, validation_rows
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.encode.encoding import encode
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.score.base import mirror_x, upsample
 from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
@@ -41,10 +42,8 @@ class Variants:
         self.post = PostprocessConfig(**model.calibration["scorers"][scorer]["postprocess"])
 
     def cells(self, image: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-            latent = self.model.encoder.encode(x)[0].numpy()
-        return self.scorer.score_latent_grid(self.model.standardise_latent(latent))
+        stats = (self.model.latent_mean, self.model.latent_std)
+        return self.scorer.score_latent_grid(encode(self.model.encoder, image[None], stats=stats).latents[0])
 
     def shifted(self, image: np.ndarray, base: np.ndarray) -> np.ndarray:
         d, h, w = base.shape
