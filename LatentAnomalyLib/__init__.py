@@ -10,3 +10,7 @@ its CLI.
 """
 
 __version__ = "0.1.0"
+
+# The one seed. Every stage's settings default to it, and a training configuration's top-level ``seed`` is
+# handed down to every stage (training/config.py), so a run is reproduced from one number.
+DEFAULT_SEED = 20261123

@@ -77,11 +77,11 @@ def fit_scaling(workdir: Path, config_path: Path) -> list[dict]:
         scans = [EncodedScan(images[i], masks[i], latents[i], subject=ids[i]) for i in range(n)]
         scans += [EncodedScan(mirror_x(images[i]), mirror_x(masks[i]), mirrored[i], subject=ids[i]) for i in range(n)]
         t0 = time.perf_counter()
-        space = LatentSpace(config.location_config()).fit(scans)
+        space = LatentSpace(config.latent_space).fit(scans)
         row = {"train_subjects": n, "latent_space_s": time.perf_counter() - t0}
         for spec in config.scorers:
             if spec.name in LATENT_SCORERS:
-                scorer = SCORERS[spec.name](config.location_config(), standardise=spec.standardise, **spec.params)
+                scorer = SCORERS[spec.name](config.latent_space, standardise=spec.standardise, **spec.params)
                 t0 = time.perf_counter()
                 scorer.fit(scans, space=space)
                 row[f"{spec.name}_s"] = time.perf_counter() - t0

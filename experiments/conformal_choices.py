@@ -42,6 +42,7 @@ import torch
 from common import machine
 from grid_maps import encode_latent
 
+from LatentAnomalyLib import DEFAULT_SEED
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.outputs import markdown_table
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("--work", default="runs/crossfit")
     parser.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0")
     parser.add_argument("--model")
-    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(args.work)

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 import torch
 from common import machine, require_data
 
+from LatentAnomalyLib import DEFAULT_SEED
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.encode.encoding import encode
 from LatentAnomalyLib.evaluation.datasets import brats_cases
@@ -77,7 +78,7 @@ def grid_arguments(doc: str, workdir: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--workdir", default=workdir)
     parser.add_argument("--model")
-    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--brats", action="store_true", help="also report the 14 BraTS T1 scans")
     return parser
 

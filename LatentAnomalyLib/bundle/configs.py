@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import DEFAULT_SEED
 from ..preprocess.brainmask_net import BrainMaskConfig
 from ..preprocess.normalize import NormalisationConfig
 
@@ -41,7 +42,7 @@ class RegistrationConfig:
     sampling_fraction: float = 0.25
     iterations: int = 100
     histogram_bins: int = 32
-    seed: int = 20261123
+    seed: int = DEFAULT_SEED
 
 
 @dataclass(frozen=True)

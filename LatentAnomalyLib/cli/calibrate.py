@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import DEFAULT_SEED
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m LatentAnomalyLib.cli.calibrate", description=__doc__.splitlines()[0])
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0", help="preprocessed and encoded scans")
     p.add_argument("--work", default="runs/crossfit", help="records.json and the fold scorers go here")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=20261123)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="fold assignment (default: the configuration seed)")
     return parser
 
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import DEFAULT_SEED
 from .base import EncodedScan, latent_grid_mask, upsample
 
 
@@ -37,7 +38,7 @@ class LocationConfig:
     standardise_fraction: float = 0.3
     standardise_samples: int = 256
     stride: int = 4
-    seed: int = 20261123
+    seed: int = DEFAULT_SEED
 
 
 def neighbourhood_sample(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import DEFAULT_SEED
 from ..case import Case
 from ..preprocess.brainmask_net import BrainMaskConfig, build_net, net_input, predict_array
 
@@ -26,7 +27,7 @@ class BrainMaskTrainConfig:
     batch_size: int = 4
     learning_rate: float = 2e-3
     stripped_probability: float = 0.2
-    seed: int = 20261123
+    seed: int = DEFAULT_SEED
 
 
 def load_case(case: Case, config: BrainMaskConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,11 @@
-"""The training configuration file (JSON), parsed into the frozen dataclasses each stage uses."""
+"""The training configuration file (JSON), parsed into one typed tree: :class:`TrainConfig` and the frozen
+dataclasses of each stage under it.
+
+The seed is written once, as the top-level ``seed`` (default :data:`LatentAnomalyLib.DEFAULT_SEED`), and handed
+down to every stage that draws random numbers: registration sampling, brain-mask and encoder training, the
+latent space's subsample and synthetic-lesion calibration. A stage section may repeat it (bundles and older
+files do) but a different value is refused.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import DEFAULT_SEED
 from ..bundle.configs import PreprocessConfig, preprocess_config_from_json
 from ..bundle.configs import tuples as _tuples
 from ..encode.families import EncoderConfig
@@ -17,6 +25,22 @@ from .brainmask_trainer import BrainMaskTrainConfig
 from .encoder_trainer import EncoderTrainConfig
 
 STAGES = ("brainmask", "preprocess", "encoder", "scorers", "bundle")
+SEEDED_SECTIONS = (("preprocess", "registration"), ("brainmask_train",), ("encoder_train",), ("latent_space",), ("conformal",))
+
+
+def configured_seed(raw: dict[str, Any]) -> int:
+    """The configuration's one seed; ``ValueError`` when a stage section sets another."""
+    seed = int(raw.get("seed", DEFAULT_SEED))
+    for path in SEEDED_SECTIONS:
+        section: Any = raw
+        for key in path:
+            section = section.get(key, {}) if isinstance(section, dict) else {}
+        if isinstance(section, dict) and "seed" in section and int(section["seed"]) != seed:
+            raise ValueError(
+                f"{'.'.join(path)}.seed is {section['seed']} but the configuration's seed is {seed}: "
+                "set the seed once, at the top of the file"
+            )
+    return seed
 
 
 @dataclass(frozen=True)
@@ -47,7 +71,7 @@ class TrainConfig:
     scorers: tuple[ScorerSpec, ...]
     default_scorer: str
     calibration: CalibrationConfig
-    latent_space: dict[str, Any]
+    latent_space: LocationConfig
     postprocess: dict[str, Any]
     seed: int
     raw: dict[str, Any]
@@ -59,6 +83,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        seed = configured_seed(raw)
         pre_defaults = asdict(PreprocessConfig())
         pre = {
             k: {**pre_defaults[k], **raw.get("preprocess", {}).get(k, {})}
@@ -66,7 +91,8 @@ class TrainConfig:
             else raw.get("preprocess", {}).get(k, pre_defaults[k])
             for k in pre_defaults
         }
-        enc_train = dict(raw.get("encoder_train", {}))
+        pre["registration"] = {**pre["registration"], "seed": seed}
+        enc_train = {**raw.get("encoder_train", {}), "seed": seed}
         augment = AugmentConfig(**_tuples(enc_train.pop("augment", {})))
         scorers = tuple(ScorerSpec(**s) for s in raw["scorers"])
         family = raw.get("encoder", {}).get("family", EncoderConfig.family)
@@ -75,6 +101,7 @@ class TrainConfig:
             if spec.name in {c.name for c in FAMILY_SCORERS.values()} and (own is None or own.name != spec.name):
                 raise ValueError(f"scorer {spec.name!r} is not the score of encoder family {family!r}")
         default = raw.get("default_scorer", scorers[0].name)
+        encoder = EncoderConfig(**_tuples(raw.get("encoder", {})))
         if default not in {s.name for s in scorers}:
             raise ValueError(f"default_scorer {default!r} is not among the configured scorers")
         return cls(
@@ -83,20 +110,17 @@ class TrainConfig:
             description=raw.get("description", ""),
             split=raw.get("split", "splits/ixi_t1_split.json"),
             preprocess=preprocess_config_from_json(pre),
-            brainmask_train=BrainMaskTrainConfig(**raw.get("brainmask_train", {})),
-            encoder=EncoderConfig(**_tuples(raw.get("encoder", {}))),
+            brainmask_train=BrainMaskTrainConfig(**{**raw.get("brainmask_train", {}), "seed": seed}),
+            encoder=encoder,
             encoder_train=EncoderTrainConfig(**enc_train, augment=augment),
             scorers=scorers,
             default_scorer=default,
             calibration=CalibrationConfig(**raw.get("calibration", {})),
-            latent_space=dict(raw.get("latent_space", {})),
+            latent_space=LocationConfig(**{"stride": encoder.stride, **raw.get("latent_space", {}), "seed": seed}),
             postprocess=dict(raw.get("postprocess", {})),
-            seed=int(raw.get("seed", 20261123)),
+            seed=seed,
             raw=raw,
         )
-
-    def location_config(self) -> LocationConfig:
-        return LocationConfig(**{"seed": self.seed, "stride": self.encoder.stride, **self.latent_space})
 
     def resolved(self) -> dict[str, Any]:
         """The full configuration with defaults filled in, as stored in the bundle."""
@@ -113,6 +137,6 @@ class TrainConfig:
             "scorers": [asdict(s) for s in self.scorers],
             "default_scorer": self.default_scorer,
             "calibration": asdict(self.calibration),
-            "latent_space": asdict(self.location_config()),
+            "latent_space": asdict(self.latent_space),
             "postprocess": dict(self.postprocess),
         }

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import DEFAULT_SEED
 from ..encode.families import EncoderConfig, build_encoder
 from ..encode.siamese import latent_mask, siamese_losses
 from . import checkpoint as ckpt
@@ -56,7 +57,7 @@ class EncoderTrainConfig:
     outlier_every: int = 5
     outlier_rounds: int = 1
     patch_size: int = 0  # > 0: train on random cubes of this many voxels per side (a reduced CPU scale)
-    seed: int = 20261123
+    seed: int = DEFAULT_SEED
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

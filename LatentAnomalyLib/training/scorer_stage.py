@@ -88,7 +88,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
     space = None
     if any(s.name in LATENT_SCORERS for s in run.config.scorers):
         t = time.time()
-        space = LatentSpace(run.config.location_config()).fit(fit_scans)
+        space = LatentSpace(run.config.latent_space).fit(fit_scans)
         arrays, meta = space.state()
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(scorer_dir / "latent_space.safetensors"))
         (scorer_dir / "latent_space.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -98,7 +98,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
         cls = scorer_class(spec.name)
         t = time.time()
         if spec.name in LATENT_SCORERS:
-            scorer = cls(run.config.location_config(), standardise=spec.standardise, **spec.params)
+            scorer = cls(run.config.latent_space, standardise=spec.standardise, **spec.params)
             scorer.fit(fit_scans, space=space)
         else:
             scorer = cls(**spec.params)
