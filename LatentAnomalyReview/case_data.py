@@ -21,7 +21,7 @@ from LatentAnomalyLib.io.write import copy_geometry, write_image, write_json
 from LatentAnomalyLib.outputs.viewing import heatmap_display_range, scan_window
 from LatentAnomalyLib.score.components import label_components
 
-from .results import REVIEWED_STEM, Case, find_image, read_summary, resolve_scan
+from .results import REVIEWED_STEM, ResultCase, find_image, read_summary, resolve_scan
 
 
 def min_component_ml(summary: dict[str, Any]) -> float:
@@ -72,7 +72,7 @@ def _same_region(a: dict[str, Any], b: dict[str, Any]) -> bool:
 class CaseData:
     """Arrays of one case in (z, y, x) order on the heatmap's grid, and its current review state."""
 
-    case: Case
+    case: ResultCase
     summary: dict[str, Any]
     reference: sitk.Image
     heatmap: np.ndarray
@@ -85,7 +85,7 @@ class CaseData:
     detected_labels: np.ndarray | None = None
 
     @classmethod
-    def load(cls, case: Case, root: Path) -> CaseData:
+    def load(cls, case: ResultCase, root: Path) -> CaseData:
         if case.folder is None:
             raise InputError(f"{case.case_id}: its images were not exported")
         summary = read_summary(case.folder)

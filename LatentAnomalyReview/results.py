@@ -20,8 +20,8 @@ REVIEWED_STEM = "labelmap_reviewed"
 
 
 @dataclass
-class Case:
-    """One row of the case list; ``folder`` is None when its images were not exported."""
+class ResultCase:
+    """One row of a results folder (not the library's ``case.Case``); ``folder`` is None when its images were not exported."""
 
     case_id: str
     subject_score: float | None
@@ -57,7 +57,7 @@ class Results:
 
     root: Path
     kind: str
-    cases: list[Case]
+    cases: list[ResultCase]
     has_p_value: bool = False
 
     def first_viewable(self) -> int:
@@ -109,7 +109,7 @@ def _float(value: str | None) -> float | None:
 def _detect_case(root: Path) -> Results:
     summary = read_summary(root)
     recorded = str((summary.get("input") or {}).get("path", ""))
-    case = Case(
+    case = ResultCase(
         case_id=Path(recorded).name.split(".")[0] if recorded else root.name,
         subject_score=_float(str(summary.get("subject_score", ""))),
         flagged=bool(summary.get("subject_flagged")),
@@ -145,7 +145,7 @@ def _batch_cases(root: Path) -> Results:
         else:
             folder, note = None, row.get("error") or "images not exported"
         cases.append(
-            Case(
+            ResultCase(
                 case_id=case_id,
                 subject_score=_float(row.get("subject_score")),
                 flagged=str(row.get("flagged", "")).strip().lower() in ("true", "yes", "1"),
