@@ -3,13 +3,17 @@ subcommands of ``latent-anomaly``:
 
     python -m LatentAnomalyLib.cli.calibrate crossfit [--model DIR] [--scorer NAME] [--cache DIR] [--work DIR]
         [--folds K] [--seed N]
+    python -m LatentAnomalyLib.cli.calibrate bundle --out DIR [--config FILE] [--model DIR] [--work DIR]
 
-``crossfit`` runs :func:`LatentAnomalyLib.training.crossfit.run` (records.json and the fold scorers in ``--work``).
+``crossfit`` runs :func:`LatentAnomalyLib.training.crossfit.run` (records.json and the fold scorers in ``--work``);
+``bundle`` runs :func:`LatentAnomalyLib.training.conformal_bundle.write` on those records with the configuration's
+``conformal`` block, version and description (a bundle with calibration sets at ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="runs/crossfit", help="records.json and the fold scorers go here")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="fold assignment (default: the configuration seed)")
+    p = sub.add_parser("bundle", help="write a bundle with conformal calibration sets from the cross-fit records")
+    p.add_argument("--config", default="configs/default_t1.json", help="its conformal block, version, description")
+    p.add_argument("--model", default="models/latent-anomaly-t1", help="the bundle to copy")
+    p.add_argument("--work", default="runs/crossfit", help="the folder holding crossfit's records.json")
+    p.add_argument("--out", required=True, help="the new bundle (may be --model itself)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.step == "bundle":
+        return _bundle(args)
     import torch
 
     from ..bundle.model import Model
@@ -40,6 +51,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     model = Model.load(args.model)
     crossfit.run(model, args.scorer or model.default_scorer, Path(args.cache), Path(args.work), args.folds, args.seed)
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from ..training.conformal_bundle import write
+
+    config = json.loads(Path(args.config).read_text())
+    records = json.loads((Path(args.work) / "records.json").read_text())
+    out = write(
+        Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description")
+    )
+    print(f"wrote bundle {out}")
     return 0
 
 

@@ -1,21 +1,18 @@
 """Write a bundle's conformal calibration sets from cross-fit records (see :mod:`.crossfit` and :mod:`..score.conformal`).
 
-    python -m LatentAnomalyLib.training.conformal_bundle --config configs/default_t1.json \\
-        --model models/latent-anomaly-t1 --work runs/crossfit --out models/latent-anomaly-t1
+Run by ``python -m LatentAnomalyLib.cli.calibrate bundle --out DIR`` (options ``--config``, ``--model``, ``--work``).
 
-Writes a format-2 bundle (see :mod:`..bundle.migrate`; a format-1 ``--model`` is upgraded): every file of
-``--model`` copied unchanged except ``config.json`` (new version and description), the cross-fitted scorer's
+:func:`write` makes a format-2 bundle (see :mod:`..bundle.migrate`; a format-1 ``model_dir`` is upgraded): every file of
+``model_dir`` copied unchanged except ``config.json`` (new version and description), the cross-fitted scorer's
 file ``scorers/<name>.json`` (a ``conformal`` entry in its ``calibration``, with the ``settings`` used) and
 ``metrics.json`` (cross-fit summary), and adds ``calibration_sets.safetensors``: per scorer the healthy subject
 scores and per-scan region maxima (what p-values use) and every healthy region (scan index, volume, peak, mean
-score; for inspection), keeping the sets of other scorers. The statistics come from the configuration's
-``conformal`` block. A new manifest lists every file's SHA256.
+score; for inspection), keeping the sets of other scorers. The statistics come from ``settings`` (the configuration's
+``conformal`` block). A new manifest lists every file's SHA256.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -96,21 +93,3 @@ def write(
     sets = {SETS_FILE: {**arrays, **calibration_arrays(records, subject, region)}}
     return rewrite(bundle, contents, out, version, json_files={"metrics.json": metrics}, arrays=sets)
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/default_t1.json")
-    parser.add_argument("--model", default="models/latent-anomaly-t1")
-    parser.add_argument("--work", default="runs/crossfit")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    config = json.loads(Path(args.config).read_text())
-    records = json.loads((Path(args.work) / "records.json").read_text())
-    out = write(
-        Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description")
-    )
-    print(f"wrote bundle {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,9 @@
-"""`python -m LatentAnomalyLib.cli.calibrate crossfit`: the options reach training.crossfit.run unchanged."""
+"""`python -m LatentAnomalyLib.cli.calibrate crossfit|bundle`: the options reach training.crossfit.run and
+training.conformal_bundle.write unchanged."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,29 @@ def test_crossfit_options_are_passed_to_the_library(monkeypatch):
     assert calls[0] == ("load", "m") and calls[1][1] == "ocsvm" and calls[1][4:] == (5, 20261123)
 
 
+def test_bundle_step_writes_from_the_config_and_records(monkeypatch, tmp_path, capsys):
+    from LatentAnomalyLib.training import conformal_bundle
+
+    conformal = {"folds": 5, "seed": 1, "subject_statistic": "normalised", "region_statistic": "peak"}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"version": "2.0.0", "description": "d", "conformal": conformal}))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "records.json").write_text(json.dumps({"scorer": "knn"}))
+    calls = []
+    monkeypatch.setattr(conformal_bundle, "write", lambda *args: calls.append(args) or Path(args[4]))
+    argv = ["bundle", "--config", str(config), "--work", str(tmp_path / "work"), "--out", "o"]
+    assert calibrate.main(argv) == 0
+    assert calls == [(Path("models/latent-anomaly-t1"), {"scorer": "knn"}, conformal, "2.0.0", Path("o"), "d")]
+    assert capsys.readouterr().out == "wrote bundle o\n"
+
+
 def test_bad_options_exit_2(capsys):
     with pytest.raises(SystemExit) as stop:
         calibrate.main(["crossfit", "--folds", "many"])
     assert stop.value.code == 2 and "invalid int value" in capsys.readouterr().err
+
+
+def test_bundle_needs_out(capsys):
+    with pytest.raises(SystemExit) as stop:
+        calibrate.main(["bundle"])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
