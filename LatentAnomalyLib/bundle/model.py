@@ -118,8 +118,3 @@ class Model:
             metrics=bundle.json("metrics.json") if bundle.has("metrics.json") else {},
             scorer_files=contents.scorers,
         )
-
-    def standardise_latent(self, latent: np.ndarray) -> np.ndarray:
-        return ((latent - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]).astype(
-            np.float32
-        )
