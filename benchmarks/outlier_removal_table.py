@@ -5,6 +5,8 @@ Per impurity level and arm (removal off/on): the fraction of injected lesion sca
 scans that outlier removal dropped (from each work folder's ``metrics.json`` and
 ``family_workdir.json``), then subject AUROC and mean per-case voxel AUPRC of the default scorer on
 the lesion scans never injected (``outliers.json``, written by ``benchmarks/encoder_families.py``).
+Below the table, for each run with removal: the loss of each injected scan at the decision, as a
+multiple of the mean (removal needs more than gamma), and its rank among all training scans.
 
     python benchmarks/outlier_removal_table.py runs/outliers
 """
@@ -42,6 +44,17 @@ def main() -> None:
             f"| {_fraction(healthy, removed)} | {row['subject_auroc']:.3f} | {row['brats_auprc']:.3f} "
             f"| {row['mslub_auprc']:.3f} | {100 * row['healthy_flagged']:.2f}% |"
         )
+    for work in sorted(args.out.glob("inject*-on")):
+        setup = json.loads((work / "family_workdir.json").read_text())
+        for decision in json.loads((work / "metrics.json").read_text())["encoder"].get("outlier_rounds", []):
+            losses = decision["losses"]  # case id -> loss at the decision
+            ranked = sorted(losses, key=losses.get, reverse=True)
+            parts = [
+                f"{i} {losses[i] / decision['mean_loss']:.2f}x mean, rank {ranked.index(i) + 1}/{len(ranked)}"
+                for i in setup["injected"]
+            ]
+            print(f"# {work.name} round {decision['round']} (threshold {decision['threshold'] / decision['mean_loss']:.2f}x mean): "
+                  + "; ".join(parts))
 
 
 if __name__ == "__main__":
