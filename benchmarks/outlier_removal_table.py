@@ -4,7 +4,8 @@
 Per impurity level and arm (removal off/on): the fraction of injected lesion scans and of healthy
 scans that outlier removal dropped (from each work folder's ``metrics.json`` and
 ``family_workdir.json``), then subject AUROC and mean per-case voxel AUPRC of the default scorer on
-the lesion scans never injected (``outliers.json``, written by ``benchmarks/encoder_families.py``).
+the lesion scans never injected (``outliers.json`` and any other ``*.json`` table that
+``benchmarks/encoder_families.py`` wrote in the same folder, e.g. a clean run ``inject0-off``).
 Below the table, for each run with removal: the loss of each injected scan at the decision, as a
 multiple of the mean (removal needs more than gamma), and its rank among all training scans.
 
@@ -26,13 +27,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the OUT folder of outlier_removal_reduced.sh")
     args = parser.parse_args()
-    results = {Path(r["bundle"]).parent.name: r for r in json.loads((args.out / "outliers.json").read_text())}
+    results = {  # outliers.json, plus any other table of the same script there (e.g. a clean reference run)
+        Path(r["bundle"]).parent.name: r for table in sorted(args.out.glob("*.json")) for r in json.loads(table.read_text())
+    }
     print(
         "| injected | share | removal | injected removed | healthy removed | subj AUROC | BraTS AUPRC | MSLUB AUPRC "
         "| healthy flagged |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for work in sorted(args.out.glob("inject*-*"), key=lambda p: (int(p.name[6:].split("-")[0]), p.name)):
+        if work.name not in results:
+            continue
         setup = json.loads((work / "family_workdir.json").read_text())
         metrics = json.loads((work / "metrics.json").read_text())
         removed = set(metrics["encoder"].get("removed_as_outliers", []))
