@@ -138,7 +138,7 @@ def train_encoder(
             target = model.prefilter(clean)
             zmask = latent_mask(mask, config.stride)
             recon, z, terms = step(noisy, zmask)
-            weight = 0.05 + 0.95 * F.max_pool3d(mask.float(), 5, stride=1, padding=2)
+            weight = brain_weight(mask.float())
             loss_rec = (weight * (recon - target).abs()).sum() / weight.sum()
             loss = loss_rec
             parts = {"reconstruction": float(loss_rec.detach())}
@@ -210,6 +210,11 @@ def train_encoder(
     return model, metrics
 
 
+def brain_weight(mask: torch.Tensor) -> torch.Tensor:
+    """Per-voxel weight of the reconstruction loss: 1 in and next to the brain (5-voxel dilation), 0.05 elsewhere."""
+    return 0.05 + 0.95 * F.max_pool3d(mask, 5, stride=1, padding=2)
+
+
 @torch.inference_mode()
 def whole_scan_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, device: str) -> np.ndarray:
     """Per scan, the training objective's brain-weighted L1 reconstruction term on the whole clean scan."""
@@ -218,7 +223,7 @@ def whole_scan_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch
     for x, m in zip(images, masks):
         mask = m[None].float().to(device)
         clean = x[None].to(device) * mask
-        weight = 0.05 + 0.95 * F.max_pool3d(mask, 5, stride=1, padding=2)
+        weight = brain_weight(mask)
         recon = model(clean)[0]
         losses.append(float((weight * (recon - model.prefilter(clean)).abs()).sum() / weight.sum()))
     model.train()
