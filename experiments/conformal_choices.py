@@ -51,13 +51,14 @@ from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.score.base import EncodedScan, mirror_x
 from LatentAnomalyLib.score.conformal import p_values, region_statistic
 from LatentAnomalyLib.training.augment import AugmentConfig, degrade
-from LatentAnomalyLib.training.crossfit import SUBJECT_CANDIDATES, load_scorer, subject_candidates
+from LatentAnomalyLib.training.crossfit import load_scorer, subject_candidates
 from LatentAnomalyLib.training.scan_cache import CachedScan, cached
 
 ALPHA = 0.05
 SITE = AugmentConfig(
     contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, sharpen_probability=1.0, noise_probability=1.0
 )
+SUBJECT_CANDIDATES = ("raw", "normalised", "shifted")  # tie order (design 1)
 REGION_CANDIDATES = ("peak", "mass", "volume")  # tie order
 LIMIT = 0.10
 
@@ -105,36 +106,44 @@ def main() -> None:
     work = Path(args.work)
     model = Model.load(args.model)
     records = json.loads((work / "records.json").read_text())
-    name, threshold = records["scorer"], records["voxel_threshold"]
+    threshold = records["voxel_threshold"]
     train = [r for r in records["records"] if r["part"] == "train"]
-    fold_of = {r["case_id"]: r["fold"] for r in records["records"]}
-    cache_file = work / "choices_measured.json"
-    measured = json.loads(cache_file.read_text()) if cache_file.is_file() else None
-    if measured is None:
-        measured = {"clean": [], "degraded": [], "lesion": []}
-        detector = Detector(model, DetectOptions(device="cpu"))
-        generator = torch.Generator().manual_seed(args.seed)
-        rng = np.random.default_rng(args.seed)
-        scorers = {}
-        for case in datasets.ixi_cases("val"):
-            scan = cached(detector, Path(args.cache) / "ixi-val", case.case_id, case.images["t1"])
-            f = fold_of[case.case_id]
-            scorer = scorers.setdefault(f, load_scorer(work / f"fold{f}"))
-            measured["clean"].append(measure(model, name, scorer, scan, scan.encoded))
-            mask_t = torch.from_numpy(scan.pre.mask)[None, None].float()
-            for copy in range(2):
-                image = degrade(torch.from_numpy(scan.pre.image)[None, None], mask_t, SITE, generator)[0, 0].numpy()
-                image = image.astype(np.float32)
-                measured["degraded"].append(measure(model, name, scorer, scan, variant(model, scan, image)))
-                if copy == 0:  # lesions in the clean scan and in its first degraded copy
-                    for base in (scan.pre.image, image):
-                        for kind in KINDS:
-                            lesion = paint_lesion(base, scan.pre.mask, rng, kind)
-                            encoded = variant(model, scan, lesion.image)
-                            measured["lesion"].append(measure(model, name, scorer, scan, encoded, lesion.label))
-            print(f"measured {case.case_id}", flush=True)
-        cache_file.write_text(json.dumps(measured, default=float))
+    measured = measure_validation(model, work, Path(args.cache), args.seed, work / "choices_measured.json")
     report(train, measured, threshold)
+
+
+def measure_validation(model: Model, work: Path, cache: Path, seed: int, cache_file: Path) -> dict[str, list[dict]]:
+    """The clean, degraded and lesion variants of the 20 validation scans, each scored by the fold scorer that
+    held it out (measured once; ``cache_file`` keeps the measurements)."""
+    if cache_file.is_file():
+        return json.loads(cache_file.read_text())
+    records = json.loads((work / "records.json").read_text())
+    name = records["scorer"]
+    fold_of = {r["case_id"]: r["fold"] for r in records["records"]}
+    measured: dict[str, list[dict]] = {"clean": [], "degraded": [], "lesion": []}
+    detector = Detector(model, DetectOptions(device="cpu"))
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    scorers = {}
+    for case in datasets.ixi_cases("val"):
+        scan = cached(detector, cache / "ixi-val", case.case_id, case.images["t1"])
+        f = fold_of[case.case_id]
+        scorer = scorers.setdefault(f, load_scorer(work / f"fold{f}"))
+        measured["clean"].append(measure(model, name, scorer, scan, scan.encoded))
+        mask_t = torch.from_numpy(scan.pre.mask)[None, None].float()
+        for copy in range(2):
+            image = degrade(torch.from_numpy(scan.pre.image)[None, None], mask_t, SITE, generator)[0, 0].numpy()
+            image = image.astype(np.float32)
+            measured["degraded"].append(measure(model, name, scorer, scan, variant(model, scan, image)))
+            if copy == 0:  # lesions in the clean scan and in its first degraded copy
+                for base in (scan.pre.image, image):
+                    for kind in KINDS:
+                        lesion = paint_lesion(base, scan.pre.mask, rng, kind)
+                        encoded = variant(model, scan, lesion.image)
+                        measured["lesion"].append(measure(model, name, scorer, scan, encoded, lesion.label))
+        print(f"measured {case.case_id}", flush=True)
+    cache_file.write_text(json.dumps(measured, default=float))
+    return measured
 
 
 def _kept(measured: dict, statistic: str, calibration: np.ndarray, threshold: float) -> list[bool]:

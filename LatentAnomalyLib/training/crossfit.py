@@ -32,18 +32,21 @@ from ..score.registry import LATENT_SCORERS, scorer_class
 from ..score.subject import subject_score
 from .scan_cache import CachedScan, cached
 
-SUBJECT_CANDIDATES = ("raw", "normalised", "shifted")
+SUBJECT_CANDIDATES = ("raw", "normalised", "shifted", "normalised_top01")
 
 
 def subject_candidates(raw: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Subject statistics of one raw score map: as in model 1.4.0 (``raw``), on the scan-standardised map
-    (``normalised``: (s - median) / MAD over the brain), or with the scan's median subtracted (``shifted``)."""
+    """Subject statistics of one raw score map: as in model 1.4.0 (``raw``: mean of the top 1%), on the
+    scan-standardised map (``normalised``: (s - median) / MAD over the brain), with the scan's median subtracted
+    (``shifted``), or the mean of the top 0.1% of the scan-standardised map (``normalised_top01``)."""
     values = raw[mask]
     median = float(np.median(values)) if values.size else 0.0
+    normalised = normalise_within_scan(raw, mask)
     return {
         "raw": subject_score(raw, mask),
-        "normalised": subject_score(normalise_within_scan(raw, mask), mask),
+        "normalised": subject_score(normalised, mask),
         "shifted": subject_score(raw, mask) - median,
+        "normalised_top01": subject_score(normalised, mask, top_fraction=0.001),
     }
 
 
