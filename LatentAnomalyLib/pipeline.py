@@ -26,8 +26,8 @@ from .preprocess.chain import Preprocessed, Preprocessor
 from .score.base import EncodedScan, needs_mirror
 from .score.components import label_components
 from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
-from .score.postprocess import PostprocessConfig, normalise_within_scan, postprocess
-from .score.subject import subject_score
+from .score.postprocess import PostprocessConfig, postprocess
+from .score.subject import map_statistic, subject_score
 
 Progress = Callable[[str, float], None]
 
@@ -168,8 +168,15 @@ class Detector:
         user = self.options.threshold is not None and name == self.scorer_name
         threshold = float(self.options.threshold if user else calibration["voxel_threshold"])
         min_ml = float(calibration.get("min_component_ml", 0.1))
-        ids, components = label_components(sitk.GetArrayFromImage(heatmap), threshold, heatmap, min_ml, ids=True)
-        labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user)
+        heat = sitk.GetArrayFromImage(heatmap)
+        ids, components = label_components(heat, threshold, heatmap, min_ml, ids=True)
+        sets = self.calibration_sets(name)
+        if user and sets is not None and sets.uses_region_peak:  # the subject flag reads the calibrated regions
+            calibrated = label_components(heat, sets.voxel_threshold, heatmap, min_ml)[1]
+        else:
+            calibrated = components
+        peak = max((c["peak_score"] for c in calibrated), default=0.0)
+        labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user, float(peak))
         labelmap = sitk.GetImageFromArray(labels)
         labelmap.CopyInformation(image)
         timings["map_to_scan"] = time.perf_counter() - t
@@ -185,13 +192,15 @@ class Detector:
         ids: np.ndarray,
         components: list[dict[str, Any]],
         user_threshold: bool,
+        region_peak: float,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Label map (uint8) and the summary's p-value fields, by the calibration sets' rule or, without
         them, by the voxel threshold alone (model 1.4.0 rules).
 
-        ``regions`` "calibrated" keeps the regions with p-value <= alpha; "all" keeps every region above the
-        voxel threshold. A user ``--threshold`` means "all" (the region calibration holds at the calibrated
-        voxel threshold only), and its regions get no p-values.
+        ``regions`` "calibrated" keeps the regions the calibration sets' rule shows (by region p-value, or every
+        region of a flagged scan); "all" keeps every region above the voxel threshold. A user ``--threshold``
+        means "all" (the region calibration holds at the calibrated voxel threshold only), and its regions get no
+        p-values. ``region_peak`` is the largest region peak score at the calibrated voxel threshold.
         """
         sets = self.calibration_sets(name)
         mode = self.options.regions or ("all" if user_threshold else "calibrated")
@@ -202,11 +211,10 @@ class Detector:
             labels = (ids > 0).astype(np.uint8)
             return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
         alpha = self.options.alpha
-        statistic_map = normalise_within_scan(raw, mask) if sets.subject_normalised else raw
-        score = subject_score(statistic_map, mask)
-        fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha)}
+        score = map_statistic(sets.map_statistic, raw, mask)
+        fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha, region_peak)}
         scored = components if user_threshold else sets.regions(components, alpha)
-        kept = [c for c in scored if c.get("p_value_at_most_alpha")] if mode == "calibrated" else scored
+        kept = sets.shown(scored, fields["subject_flagged"]) if mode == "calibrated" else scored
         labels = np.isin(ids, [c["id"] for c in kept]).astype(np.uint8)
         dropped = [c for c in scored if c not in kept]
         for number, component in enumerate(kept, start=1):

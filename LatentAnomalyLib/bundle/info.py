@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ..score.conformal import DEFAULT_ALPHA, decision_threshold, load_sets
+from ..score.conformal import DEFAULT_ALPHA, SUBJECT_DESCRIPTIONS, decision_threshold, load_sets
 from .contents import read as read_contents
 from .format import Bundle, default_model_path
 from .migrate import calibration_view
@@ -33,13 +33,13 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
         return None
     return {
         "n_scans": sets.n,
-        "subject_statistic": "mean of the top 1% brain voxel scores"
-        + (" of the scan-standardised score map" if sets.subject_normalised else ""),
+        "subject_statistic": SUBJECT_DESCRIPTIONS[sets.subject_statistic],
         "region_statistic": sets.region_statistic,
+        "regions_shown": sets.regions_shown,
         "default_alpha": float(entry.get("default_alpha", DEFAULT_ALPHA)),
         "description": sets.description,
         "alpha": DEFAULT_ALPHA,
-        "subject_threshold": _finite(decision_threshold(sets.subject_scores, DEFAULT_ALPHA)),
+        **sets.thresholds(DEFAULT_ALPHA),
         "region_statistic_threshold": _finite(decision_threshold(sets.region_max, DEFAULT_ALPHA)),
     }
 
@@ -56,8 +56,15 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
     return [
         f"{head}; conformal calibration sets: {c['n_scans']} healthy scans, default alpha {c['default_alpha']:g}",
         f"      subject statistic: {c['subject_statistic']}; region statistic: {c['region_statistic']}",
-        f"      at alpha {c['alpha']:g}: subject score threshold {value(c['subject_threshold'])} (flagged when "
-        f"p <= alpha), region {c['region_statistic']} threshold {value(c['region_statistic_threshold'])}",
+        f"      at alpha {c['alpha']:g}: subject score threshold {value(c['subject_threshold'])}"
+        + (
+            f" or largest region peak above {value(c['subject_region_peak_threshold'])}"
+            if "subject_region_peak_threshold" in c
+            else ""
+        )
+        + f" (flagged when p <= alpha), region {c['region_statistic']} threshold "
+        f"{value(c['region_statistic_threshold'])}; label map: "
+        + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
     ]
 
 

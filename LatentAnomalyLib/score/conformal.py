@@ -3,17 +3,20 @@
 A bundle may store, per scorer, two calibration sets measured on healthy scans that the scorer was not
 fitted on (cross-fitting, see :mod:`..training.crossfit`):
 
-- ``subject_scores`` (n,): each healthy scan's subject score;
+- ``subject_scores`` (n,): each healthy scan's map statistic (:func:`.subject.map_statistic`);
 - ``region_max`` (n,): each healthy scan's largest region statistic (0 when it has no region).
 
-A new scan with subject score ``s`` gets ``p = (1 + #{subject_scores >= s}) / (n + 1)`` and is flagged when
-``p <= alpha``. For a healthy scan exchangeable with the calibration scans, ``P(p <= alpha) <= alpha``
-(finite-sample; Vovk et al. 2005). Each region above the voxel threshold gets
-``p = (1 + #{region_max >= t}) / (n + 1)`` for its statistic ``t``; the label map keeps the regions with
-``p <= alpha``. A healthy scan then shows *any* kept region exactly when its own largest region statistic
-has a p-value ``<= alpha``, so ``P(a healthy exchangeable scan shows a false-positive region) <= alpha``.
-Both guarantees are marginal (over scans) and assume exchangeability: they do not hold for scanners,
-protocols or ages unlike the calibration population.
+A new scan with statistic ``s`` gets ``p = (1 + #{calibration values >= s}) / (n + 1)``; for a healthy scan
+exchangeable with the calibration scans, ``P(p <= alpha) <= alpha`` (finite-sample; Vovk et al. 2005). The subject
+p-value is that of the map statistic, of the scan's largest region peak (``region_peak``), or the Bonferroni
+combination of both (``combined``: ``min(1, 2 min(p_map, p_peak))``, still ``P(p <= alpha) <= alpha``); the scan is
+flagged when it is ``<= alpha``. Each region above the voxel threshold gets ``p = (1 + #{region_max >= t}) / (n + 1)``
+for its statistic ``t``. The label map shows (``regions_shown``) either the regions with ``p <= alpha``
+(``p_value``: a healthy scan shows any region exactly when its own largest region statistic has p <= alpha) or
+every region of a flagged scan and none of the others (``flagged_scan``: a healthy scan shows a region only when it
+is flagged); either way ``P(a healthy exchangeable scan shows a false-positive region) <= alpha``. Both guarantees
+are marginal (over scans) and assume exchangeability: they do not hold for scanners, protocols or ages unlike the
+calibration population.
 """
 
 from __future__ import annotations
@@ -27,6 +30,23 @@ import numpy as np
 
 REGION_STATISTICS = ("peak", "volume", "mass")
 DEFAULT_ALPHA = 0.05
+# Subject statistic -> the map statistic its ``subject_scores`` hold (region_peak keeps it for the percentile).
+SUBJECT_MAP_PART = {
+    "raw": "raw",
+    "normalised": "normalised",
+    "normalised_top01": "normalised_top01",
+    "region_peak": "normalised",
+    "combined": "normalised",
+}
+SUBJECT_DESCRIPTIONS = {
+    "raw": "mean of the top 1% brain voxel scores",
+    "normalised": "mean of the top 1% brain voxel scores of the scan-standardised score map",
+    "normalised_top01": "mean of the top 0.1% brain voxel scores of the scan-standardised score map",
+    "region_peak": "largest region peak score",
+    "combined": "Bonferroni over the mean of the top 1% brain voxel scores of the scan-standardised score map and "
+    "the largest region peak score: p = min(1, 2 min(p_map, p_peak))",
+}
+REGIONS_SHOWN = ("p_value", "flagged_scan")
 
 
 def p_values(values: np.ndarray | Sequence[float] | float, calibration: np.ndarray) -> np.ndarray:
@@ -86,28 +106,69 @@ def check_alpha(alpha: float) -> float:
 
 @dataclass
 class CalibrationSets:
-    """One scorer's healthy calibration sets and how they were made (see the module docstring)."""
+    """One scorer's healthy calibration sets and the rules that use them (see the module docstring)."""
 
     subject_scores: np.ndarray
     region_max: np.ndarray
     region_statistic: str
-    subject_normalised: bool
+    subject_statistic: str
     description: str
     voxel_threshold: float
+    regions_shown: str = "p_value"
+
+    def __post_init__(self) -> None:
+        if self.subject_statistic not in SUBJECT_MAP_PART:
+            raise ValueError(f"unknown subject statistic {self.subject_statistic!r}")
+        if self.regions_shown not in REGIONS_SHOWN:
+            raise ValueError(f"unknown regions_shown {self.regions_shown!r}; known: {', '.join(REGIONS_SHOWN)}")
+        if self.uses_region_peak and self.region_statistic != "peak":
+            raise ValueError(f"subject statistic {self.subject_statistic} needs region statistic peak")
 
     @property
     def n(self) -> int:
         return int(self.subject_scores.size)
 
-    def subject(self, score: float, alpha: float) -> dict[str, Any]:
-        """p-value, flag and the equivalent score threshold of one subject score."""
-        p = p_value(score, self.subject_scores)
-        return {
+    @property
+    def map_statistic(self) -> str:
+        return SUBJECT_MAP_PART[self.subject_statistic]
+
+    @property
+    def uses_region_peak(self) -> bool:
+        return self.subject_statistic in ("region_peak", "combined")
+
+    def subject(self, score: float, alpha: float, region_peak: float = 0.0) -> dict[str, Any]:
+        """p-value, flag and the equivalent thresholds of one scan: ``score`` is its map statistic, ``region_peak``
+        its largest region peak score at the calibrated voxel threshold (0 without a region)."""
+        p_map = p_value(score, self.subject_scores)
+        if self.subject_statistic == "region_peak":
+            p = p_value(region_peak, self.region_max)
+        elif self.subject_statistic == "combined":
+            p = min(1.0, 2.0 * min(p_map, p_value(region_peak, self.region_max)))
+        else:
+            p = p_map
+        fields = {
             "subject_p_value": p,
             "subject_flagged": bool(p <= alpha),
-            "subject_threshold": finite_number(decision_threshold(self.subject_scores, alpha)),
             "subject_healthy_percentile": float((self.subject_scores < score).mean() * 100.0),
+            **self.thresholds(alpha),
         }
+        if self.uses_region_peak:
+            fields["subject_region_peak"] = float(region_peak)
+        return fields
+
+    def thresholds(self, alpha: float) -> dict[str, float | None]:
+        """The values above which a scan is flagged at ``alpha``: its map statistic (``subject_threshold``; None
+        when only the region peak decides) or, with the region peak, its largest region peak score (either one
+        suffices; each at alpha / 2 for ``combined``)."""
+        level = alpha / 2.0 if self.subject_statistic == "combined" else alpha
+        out: dict[str, float | None] = {
+            "subject_threshold": None
+            if self.subject_statistic == "region_peak"
+            else finite_number(decision_threshold(self.subject_scores, level))
+        }
+        if self.uses_region_peak:
+            out["subject_region_peak_threshold"] = finite_number(decision_threshold(self.region_max, level))
+        return out
 
     def regions(self, components: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
         """``components`` with their ``region_statistic`` and ``p_value`` added (new dicts)."""
@@ -118,16 +179,27 @@ class CalibrationSets:
             for c, t, p in zip(components, stats, ps)
         ]
 
+    def shown(self, regions: list[dict[str, Any]], flagged: bool) -> list[dict[str, Any]]:
+        """The regions (from :meth:`regions`) the label map keeps: by their own p-value, or all of a flagged scan."""
+        if self.regions_shown == "flagged_scan":
+            return list(regions) if flagged else []
+        return [r for r in regions if r["p_value_at_most_alpha"]]
+
     def describe(self, alpha: float) -> dict[str, Any]:
         """What summary.json states about the calibration and its guarantee."""
+        shown = (
+            "every region of a flagged scan"
+            if self.regions_shown == "flagged_scan"
+            else "the regions whose region p-value is at most alpha"
+        )
         return {
             "alpha": alpha,
             "calibration": self.description,
             "n_calibration_scans": self.n,
-            "subject_statistic": "mean of the top 1% brain voxel scores"
-            + (" of the scan-standardised score map" if self.subject_normalised else ""),
+            "subject_statistic": SUBJECT_DESCRIPTIONS[self.subject_statistic],
             "region_statistic": self.region_statistic,
             "region_statistic_threshold": finite_number(decision_threshold(self.region_max, alpha)),
+            "regions_shown": shown,
             "guarantee": (
                 f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
                 f"{alpha:g} and P(any region kept in the label map) <= {alpha:g}; not guaranteed for other "
@@ -147,7 +219,10 @@ def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
         subject_scores=np.asarray(arrays[f"{prefix}.subject_scores"], dtype=np.float64),
         region_max=np.asarray(arrays[f"{prefix}.region_max"], dtype=np.float64),
         region_statistic=str(entry["region_statistic"]),
-        subject_normalised=bool(entry.get("subject_normalised", False)),
+        subject_statistic=str(
+            entry.get("subject_statistic") or ("normalised" if entry.get("subject_normalised") else "raw")
+        ),
         description=str(entry.get("description", "")),
         voxel_threshold=float(model.calibration["scorers"][scorer]["voxel_threshold"]),
+        regions_shown=str(entry.get("regions_shown", "p_value")),
     )

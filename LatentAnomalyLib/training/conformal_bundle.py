@@ -20,7 +20,7 @@ import numpy as np
 
 from ..bundle.contents import read, rewrite
 from ..bundle.format import Bundle
-from ..score.conformal import region_statistic
+from ..score.conformal import SUBJECT_MAP_PART, CalibrationSets, region_statistic
 
 SETS_FILE = "calibration_sets.safetensors"
 
@@ -31,7 +31,7 @@ def calibration_arrays(records: dict[str, Any], subject: str, region: str) -> di
     rows = records["records"]
     region_rows = [(i, g) for i, r in enumerate(rows) for g in r["regions"]]
     arrays = {
-        "subject_scores": np.array([r["subject"][subject] for r in rows], dtype=np.float64),
+        "subject_scores": np.array([r["subject"][SUBJECT_MAP_PART[subject]] for r in rows], dtype=np.float64),
         "region_max": np.array(
             [max([region_statistic(g, region, threshold) for g in r["regions"]], default=0.0) for r in rows],
             dtype=np.float64,
@@ -56,6 +56,7 @@ def write(
     bundle = Bundle.load(model_dir)
     name = records["scorer"]
     subject, region = settings["subject_statistic"], settings["region_statistic"]
+    CalibrationSets(np.zeros(1), np.zeros(1), region, subject, "", 0.0, settings.get("regions_shown", "p_value"))  # checks
     rows = records["records"]
     n_train = sum(r["part"] == "train" for r in rows)
     description = (
@@ -71,8 +72,9 @@ def write(
         "arrays": SETS_FILE,
         "prefix": name,
         "subject_statistic": subject,
-        "subject_normalised": subject == "normalised",
+        "subject_normalised": SUBJECT_MAP_PART[subject] != "raw",
         "region_statistic": region,
+        "regions_shown": settings.get("regions_shown", "p_value"),
         "default_alpha": settings.get("alpha", 0.05),
         "n_scans": len(rows),
         "description": description,

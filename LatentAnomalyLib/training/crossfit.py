@@ -27,27 +27,22 @@ from ..evaluation import datasets
 from ..pipeline import DetectOptions, Detector
 from ..score.base import EncodedScan, mirror_x
 from ..score.location import LatentSpace, LocationConfig
-from ..score.postprocess import normalise_within_scan
 from ..score.registry import LATENT_SCORERS, scorer_class
-from ..score.subject import subject_score
+from ..score.subject import MAP_STATISTICS, map_statistic
 from .scan_cache import CachedScan, cached
 
 SUBJECT_CANDIDATES = ("raw", "normalised", "shifted", "normalised_top01")
 
 
 def subject_candidates(raw: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Subject statistics of one raw score map: as in model 1.4.0 (``raw``: mean of the top 1%), on the
-    scan-standardised map (``normalised``: (s - median) / MAD over the brain), with the scan's median subtracted
-    (``shifted``), or the mean of the top 0.1% of the scan-standardised map (``normalised_top01``)."""
+    """Subject statistics of one raw score map: the map statistics of :mod:`..score.subject` (``raw``, model
+    1.4.0; ``normalised`` and ``normalised_top01`` on the scan-standardised map) and ``shifted`` (raw minus the
+    scan's median)."""
     values = raw[mask]
     median = float(np.median(values)) if values.size else 0.0
-    normalised = normalise_within_scan(raw, mask)
-    return {
-        "raw": subject_score(raw, mask),
-        "normalised": subject_score(normalised, mask),
-        "shifted": subject_score(raw, mask) - median,
-        "normalised_top01": subject_score(normalised, mask, top_fraction=0.001),
-    }
+    out = {name: map_statistic(name, raw, mask) for name in MAP_STATISTICS}
+    out["shifted"] = out["raw"] - median
+    return {name: out[name] for name in SUBJECT_CANDIDATES}
 
 
 def folds(ids: list[str], k: int, seed: int) -> dict[str, int]:

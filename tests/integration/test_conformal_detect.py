@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -76,6 +77,34 @@ def test_user_threshold_gives_the_voxel_threshold_map_without_region_p_values(mo
     assert result.summary["regions"] == "all" and result.summary["voxel_threshold"] == 2.0
     assert all("p_value" not in c for c in result.summary["components"])
     assert result.summary["subject_p_value"] is not None
+
+
+def finish_with_rule(model, encoded, rule: dict, **options):
+    """Detection with the bundle's calibration sets under another subject statistic / regions rule."""
+    image, pre, scan = encoded
+    detector = Detector(model, DetectOptions(device="cpu", **options))
+    name = model.default_scorer
+    detector._sets[name] = dataclasses.replace(detector.calibration_sets(name), **rule)
+    return detector._finish(image, pre, scan, name, {}, 0.0)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.5, 0.9])
+def test_combined_flag_and_flagged_scan_regions(model, encoded, alpha):
+    everything = finish(model, encoded, regions="all")
+    rule = {"subject_statistic": "combined", "regions_shown": "flagged_scan"}
+    s = finish_with_rule(model, encoded, rule, alpha=alpha).summary
+    peak = max((c["peak_score"] for c in everything.summary["components"]), default=0.0)
+    assert s["subject_region_peak"] == pytest.approx(peak)
+    assert s["subject_score"] == pytest.approx(finish(model, encoded).summary["subject_score"])  # same map statistic
+    sets = dataclasses.replace(Detector(model, DetectOptions()).calibration_sets(model.default_scorer), **rule)
+    assert s["subject_p_value"] == pytest.approx(sets.subject(s["subject_score"], alpha, peak)["subject_p_value"])
+    if s["subject_flagged"]:
+        assert len(s["components"]) == everything.summary["n_components"] and not s["regions_not_kept"]
+    else:
+        assert s["components"] == [] and s["flagged_volume_ml"] == 0.0
+    # a user threshold changes the regions shown, not the subject decision (read at the calibrated threshold)
+    user = finish_with_rule(model, encoded, rule, alpha=alpha, threshold=1.0).summary
+    assert user["subject_region_peak"] == pytest.approx(peak) and user["subject_flagged"] == s["subject_flagged"]
 
 
 def test_bundle_without_calibration_sets_detects_with_the_old_rules(model, encoded, tmp_path):

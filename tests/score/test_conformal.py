@@ -73,7 +73,7 @@ def _sets(**kwargs) -> CalibrationSets:
         subject_scores=np.arange(1.0, 20.0),
         region_max=np.tile(np.arange(10.0), 2),
         region_statistic="peak",
-        subject_normalised=False,
+        subject_statistic="raw",
         description="test",
         voxel_threshold=0.5,
     )
@@ -119,3 +119,67 @@ def test_scores_table_ranks_by_p_value_then_score():
     assert [r["rank"] for r in ranked] == [1, 2, 3, 4, ""]
     old = [{"case_id": "x", "subject_score": 1.0}, {"case_id": "y", "subject_score": 3.0}]  # bundles without p-values
     assert [r["case_id"] for r in rank_rows(old)] == ["y", "x"]
+
+
+def test_combined_subject_p_value_is_bonferroni_over_map_and_region_peak():
+    sets = _sets(subject_statistic="combined")
+    # map statistic 19.5 -> p 1/20; region peak 8.5 -> p 3/21: p = 2 min(...) = 1/10
+    fields = sets.subject(19.5, 0.1, region_peak=8.5)
+    assert fields["subject_p_value"] == pytest.approx(0.1) and fields["subject_flagged"]
+    assert not sets.subject(19.5, 0.05, region_peak=8.5)["subject_flagged"]
+    assert sets.subject(0.0, 0.05, region_peak=100.0)["subject_p_value"] == pytest.approx(2 / 21)
+    assert sets.subject(0.0, 0.5, region_peak=0.0)["subject_p_value"] == 1.0  # capped
+    # thresholds at alpha / 2: either statistic above its threshold flags the scan
+    t = sets.thresholds(0.2)
+    assert t["subject_threshold"] == decision_threshold(sets.subject_scores, 0.1)
+    assert t["subject_region_peak_threshold"] == decision_threshold(sets.region_max, 0.1)
+    assert sets.subject(t["subject_threshold"] + 1e-9, 0.2)["subject_flagged"]
+    assert sets.subject(0.0, 0.2, region_peak=t["subject_region_peak_threshold"] + 1e-9)["subject_flagged"]
+    assert not sets.subject(t["subject_threshold"], 0.2, region_peak=t["subject_region_peak_threshold"])["subject_flagged"]
+
+
+def test_region_peak_subject_statistic_reads_only_the_region_peak():
+    sets = _sets(subject_statistic="region_peak")
+    assert sets.subject(1e9, 0.05, region_peak=0.0)["subject_p_value"] == 1.0
+    assert sets.subject(0.0, 0.05, region_peak=100.0)["subject_p_value"] == pytest.approx(1 / 21)
+    assert sets.thresholds(0.05)["subject_threshold"] is None
+
+
+def test_rules_refuse_inconsistent_settings():
+    with pytest.raises(ValueError, match="needs region statistic peak"):
+        _sets(subject_statistic="combined", region_statistic="mass")
+    with pytest.raises(ValueError, match="unknown subject statistic"):
+        _sets(subject_statistic="median")
+    with pytest.raises(ValueError, match="regions_shown"):
+        _sets(regions_shown="some")
+
+
+def test_flagged_scan_rule_shows_every_region_of_a_flagged_scan_only():
+    regions = [{"peak_score": 1.0, "volume_ml": 1.0, "mean_score": 1.0}, {"peak_score": 100.0, "volume_ml": 1.0,
+               "mean_score": 1.0}]
+    by_p = _sets()
+    by_flag = _sets(regions_shown="flagged_scan")
+    scored = by_p.regions(regions, 0.05)
+    assert [r["peak_score"] for r in by_p.shown(scored, flagged=False)] == [100.0]
+    assert by_flag.shown(scored, flagged=False) == []
+    assert by_flag.shown(scored, flagged=True) == scored  # each still carries its own p-value
+    assert "flagged scan" in by_flag.describe(0.05)["regions_shown"]
+
+
+def test_combined_flag_and_flagged_scan_regions_keep_alpha_on_exchangeable_scans():
+    """Bonferroni over two dependent statistics, regions only in flagged scans: both rates <= alpha."""
+    rng = np.random.default_rng(3)
+    n, alpha, trials = 118, 0.05, 4000
+    flagged = shows = 0
+    for _ in range(trials):
+        maps = rng.gamma(2.0, size=n + 1)
+        peaks = maps * 0.5 + rng.exponential(size=n + 1)  # correlated with the map statistic
+        sets = _sets(subject_scores=maps[:-1], region_max=peaks[:-1], subject_statistic="combined",
+                     regions_shown="flagged_scan")
+        fields = sets.subject(maps[-1], alpha, region_peak=peaks[-1])
+        flagged += fields["subject_flagged"]
+        region = {"peak_score": peaks[-1], "volume_ml": 1.0, "mean_score": 1.0}
+        shows += bool(sets.shown(sets.regions([region], alpha), fields["subject_flagged"]))
+    tolerance = 3 * math.sqrt(alpha * (1 - alpha) / trials)
+    assert flagged / trials <= alpha + tolerance and shows / trials <= alpha + tolerance
+    assert flagged / trials >= 0.02  # not vacuous
