@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..score.postprocess_config import PostprocessError, PostprocessOverrides
 from .format import Bundle, BundleError, BundleWriter, default_model_path
 from .migrate import upgrade
 
@@ -46,7 +47,8 @@ def _scorer_files(bundle: Bundle, config: dict[str, Any]) -> dict[str, dict[str,
 
 
 def _checked(bundle: Bundle, contents: Contents) -> Contents:
-    """Refuse scorer files without what detection reads (post-processing, voxel and subject thresholds)."""
+    """Refuse scorer files without what detection reads (post-processing, voxel and subject thresholds) and
+    post-processing sections with options this library does not know."""
     for name, doc in contents.scorers.items():
         calibration = doc.get("calibration")
         if (
@@ -58,6 +60,10 @@ def _checked(bundle: Bundle, contents: Contents) -> Contents:
             raise BundleError(
                 f"{bundle.folder}: scorer {name!r} has no calibration (postprocess, voxel_threshold, subject) in its file"
             )
+        try:
+            PostprocessOverrides.from_dict(doc["postprocess"], f"scorer {name!r} postprocess")
+        except PostprocessError as error:
+            raise BundleError(f"{bundle.folder}: {error}") from None
     return contents
 
 

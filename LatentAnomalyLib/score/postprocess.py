@@ -1,4 +1,5 @@
-"""Post-processing of a model-grid score map: options stored per scorer in the bundle.
+"""Post-processing of a model-grid score map: options stored per scorer in the bundle (their types, and the
+partial sections configurations write, in :mod:`.postprocess_config`).
 
 Each option is known to matter in the literature (Baur et al. 2021; Meissen et al. 2021) and is
 chosen on validation data, never on reported test scans: a median filter against isolated voxels,
@@ -8,18 +9,10 @@ where healthy scans score worst), and a Gaussian smoothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage
 
-
-@dataclass(frozen=True)
-class PostprocessConfig:
-    median_size: int = 0
-    gaussian_sigma_vox: float = 0.0
-    erode_mask_vox: int = 0
-    scan_normalise: bool = False
+from .postprocess_config import PostprocessConfig
 
 
 def normalise_within_scan(score: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -18,15 +18,17 @@ import torch
 from ..encode.encoding import encode
 from ..evaluation.synthetic import KINDS, paint_lesion
 from ..score.base import EncodedScan
-from ..score.postprocess import PostprocessConfig, postprocess
+from ..score.postprocess import postprocess
+from ..score.postprocess_config import PostprocessOverrides
 from ..score.subject import subject_score
 from .config import CalibrationConfig
 
 
 def calibrate_scorer(
-    scorer: Any, val_scans: Sequence[EncodedScan], post: dict[str, Any], config: CalibrationConfig
+    scorer: Any, val_scans: Sequence[EncodedScan], post: PostprocessOverrides, config: CalibrationConfig
 ) -> dict[str, Any]:
-    post_config = PostprocessConfig(**post)
+    """The scorer's calibration entry: thresholds on ``val_scans`` after post-processing ``post`` (stored in full)."""
+    post_config = post.apply()
     raw = [scorer.score(s) for s in val_scans]
     maps = [postprocess(r, s.mask, post_config) for r, s in zip(raw, val_scans)]
     voxels = np.concatenate([m[s.mask] for m, s in zip(maps, val_scans)])
@@ -86,16 +88,29 @@ def build_synthetic_set(
 
 
 POSTPROCESS_OPTIONS = (
-    {},
-    {"median_size": 3},
-    {"erode_mask_vox": 1},
-    {"median_size": 3, "erode_mask_vox": 1},
+    PostprocessOverrides(),
+    PostprocessOverrides(median_size=3),
+    PostprocessOverrides(erode_mask_vox=1),
+    PostprocessOverrides(median_size=3, erode_mask_vox=1),
 )
 
 
+def postprocess_candidates(
+    fixed: PostprocessOverrides, base: PostprocessOverrides
+) -> tuple[PostprocessOverrides, ...]:
+    """What :func:`choose_postprocess` tries: ``base`` updated by ``fixed`` when the scorer sets its own,
+    else ``base`` updated by each of :data:`POSTPROCESS_OPTIONS`."""
+    if not fixed.is_empty:
+        return (base.merged(fixed),)
+    return tuple(base.merged(candidate) for candidate in POSTPROCESS_OPTIONS)
+
+
 def choose_postprocess(
-    scorer: Any, synthetic: SyntheticSet, fixed: dict[str, Any] | None, base: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    scorer: Any,
+    synthetic: SyntheticSet,
+    fixed: PostprocessOverrides | None = None,
+    base: PostprocessOverrides | None = None,
+) -> tuple[PostprocessOverrides, list[dict[str, Any]]]:
     """Pick post-processing on the synthetic validation set (voxel AUPRC); never on test scans.
 
     ``fixed`` (a scorer's own setting in the configuration) skips the search; ``base`` (the
@@ -104,34 +119,35 @@ def choose_postprocess(
     """
     from ..evaluation.metrics import voxel_metrics
 
-    if fixed:
-        return {**(base or {}), **fixed}, []
+    fixed, base = fixed or PostprocessOverrides(), base or PostprocessOverrides()
+    candidates = postprocess_candidates(fixed, base)
+    if not fixed.is_empty:
+        return candidates[0], []
     raw = [scorer.score(s) for s in synthetic.scans]
     results = []
-    for candidate in POSTPROCESS_OPTIONS:
-        options = {**(base or {}), **candidate}
-        config = PostprocessConfig(**options)
+    for options in candidates:
+        config = options.apply()
         maps = [postprocess(m, s.mask, config) for m, s in zip(raw, synthetic.scans)]
         y = np.concatenate([lab[s.mask] for lab, s in zip(synthetic.labels, synthetic.scans)])
         x = np.concatenate([m[s.mask] for m, s in zip(maps, synthetic.scans)])
         metrics = voxel_metrics(x, y)
         results.append(
             {
-                "options": options,
+                "options": options.to_dict(),
                 "auprc": metrics["auprc"],
                 "auroc": metrics["auroc"],
                 "best_dice": metrics["best_dice"],
             }
         )
-    best = max(results, key=lambda r: r["auprc"] or 0.0)
-    return dict(best["options"]), results
+    best = max(range(len(results)), key=lambda i: results[i]["auprc"] or 0.0)  # the first best, as before
+    return candidates[best], results
 
 
-def synthetic_validation(scorer: Any, synthetic: SyntheticSet, post: dict[str, Any]) -> dict[str, float]:
+def synthetic_validation(scorer: Any, synthetic: SyntheticSet, post: PostprocessOverrides) -> dict[str, float]:
     """Pooled voxel AUROC / AUPRC on the synthetic set (and AUPRC per lesion kind)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    post_config = PostprocessConfig(**post)
+    post_config = post.apply()
     maps = [postprocess(scorer.score(s), s.mask, post_config) for s in synthetic.scans]
     y = np.concatenate([lab[s.mask] for lab, s in zip(synthetic.labels, synthetic.scans)])
     x = np.concatenate([m[s.mask] for m, s in zip(maps, synthetic.scans)])

@@ -20,6 +20,7 @@ from ..bundle.configs import tuples as _tuples
 from ..encode.families import EncoderConfig
 from ..score.family import FAMILY_SCORERS
 from ..score.location import LocationConfig
+from ..score.postprocess_config import PostprocessOverrides
 from .augment import AugmentConfig
 from .brainmask_trainer import BrainMaskTrainConfig
 from .encoder_trainer import EncoderTrainConfig
@@ -45,10 +46,24 @@ def configured_seed(raw: dict[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class ScorerSpec:
+    """One entry of ``scorers``: its name, parameters and own post-processing (which skips the search)."""
+
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     standardise: bool = True
-    postprocess: dict[str, Any] = field(default_factory=dict)
+    postprocess: PostprocessOverrides = field(default_factory=PostprocessOverrides)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ScorerSpec:
+        """A ``scorers`` entry of the configuration file (its ``postprocess`` checked option by option)."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"each entry of scorers must be a JSON object with a name, got {raw!r}")
+        where = f"scorer {raw.get('name')!r} postprocess"
+        return cls(**{**raw, "postprocess": PostprocessOverrides.from_dict(raw.get("postprocess"), where)})
+
+    def resolved(self) -> dict[str, Any]:
+        """The entry as stored in the bundle: ``postprocess`` holds only the options the file set."""
+        return {**asdict(self), "postprocess": self.postprocess.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,7 @@ class TrainConfig:
     default_scorer: str
     calibration: CalibrationConfig
     latent_space: LocationConfig
-    postprocess: dict[str, Any]
+    postprocess: PostprocessOverrides
     seed: int
     raw: dict[str, Any]
 
@@ -94,7 +109,7 @@ class TrainConfig:
         pre["registration"] = {**pre["registration"], "seed": seed}
         enc_train = {**raw.get("encoder_train", {}), "seed": seed}
         augment = AugmentConfig(**_tuples(enc_train.pop("augment", {})))
-        scorers = tuple(ScorerSpec(**s) for s in raw["scorers"])
+        scorers = tuple(ScorerSpec.from_dict(s) for s in raw["scorers"])
         family = raw.get("encoder", {}).get("family", EncoderConfig.family)
         for spec in scorers:
             own = FAMILY_SCORERS.get(family)
@@ -117,7 +132,7 @@ class TrainConfig:
             default_scorer=default,
             calibration=CalibrationConfig(**raw.get("calibration", {})),
             latent_space=LocationConfig(**{"stride": encoder.stride, **raw.get("latent_space", {}), "seed": seed}),
-            postprocess=dict(raw.get("postprocess", {})),
+            postprocess=PostprocessOverrides.from_dict(raw.get("postprocess")),
             seed=seed,
             raw=raw,
         )
@@ -134,9 +149,9 @@ class TrainConfig:
             "brainmask_train": asdict(self.brainmask_train),
             "encoder": asdict(self.encoder),
             "encoder_train": asdict(self.encoder_train),
-            "scorers": [asdict(s) for s in self.scorers],
+            "scorers": [s.resolved() for s in self.scorers],
             "default_scorer": self.default_scorer,
             "calibration": asdict(self.calibration),
             "latent_space": asdict(self.latent_space),
-            "postprocess": dict(self.postprocess),
+            "postprocess": self.postprocess.to_dict(),
         }

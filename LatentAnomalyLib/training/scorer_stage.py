@@ -121,7 +121,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
             "fit_seconds": round(fit_seconds, 1),
             "synthetic_validation": check,
             "postprocess_search": search,
-            "postprocess": post,
+            "postprocess": post.to_dict(),
         }
         if progress is not None:
             progress.case_done(spec.name, f"AUPRC {check['auprc']:.3f}")

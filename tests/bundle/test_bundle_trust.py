@@ -160,6 +160,15 @@ def test_scorer_file_without_calibration_is_a_clear_error(tmp_path, pristine, ca
     _one_error(_info(folder), capfd, "scorer 'knn' has no calibration")
 
 
+def test_scorer_file_with_an_unknown_postprocess_option_is_a_clear_error(tmp_path, pristine, capfd):
+    folder = _copy(pristine, tmp_path)
+    doc = json.loads((folder / "scorers" / "knn.json").read_text())
+    doc["postprocess"]["median"] = 3
+    (folder / "scorers" / "knn.json").write_text(json.dumps(doc))
+    _rehash(folder)
+    _one_error(_info(folder), capfd, "scorer 'knn' postprocess: unknown option(s) 'median'")
+
+
 def test_config_that_does_not_fit_is_a_clear_error(tmp_path, pristine, ixi_sample, capfd):
     folder = _copy(pristine, tmp_path)
     _edit_config(folder, lambda c: c.pop("encoder"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from LatentAnomalyLib import DEFAULT_SEED
+from LatentAnomalyLib.score.postprocess_config import PostprocessConfig
 from LatentAnomalyLib.training.config import TrainConfig
 
 CONFIGS = sorted(Path(__file__).resolve().parents[2].glob("configs/*.json"))
@@ -40,3 +41,25 @@ def test_the_top_level_seed_is_handed_down_and_a_different_stage_seed_is_refused
         TrainConfig.from_dict({**raw, "preprocess": {"registration": {"seed": 1}}})
     same = TrainConfig.from_dict({**raw, "encoder_train": {**raw["encoder_train"], "seed": DEFAULT_SEED}})
     assert same.resolved() == TrainConfig.from_dict(raw).resolved()  # repeating the seed changes nothing
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_postprocess_sections_are_stored_as_the_file_writes_them(path):
+    """Typed sections (score/postprocess_config.py) resolve to the file's own JSON: the bundle's bytes do not change."""
+    raw = json.loads(path.read_text())
+    resolved = TrainConfig.from_dict(raw).resolved()
+    assert json.dumps(resolved["postprocess"]) == json.dumps(raw.get("postprocess", {}))
+    for spec, entry in zip(resolved["scorers"], raw["scorers"]):
+        assert list(spec) == ["name", "params", "standardise", "postprocess"]
+        assert json.dumps(spec["postprocess"]) == json.dumps(entry.get("postprocess", {})), spec["name"]
+
+
+def test_an_unknown_postprocess_option_is_refused_in_one_line():
+    raw = json.loads(CONFIGS[0].read_text())
+    scorers = [{**raw["scorers"][0], "postprocess": {"median": 3}}, *raw["scorers"][1:]]
+    with pytest.raises(ValueError, match=rf"scorer '{raw['scorers'][0]['name']}' postprocess: unknown option\(s\) 'median'"):
+        TrainConfig.from_dict({**raw, "scorers": scorers})
+    with pytest.raises(ValueError, match=r"^postprocess: scan_normalise must be bool, got 'yes'$"):
+        TrainConfig.from_dict({**raw, "postprocess": {"scan_normalise": "yes"}})
+    partial = TrainConfig.from_dict({**raw, "postprocess": {"median_size": 5}})
+    assert partial.postprocess.apply() == PostprocessConfig(median_size=5)
