@@ -19,7 +19,7 @@ from LatentAnomalyLib.bundle.format import Bundle, BundleError
 from LatentAnomalyLib.bundle.info import describe
 from LatentAnomalyLib.bundle.migrate import upgrade
 from LatentAnomalyLib.bundle.model import Model
-from LatentAnomalyLib.bundle.upgrade import main as upgrade_main
+from LatentAnomalyLib.cli.upgrade import main as upgrade_main
 from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from tests.conftest import MODEL, SAMPLES
