@@ -33,17 +33,56 @@ def foreground(array: np.ndarray, fraction: float) -> np.ndarray:
     return _fill_holes(largest)
 
 
+CROSS_3D = ndimage.generate_binary_structure(3, 1)
+
+
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    filled = ndimage.binary_fill_holes(mask)
-    # Holes open to one side in 3D (sulci, ventricles cut by the field of view) close slice-wise.
+    """Fill holes in 3D, then slice by slice along each axis in turn (holes open to one side in 3D, as sulci
+    and ventricles cut by the field of view, close slice-wise).
+
+    The same result as ``ndimage.binary_fill_holes`` on the volume and then on every slice, computed with one
+    connected-component labelling per step on the mask's bounding box (plus one voxel): a background voxel
+    stays background exactly when its component (face connectivity, in 3D or within its slice) touches the
+    border of the volume or of its slice.
+    """
+    present = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    if present[0].size == 0:
+        return mask.copy()
+    box = tuple(slice(max(int(p[0]) - 1, 0), int(p[-1]) + 2) for p in present)
+    filled = _fill_open(mask[box], CROSS_3D, (0, 1, 2))
     for axis in range(3):
-        filled = np.stack([ndimage.binary_fill_holes(s) for s in np.moveaxis(filled, axis, 0)], axis=axis)
-    return filled
+        in_slice = np.zeros((3, 3, 3), dtype=bool)
+        in_slice[tuple(1 if a == axis else slice(None) for a in range(3))] = ndimage.generate_binary_structure(2, 1)
+        filled = _fill_open(filled, in_slice, tuple(a for a in range(3) if a != axis))
+    out = np.zeros_like(mask)
+    out[box] = filled
+    return out
 
 
-def looks_skull_stripped(image: sitk.Image, config: BrainMaskConfig = BrainMaskConfig()) -> bool:
-    """True when the scan's foreground is brain-sized: a head with skull and scalp is much larger."""
-    work = resample(image, axis_aligned_grid(image, config.spacing))
+def _fill_open(mask: np.ndarray, structure: np.ndarray, border_axes: tuple[int, ...]) -> np.ndarray:
+    """``mask`` plus every background component (by ``structure``) that touches no end of ``border_axes``."""
+    labels, n = ndimage.label(~mask, structure=structure)
+    open_to_border = np.zeros(n + 1, dtype=bool)
+    for axis in border_axes:
+        open_to_border[np.take(labels, 0, axis=axis)] = True
+        open_to_border[np.take(labels, -1, axis=axis)] = True
+    open_to_border[0] = False
+    return ~open_to_border[labels]
+
+
+def on_mask_grid(image: sitk.Image, config: BrainMaskConfig = BrainMaskConfig()) -> sitk.Image:
+    """The scan resampled onto the brain-extraction grid: axis-aligned, ``config.spacing`` mm, covering the scan."""
+    return resample(image, axis_aligned_grid(image, config.spacing))
+
+
+def looks_skull_stripped(
+    image: sitk.Image, config: BrainMaskConfig = BrainMaskConfig(), work: sitk.Image | None = None
+) -> bool:
+    """True when the scan's foreground is brain-sized: a head with skull and scalp is much larger.
+
+    ``work``: :func:`on_mask_grid` of the scan when the caller has it already.
+    """
+    work = on_mask_grid(image, config) if work is None else work
     fg = foreground(sitk.GetArrayFromImage(work), config.foreground_fraction)
     volume_ml = float(fg.sum()) * config.spacing**3 / 1000.0
     return volume_ml < config.stripped_max_ml
@@ -59,10 +98,13 @@ def stripped_mask(image: sitk.Image, config: BrainMaskConfig = BrainMaskConfig()
 
 
 def predict_probability(
-    net: torch.nn.Module, image: sitk.Image, config: BrainMaskConfig, device: str = "cpu"
+    net: torch.nn.Module, image: sitk.Image, config: BrainMaskConfig, device: str = "cpu", work: sitk.Image | None = None
 ) -> sitk.Image:
-    """Brain probability on a 4 mm axis-aligned grid covering the scan (the U-Net's own grid)."""
-    work = resample(image, axis_aligned_grid(image, config.spacing))
+    """Brain probability on a 4 mm axis-aligned grid covering the scan (the U-Net's own grid).
+
+    ``work``: :func:`on_mask_grid` of the scan when the caller has it already.
+    """
+    work = on_mask_grid(image, config) if work is None else work
     prob = predict_array(net, net_input(sitk.GetArrayFromImage(work)), device)
     out = sitk.GetImageFromArray(prob.astype(np.float32))
     out.CopyInformation(work)

@@ -17,8 +17,8 @@ import torch
 
 from ..bundle.configs import GridConfig, PreprocessConfig
 from ..errors import InputError
-from .brainmask import looks_skull_stripped, mask_from_probability, predict_probability, stripped_mask
-from .geometry import axis_aligned_grid, resample, resample_mask
+from .brainmask import looks_skull_stripped, mask_from_probability, on_mask_grid, predict_probability, stripped_mask
+from .geometry import antialiased, axis_aligned_grid, resample, resample_mask
 from .normalize import NormalisationError, normalise
 from .registration import register_affine, scale_factor
 from .template import Template
@@ -69,13 +69,14 @@ class Preprocessor:
         """Brain mask on the scan's own grid and whether the scan was treated as skull-stripped."""
         if skull not in SKULL_MODES:
             raise ValueError(f"skull must be one of {SKULL_MODES}")
-        stripped = skull == "stripped" or (skull == "auto" and looks_skull_stripped(image, self.config.brainmask))
+        work = on_mask_grid(image, self.config.brainmask) if skull == "auto" else None  # used by both steps below
+        stripped = skull == "stripped" or (skull == "auto" and looks_skull_stripped(image, self.config.brainmask, work))
         if stripped:
             mask = sitk.GetArrayFromImage(stripped_mask(image, self.config.brainmask)) > 0
         else:
             if self.brainmask_net is None:
                 raise InputError("this scan has a skull but the model bundle has no brain-extraction network")
-            prob = predict_probability(self.brainmask_net, image, self.config.brainmask, self.device)
+            prob = predict_probability(self.brainmask_net, image, self.config.brainmask, self.device, work)
             mask = mask_from_probability(prob, image)
         if mask.sum() == 0:
             raise InputError("no brain found in the scan")
@@ -90,7 +91,9 @@ class Preprocessor:
         t0 = time.perf_counter()
         mask_image = sitk.GetImageFromArray(native_mask.astype(np.uint8))
         mask_image.CopyInformation(image)
-        work = resample(image, axis_aligned_grid(image, self.config.registration_spacing))
+        spacing = float(self.config.registration_spacing)
+        smoothed = antialiased(image, spacing)  # filtered once when the model grid has the same spacing
+        work = resample(smoothed, axis_aligned_grid(image, spacing), antialias=False)
         work_mask = resample_mask(mask_image, work)
         moving = sitk.GetArrayFromImage(work)
         moving[~work_mask] = 0.0
@@ -104,7 +107,9 @@ class Preprocessor:
 
         t0 = time.perf_counter()
         reference = self.config.grid.image()
-        model = sitk.GetArrayFromImage(resample(image, reference, transform))
+        model_spacing = float(min(reference.GetSpacing()))
+        source = smoothed if model_spacing == spacing else antialiased(image, model_spacing)
+        model = sitk.GetArrayFromImage(resample(source, reference, transform, antialias=False))
         model_mask = resample_mask(mask_image, reference, transform)
         try:
             normalised, anchors = normalise(

@@ -59,13 +59,20 @@ def antialias_sigmas(in_spacing: tuple[float, ...], out_spacing: float) -> list[
 
 
 def _antialias(image: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """Gaussian pre-filter so that downsampling does not alias (sigma from the spacing ratio).
+    """:func:`antialiased` for resampling onto ``reference`` (its finest spacing)."""
+    return antialiased(image, float(min(reference.GetSpacing())))
+
+
+def antialiased(image: sitk.Image, spacing: float) -> sitk.Image:
+    """Gaussian pre-filter so that downsampling to ``spacing`` mm does not alias (sigma from the spacing ratio).
 
     Only axes finer than the target grid are smoothed: a thick-slice scan (1x1x5 mm onto 2 mm) is
-    smoothed in-plane and left alone across slices, where resampling upsamples.
+    smoothed in-plane and left alone across slices, where resampling upsamples. ``resample`` applies it
+    itself; callers resampling one scan onto several grids of one spacing can filter once and resample
+    the result with ``antialias=False`` (the same output).
     """
     in_sp = np.asarray(image.GetSpacing())
-    sigma = antialias_sigmas(image.GetSpacing(), float(min(reference.GetSpacing())))
+    sigma = antialias_sigmas(image.GetSpacing(), spacing)
     if max(sigma) < 0.25 * float(in_sp.min()):
         return image
     if min(sigma) > 0.0:

@@ -28,25 +28,32 @@ def label_components(
     above = heatmap > threshold
     labels, n = ndimage.label(above, structure=STRUCTURE)
     voxel_ml = float(np.prod(reference.GetSpacing())) / 1000.0
-    out = np.zeros(heatmap.shape, dtype=np.int32 if ids else np.uint8)
+    dtype = np.int32 if ids else np.uint8
     if n == 0:
-        return out, []
+        return np.zeros(heatmap.shape, dtype=dtype), []
+    # Per-component sums over the voxels above the threshold only, in raster order: np.bincount adds the
+    # same values in the same order as scipy.ndimage's measurements over the whole grid (bit-identical).
+    flat = np.flatnonzero(above)
+    lab = labels.ravel()[flat]
+    counts = np.bincount(lab, minlength=n + 1).astype(np.float64)
     index = np.arange(1, n + 1)
-    counts = ndimage.sum_labels(np.ones_like(heatmap, dtype=np.float32), labels, index)
-    keep = index[counts * voxel_ml >= min_component_ml]
+    keep = index[counts[1:] * voxel_ml >= min_component_ml]
     if keep.size == 0:
-        return out, []
-    out[np.isin(labels, keep)] = 1
-    centroids = ndimage.center_of_mass(above, labels, keep)
-    peaks = ndimage.maximum(heatmap, labels, keep)
-    means = ndimage.mean(heatmap, labels, keep)
+        return np.zeros(heatmap.shape, dtype=dtype), []
+    values = heatmap.ravel()[flat]
+    means = np.bincount(lab, weights=values, minlength=n + 1)[keep] / counts[keep]
+    peaks = ndimage.maximum(values, lab, keep)
+    coordinates = np.unravel_index(flat, heatmap.shape)
+    centroids = np.stack(
+        [np.bincount(lab, weights=c.astype(float), minlength=n + 1)[keep] / counts[keep] for c in coordinates], axis=1
+    )
     components = []
-    for lab, centre, peak, mean in zip(keep, centroids, peaks, means):
+    for label, centre, peak, mean in zip(keep, centroids, peaks, means):
         zyx = np.asarray(centre, dtype=float)
         point = np.asarray(reference.TransformContinuousIndexToPhysicalPoint([float(v) for v in zyx[::-1]]))
         components.append(
             {
-                "volume_ml": float(counts[lab - 1] * voxel_ml),
+                "volume_ml": float(counts[label] * voxel_ml),
                 "centroid_ras_mm": [round(v, 2) for v in lps_to_ras(point)],
                 "centroid_voxel_ijk": [round(float(v), 2) for v in zyx[::-1]],
                 "peak_score": float(peak),
@@ -57,8 +64,6 @@ def label_components(
     components = [components[i] for i in order]
     for i, component in enumerate(components, start=1):
         component["id"] = i
-    if ids:
-        lookup = np.zeros(n + 1, dtype=np.int32)
-        lookup[keep[order]] = np.arange(1, len(order) + 1, dtype=np.int32)
-        out = lookup[labels]
-    return out, components
+    lookup = np.zeros(n + 1, dtype=dtype)
+    lookup[keep[order]] = np.arange(1, len(order) + 1) if ids else 1
+    return lookup[labels], components
