@@ -46,12 +46,34 @@ def ixi(ixi_sample):
     return read_image(ixi_sample)
 
 
+@pytest.fixture(scope="module")
+def native_run(detector, ixi_sample):
+    """The IXI sample read and detected once for the module, with the file's bytes before and after."""
+    before = ixi_sample.read_bytes()
+    result = detector.detect(read_image(ixi_sample))
+    return result, before, ixi_sample.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reoriented_runs(detector, ixi, native_run):
+    """Image and detection per stored orientation of the IXI sample, each detected once for the module."""
+    runs = {"native": (ixi, native_run[0])}
+    for variant in ("RAS", "LPS", "oblique-1mm"):
+        image = _oblique(ixi, 20, 1.0) if variant == "oblique-1mm" else _reorient(ixi, variant)
+        runs[variant] = (image, detector.detect(image))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def mslub_run(detector, mslub_sample):
+    """The MSLUB sample and its detection (the preprocessing inside it is used by several tests)."""
+    image = read_image(mslub_sample["T1"])
+    return image, detector.detect(image)
+
+
 @pytest.mark.parametrize("variant", ["native", "RAS", "LPS", "oblique-1mm"])
-def test_outputs_keep_input_geometry(detector, ixi, variant):
-    image = (
-        ixi if variant == "native" else _oblique(ixi, 20, 1.0) if variant == "oblique-1mm" else _reorient(ixi, variant)
-    )
-    result = detector.detect(image)
+def test_outputs_keep_input_geometry(reoriented_runs, variant):
+    image, result = reoriented_runs[variant]
     _same_geometry(result.heatmap, image)
     _same_geometry(result.labelmap, image)
     labels = sitk.GetArrayFromImage(result.labelmap)
@@ -62,10 +84,10 @@ def test_outputs_keep_input_geometry(detector, ixi, variant):
     assert 900 < result.summary["brain_volume_ml"] < 2200
 
 
-def test_heatmap_does_not_depend_on_orientation(detector, ixi):
+def test_heatmap_does_not_depend_on_orientation(reoriented_runs):
     """The same head stored RAS or PSR gives the same heatmap once both are put on one grid."""
-    native = detector.detect(ixi).heatmap
-    ras = detector.detect(_reorient(ixi, "RAS")).heatmap
+    native = reoriented_runs["native"][1].heatmap
+    ras = reoriented_runs["RAS"][1].heatmap
     back = sitk.GetArrayFromImage(resample(ras, native, interpolator=sitk.sitkNearestNeighbor, antialias=False))
     ref = sitk.GetArrayFromImage(native)
     inside = (ref != 0) & (back != 0)
@@ -73,15 +95,13 @@ def test_heatmap_does_not_depend_on_orientation(detector, ixi):
     assert np.corrcoef(ref[inside], back[inside])[0, 1] > 0.95
 
 
-def test_input_image_is_not_modified(detector, ixi_sample):
-    before = ixi_sample.read_bytes()
-    detector.detect(read_image(ixi_sample))
-    assert ixi_sample.read_bytes() == before
+def test_input_image_is_not_modified(native_run):
+    _, before, after = native_run
+    assert after == before
 
 
-def test_skull_stripped_mslub_goes_through_without_damage(detector, mslub_sample):
-    image = read_image(mslub_sample["T1"])
-    result = detector.detect(image)
+def test_skull_stripped_mslub_goes_through_without_damage(mslub_run, mslub_sample):
+    image, result = mslub_run
     assert result.summary["skull_stripped_input"] is True
     _same_geometry(result.heatmap, image)
     lesions = sitk.GetArrayFromImage(sitk.ReadImage(str(mslub_sample["lesions"]))) > 0
@@ -107,22 +127,22 @@ def test_device_cuda_falls_back_with_a_message(model, ixi, monkeypatch):
     assert any("CUDA" in m for m in detector.messages)
 
 
-def test_preprocessing_is_bit_reproducible_in_one_process(detector, mslub_sample):
+def test_preprocessing_is_bit_reproducible_in_one_process(detector, mslub_run):
     """Registration runs single-threaded so evaluation and training (not only `detect`) repeat exactly."""
-    image = read_image(mslub_sample["T1"])
-    first, second = detector.preprocessor.run(image), detector.preprocessor.run(image)
+    image, result = mslub_run
+    first, second = result.preprocessed, detector.preprocessor.run(image)  # the second run in this process
     assert first.transform.GetParameters() == second.transform.GetParameters()
     assert np.array_equal(first.image, second.image)
 
 
-def test_mirrored_view_is_encoded_only_when_the_scorer_averages_over_it(detector, model, mslub_sample):
+def test_mirrored_view_is_encoded_only_when_the_scorer_averages_over_it(detector, model, mslub_run):
     """The default scorer averages with the mirrored scan: detect must encode the mirrored image, the others not."""
     import dataclasses
 
     from LatentAnomalyLib.score.base import mirror_x, needs_mirror
 
     assert needs_mirror(model.scorers[model.default_scorer])  # the bundled default (model >= 1.3.0)
-    pre = detector.preprocessor.run(read_image(mslub_sample["T1"]))
+    pre = mslub_run[1].preprocessed
     both = detector.encode(pre, reconstruction=False, mirrored=True)
     flipped = detector.encode(dataclasses.replace(pre, image=mirror_x(pre.image)), False, False)
     assert np.allclose(both.mirrored_latent, flipped.latent, atol=1e-5)
