@@ -2,7 +2,7 @@
 
     git archive 1a4a844 models/latent-anomaly-t1 | tar -x -C runs/before   # the 1.4.0 bundle
     nice -n 5 python benchmarks/calibration_table.py --before runs/before/models/latent-anomaly-t1 \\
-        --after models/latent-anomaly-t1
+        --after models/latent-anomaly-t1 [--compare OTHER_BUNDLE]
 
 Healthy sets (IXI test split 30, other sites 5): subject flag rate, false-positive regions per scan and flagged
 mL (median, max) of the default label map. Lesion sets (BraTS T1 14, MSLUB T1 3): subject sensitivity,
@@ -108,15 +108,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the model 1.4.0 bundle")
     parser.add_argument("--after", default="models/latent-anomaly-t1")
+    parser.add_argument("--compare", action="append", default=[], help="another bundle, at alpha 0.05 (repeatable)")
     parser.add_argument("--out", default="runs/calibration_table.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     before, after = Model.load(args.before), Model.load(args.after)
-    for file in SHARED_FILES:
-        if before.bundle.manifest["files"][file] != after.bundle.manifest["files"][file]:
-            raise SystemExit(f"{file} differs between the bundles: the scan cache cannot be shared")
+    others = [Model.load(path) for path in args.compare]
+    for other in (before, *others):
+        for file in SHARED_FILES:
+            if other.bundle.manifest["files"][file] != after.bundle.manifest["files"][file]:
+                raise SystemExit(f"{file} differs between the bundles: the scan cache cannot be shared")
     models = {
         f"before ({before.version} thresholds)": (before, None),
+        **{f"{other.version}, alpha 0.05": (other, 0.05) for other in others},
         f"after ({after.version}, alpha 0.05)": (after, 0.05),
         f"after ({after.version}, alpha 0.01)": (after, 0.01),
     }

@@ -1,7 +1,8 @@
-"""Bundle format 1 (model 1.5.0 as committed before format 2) still loads, and detects exactly as the format-2 model.
+"""Bundle format 1 (model 1.5.0 as committed before format 2) still loads, and detects exactly as its format-2 upgrade.
 
-``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0 (with its manifest); the weights, arrays and templates are
-copied from the format-2 bundled model, and the 1.5.0 manifest verifies them: they are byte-identical.
+``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0 and ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
+format 2), each with its manifest; the weights, arrays and templates are copied from the bundled model (1.6.0, which
+changed only the default scorer's conformal rule), and each manifest verifies them: they are byte-identical.
 """
 
 from __future__ import annotations
@@ -25,45 +26,57 @@ from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from tests.conftest import MODEL, SAMPLES
 
 FORMAT1 = Path(__file__).resolve().parent / "format1_t1_1.5.0"
+FORMAT2 = Path(__file__).resolve().parent / "format2_t1_1.5.1"
 
 
-@pytest.fixture(scope="module")
-def old_bundle(tmp_path_factory) -> Path:
-    """Model 1.5.0 in format 1: its committed JSON files plus the bundled model's other files."""
-    folder = tmp_path_factory.mktemp("format1") / "latent-anomaly-t1"
-    shutil.copytree(FORMAT1, folder)
-    for name in json.loads((FORMAT1 / "manifest.json").read_text())["files"]:
+def _with_binaries(json_files: Path, folder: Path) -> Path:
+    """``json_files`` (a committed bundle's JSON) plus the bundled model's other files, in ``folder``."""
+    shutil.copytree(json_files, folder)
+    for name in json.loads((json_files / "manifest.json").read_text())["files"]:
         if not (folder / name).exists():
             shutil.copyfile(MODEL / name, folder / name)
     return folder
 
 
 @pytest.fixture(scope="module")
-def models(old_bundle) -> tuple[Model, Model]:
-    return Model.load(old_bundle), Model.load(MODEL)
+def old_bundle(tmp_path_factory) -> Path:
+    """Model 1.5.0 in format 1."""
+    return _with_binaries(FORMAT1, tmp_path_factory.mktemp("format1") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def upgraded_bundle(tmp_path_factory) -> Path:
+    """Model 1.5.1: model 1.5.0 in format 2."""
+    return _with_binaries(FORMAT2, tmp_path_factory.mktemp("format2") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def models(old_bundle, upgraded_bundle) -> tuple[Model, Model]:
+    return Model.load(old_bundle), Model.load(upgraded_bundle)
 
 
 def _json(folder: Path, name: str) -> dict:
     return json.loads((folder / name).read_text())
 
 
-def test_format1_files_are_the_1_5_0_ones_and_verify(old_bundle):
-    bundle = Bundle.load(old_bundle)  # every checksum of the 1.5.0 manifest, binaries taken from the format-2 model
+def test_format1_files_are_the_1_5_0_ones_and_verify(old_bundle, upgraded_bundle):
+    bundle = Bundle.load(old_bundle)  # every checksum of the 1.5.0 manifest, binaries taken from the bundled model
     assert bundle.manifest["format_version"] == 1 and bundle.manifest["model_version"] == "1.5.0"
     assert bundle.has("calibration.json")
-    assert Bundle.load(MODEL).manifest["format_version"] == 2 and not Bundle.load(MODEL).has("calibration.json")
+    for folder in (upgraded_bundle, MODEL):
+        assert Bundle.load(folder).manifest["format_version"] == 2 and not Bundle.load(folder).has("calibration.json")
 
 
-def test_bundled_model_is_the_upgrade_of_1_5_0():
-    """The committed format-2 JSON files are exactly what :func:`upgrade` makes of the 1.5.0 files (but the version)."""
+def test_model_1_5_1_is_the_upgrade_of_1_5_0():
+    """The committed 1.5.1 JSON files are exactly what :func:`upgrade` makes of the 1.5.0 files (but the version)."""
     config = _json(FORMAT1, "config.json")
     metas = {name: _json(FORMAT1, files["meta"]) for name, files in config["scorers"].items()}
     new_config, scorers = upgrade(config, _json(FORMAT1, "calibration.json"), metas)
-    committed = _json(MODEL, "config.json")
+    committed = _json(FORMAT2, "config.json")
     assert committed.pop("version") == "1.5.1" and new_config.pop("version") == "1.5.0"
     assert committed == new_config
     for name, files in committed["scorers"].items():
-        assert _json(MODEL, files["meta"]) == scorers[name]
+        assert _json(FORMAT2, files["meta"]) == scorers[name]
     assert "preprocess" not in committed["training"] and "conformal" not in committed
     default = scorers[committed["default_scorer"]]["calibration"]
     assert default["conformal"]["settings"] == config["conformal"]
@@ -97,8 +110,8 @@ def test_loaded_models_agree(models):
     }
 
 
-def test_info_reads_both_formats_alike(old_bundle):
-    old, new = describe(old_bundle), describe(MODEL)
+def test_info_reads_both_formats_alike(old_bundle, upgraded_bundle):
+    old, new = describe(old_bundle), describe(upgraded_bundle)
     assert (old["format_version"], new["format_version"]) == (1, 2)
     assert old["thresholds"] == new["thresholds"] and old["scorers"] == new["scorers"]
     assert old["text"].splitlines()[4:] == new["text"].splitlines()[4:]  # all but the name, path and format lines
@@ -111,10 +124,10 @@ def test_min_component_ml_from_either_format(old_bundle):
         assert min_component_ml(folder, "absent") == 0.1
 
 
-def test_upgrade_command_writes_the_bundled_model(old_bundle, tmp_path, capsys):
+def test_upgrade_command_writes_model_1_5_1(old_bundle, upgraded_bundle, tmp_path, capsys):
     assert upgrade_main([str(old_bundle), "--out", str(tmp_path / "new"), "--version", "1.5.1"]) == 0
     written = Bundle.load(tmp_path / "new")
-    shipped = Bundle.load(MODEL)
+    shipped = Bundle.load(upgraded_bundle)
     assert set(written.manifest["files"]) == set(shipped.manifest["files"])
     for name, digest in shipped.manifest["files"].items():
         if name.endswith(".json"):
@@ -156,3 +169,40 @@ def test_detections_are_bit_identical(detections):
     assert old.summary["components"] == new.summary["components"]
     assert old.summary["regions_not_kept"] == new.summary["regions_not_kept"]
     assert old.summary["conformal"] == new.summary["conformal"]
+
+
+def test_model_1_6_0_changes_only_the_default_scorers_conformal_rule(upgraded_bundle):
+    """1.6.0 = 1.5.1 with the design-2 rule (docs/calibration.md): same arrays, same files but three JSON entries."""
+    old, new = Bundle.load(upgraded_bundle), Bundle.load(MODEL)
+    changed = {n for n, d in new.manifest["files"].items() if old.manifest["files"].get(n) != d}
+    assert set(new.manifest["files"]) == set(old.manifest["files"])
+    assert changed == {"config.json", "scorers/gaussian4mm.json"}
+    a, b = old.json("scorers/gaussian4mm.json"), new.json("scorers/gaussian4mm.json")
+    conformal_a, conformal_b = a["calibration"].pop("conformal"), b["calibration"].pop("conformal")
+    assert a == b
+    assert conformal_b["subject_statistic"] == "region_peak" and conformal_b["regions_shown"] == "flagged_scan"
+    assert conformal_a["subject_statistic"] == "normalised" and "regions_shown" not in conformal_a
+    assert conformal_a["case_ids"] == conformal_b["case_ids"] and conformal_a["arrays"] == conformal_b["arrays"]
+
+
+def test_model_1_6_0_detects_like_1_5_1_but_for_the_rule(models, detections_1_6):
+    """Same heatmaps; the label map shows every region of a flagged scan and none of another."""
+    old, new = detections_1_6
+    assert np.array_equal(sitk.GetArrayFromImage(old.heatmap), sitk.GetArrayFromImage(new.heatmap))
+    every = old.summary["components"] + old.summary["regions_not_kept"]
+    peak = max((c["peak_score"] for c in every), default=0.0)
+    assert new.summary["subject_region_peak"] == pytest.approx(peak)
+    assert new.summary["subject_flagged"] == any(c["p_value_at_most_alpha"] for c in every)
+    shown = sitk.GetArrayFromImage(new.labelmap)
+    assert shown.sum() == 0 if not new.summary["subject_flagged"] else len(new.summary["components"]) == len(every)
+
+
+@pytest.fixture(scope="module", params=["IXI_sample_T1", "MSLUB_patient07_T1"])
+def detections_1_6(request, models):
+    image = read_image(SAMPLES / f"{request.param}.nii.gz")
+    detector = Detector(models[1], DetectOptions(device="cpu"))
+    pre = detector.preprocess(image, {})
+    encoded = detector.encode(pre)
+    name = models[1].default_scorer
+    return [Detector(m, DetectOptions(device="cpu"))._finish(image, pre, encoded, name, {}, 0.0)
+            for m in (models[1], Model.load(MODEL))]

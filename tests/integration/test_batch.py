@@ -1,7 +1,8 @@
 """`latent-anomaly batch`: ranking, export, resume, failures, workers, torchrun ranks, determinism.
 
 Real detections are few (each takes seconds on CPU): two small real scans (the committed 2 mm
-IXI sample and a crop of it) and a box phantom that the model flags.
+IXI sample and a crop of it), the sample with a bright sphere painted in (which the model flags) and a box
+phantom (not a head: warned about, not flagged by the region rule of model 1.6.0).
 """
 
 from __future__ import annotations
@@ -62,10 +63,25 @@ def _box_phantom(path: Path) -> Path:
     return path
 
 
+def _sphere_lesion(ixi_sample: Path, path: Path) -> Path:
+    """The IXI sample with a bright 12 mm-radius sphere in the right hemisphere."""
+    image = sitk.ReadImage(str(ixi_sample))
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    spacing = image.GetSpacing()[::-1]
+    grid = np.ogrid[tuple(slice(0, n) for n in array.shape)]
+    centre = (array.shape[0] // 2, array.shape[1] // 2, array.shape[2] // 2 + int(25 / spacing[2]))
+    radius = np.sqrt(sum(((g - c) * d) ** 2 for g, c, d in zip(grid, centre, spacing)))
+    array[radius < 12] = 1.5 * np.percentile(array, 99.5)
+    out = sitk.GetImageFromArray(array)
+    out.CopyInformation(image)
+    sitk.WriteImage(out, str(path))
+    return path
+
+
 def test_ranks_exports_flagged_records_failures_and_resumes(tmp_path, ixi_sample, capsys):
     scans = tmp_path / "scans"
     scans.mkdir()
-    (scans / "ixi.nii.gz").write_bytes(ixi_sample.read_bytes())
+    _sphere_lesion(ixi_sample, scans / "lesion.nii.gz")
     _box_phantom(scans / "box.nii.gz")
     (scans / "broken.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
     (scans / "notes.txt").write_text("not a scan: skipped")
@@ -75,34 +91,35 @@ def test_ranks_exports_flagged_records_failures_and_resumes(tmp_path, ixi_sample
     assert "skipped 1 file(s)" in captured.err
     assert "failed: broken:" in captured.err
     rows = _rows(out / "scores.csv")
-    assert [r["case_id"] for r in rows] == ["box", "ixi", "broken"]  # by subject score, failures last
-    assert float(rows[0]["subject_score"]) > float(rows[1]["subject_score"])
+    assert [r["case_id"] for r in rows] == ["lesion", "box", "broken"]  # by p-value, failures last
+    assert float(rows[0]["p_value"]) < float(rows[1]["p_value"])
     assert [r["rank"] for r in rows] == ["1", "2", ""]
-    box, ixi, broken = rows
-    assert box["flagged"] == "yes" and ixi["flagged"] == "no"
-    assert float(box["subject_score"]) > float(box["subject_threshold"]) > float(ixi["subject_score"])
-    assert box["status"] == ixi["status"] == "done" and broken["status"] == "failed"
+    lesion, box, broken = rows
+    assert lesion["flagged"] == "yes" and box["flagged"] == "no"
+    assert float(lesion["p_value"]) <= float(lesion["alpha"]) == 0.05 < float(box["p_value"])
+    assert lesion["status"] == box["status"] == "done" and broken["status"] == "failed"
     assert "broken.nii.gz" in broken["error"] and "\n" not in broken["error"]
     assert box["warnings"]  # a box is not a head: the out-of-distribution warning is kept in the table
     # Only the flagged scan keeps its images; every scan has a record for resuming.
-    assert sorted(p.name for p in (out / "box").iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
-    assert not (out / "ixi").exists() and not (out / "broken").exists()
-    summary = json.loads((out / "box" / "summary.json").read_text())
-    assert summary["outputs"]["heatmap"] == str(out / "box" / "heatmap.nii.gz")
-    assert sorted(p.name for p in (out / ".records").iterdir()) == ["box.json", "broken.json", "ixi.json"]
+    assert sorted(p.name for p in (out / "lesion").iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
+    assert not (out / "box").exists() and not (out / "broken").exists()
+    summary = json.loads((out / "lesion" / "summary.json").read_text())
+    assert summary["outputs"]["heatmap"] == str(out / "lesion" / "heatmap.nii.gz")
+    assert summary["n_components"] >= 1  # a flagged scan shows its regions
+    assert sorted(p.name for p in (out / ".records").iterdir()) == ["box.json", "broken.json", "lesion.json"]
     scores = json.loads((out / "scores.json").read_text())
-    assert [r["case_id"] for r in scores["rows"]] == ["box", "ixi", "broken"]
+    assert [r["case_id"] for r in scores["rows"]] == ["lesion", "box", "broken"]
     assert not (out / ".partial").exists()
 
-    # Restart after an "interruption" that lost ixi's record: only ixi (and the failure) run again.
-    box_record = (out / ".records" / "box.json").stat().st_mtime_ns
-    (out / ".records" / "ixi.json").unlink()
+    # Restart after an "interruption" that lost box's record: only box (and the failure) run again.
+    lesion_record = (out / ".records" / "lesion.json").stat().st_mtime_ns
+    (out / ".records" / "box.json").unlink()
     assert main(["batch", str(scans), "--out", str(out), *CPU]) == 3
     assert "1 done, 1 already done, 1 failed" in capsys.readouterr().out
-    assert (out / ".records" / "box.json").stat().st_mtime_ns == box_record
+    assert (out / ".records" / "lesion.json").stat().st_mtime_ns == lesion_record
     again = {r["case_id"]: r for r in _rows(out / "scores.csv")}
-    assert again["ixi"]["subject_score"] == ixi["subject_score"]  # deterministic, too
-    assert again["box"]["subject_score"] == box["subject_score"]
+    assert again["box"]["subject_score"] == box["subject_score"]  # deterministic, too
+    assert again["lesion"]["subject_score"] == lesion["subject_score"]
 
 
 def test_workers_give_bit_identical_results(tmp_path, two_scans, one_worker):
