@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from LatentAnomalyLib.outputs.decision_text import region_peak_text, shows_flagged_scan_regions
 from LatentAnomalyLib.score.conformal import finite_number
 
 NOT_AVAILABLE = "n/a"
@@ -39,6 +40,10 @@ def subject_lines(summary: dict[str, Any]) -> list[str]:
                 "conformal calibration sets: 1.4.0 thresholds)"]  # fmt: skip
     alpha_text = "?" if alpha is None else f"{alpha:g}"
     relation = "<=" if alpha is not None and p <= alpha else ">"
+    peak = region_peak_text(summary)
+    if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
+        return [f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})", peak,
+                f"subject score {score_text}"]  # fmt: skip
     return [
         f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})",
         f"subject score {score_text} ({threshold_text})",
@@ -50,7 +55,8 @@ def region_lines(summary: dict[str, Any]) -> list[str]:
     mode = summary.get("regions")
     if mode == "calibrated":
         dropped = len(summary.get("regions_not_kept") or [])
-        return [f"label map: regions with p <= alpha; {dropped} region(s) above the voxel threshold not kept"]
+        rule = "every region of a flagged scan" if shows_flagged_scan_regions(summary) else "regions with p <= alpha"
+        return [f"label map: {rule}; {dropped} region(s) above the voxel threshold not kept"]
     if summary.get("voxel_threshold_source") == "user":
         return ["label map: every region above the user's voxel threshold (no region p-values)"]
     return ["label map: every region above the voxel threshold (each with its p-value)"] if mode == "all" else []

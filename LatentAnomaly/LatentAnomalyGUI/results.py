@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from LatentAnomalyLib.outputs.decision_text import region_peak_text, shows_flagged_scan_regions
 from LatentAnomalyLib.score.conformal import finite_number
 
 from .rethreshold import SOURCE_SLICER
@@ -71,8 +72,12 @@ def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> l
     verdict = {True: "FLAGGED", False: "not flagged", None: "not assessed"}[flagged]
     relation = "" if alpha is None else (" <=" if p <= alpha else " >")
     threshold = finite_number(summary.get("subject_threshold"))
+    lines = [f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}"]
+    peak = region_peak_text(summary)
+    if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
+        return [*lines, peak[0].upper() + peak[1:], f"Subject score {_number(summary.get('subject_score'))}"]
     return [
-        f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}",
+        *lines,
         f"Subject score {_number(summary.get('subject_score'))} "
         + ("(no score threshold at this alpha)" if threshold is None else f"(score threshold {threshold:.2f})"),
     ]
@@ -88,6 +93,9 @@ def _region_p_value_lines(summary: dict[str, Any]) -> list[str]:
     if summary.get("voxel_threshold_source") == "user":
         return ["Region p-values: none (a user voxel threshold; the calibration holds at the calibrated one only)"]
     dropped = len(summary.get("regions_not_kept") or [])
+    if summary.get("regions") == "calibrated" and shows_flagged_scan_regions(summary):
+        return [f"Regions: every region of a flagged scan, none otherwise ({dropped} above the voxel threshold not "
+                "kept)"]  # fmt: skip
     if summary.get("regions") == "calibrated":
         return [f"Regions kept when their p-value <= alpha ({dropped} above the voxel threshold not kept)"]
     return ["Regions: every region above the voxel threshold, each with its p-value"]
@@ -152,10 +160,15 @@ def format_model_info(info: dict[str, Any]) -> str:
         rule = thresholds.get("rule")
         conformal = thresholds.get("conformal")
         subject = f", subject threshold {_number(thresholds.get('subject'), 3)}"
-        if isinstance(conformal, dict):  # model 1.5.0: flagged by p-value; the threshold is alpha 0.05's
+        if isinstance(conformal, dict):  # models from 1.5.0: flagged by p-value; the threshold is alpha 0.05's
+            decided_by = (
+                f"flagged when the largest region peak is above {_number(conformal['subject_region_peak_threshold'], 3)}"
+                if conformal.get("subject_region_peak_threshold") is not None  # model 1.6.0 and later
+                else f"subject score threshold {_number(conformal.get('subject_threshold'), 3)}"
+            )
             subject = (
-                f", conformal calibration ({conformal.get('n_scans', '?')} healthy scans): subject score threshold "
-                f"{_number(conformal.get('subject_threshold'), 3)} at alpha {conformal.get('alpha', '?')}"
+                f", conformal calibration ({conformal.get('n_scans', '?')} healthy scans): {decided_by} at alpha "
+                f"{conformal.get('alpha', '?')}"
             )
         lines.append(
             f"  {name}: voxel threshold {_number(thresholds.get('voxel'), 3)}" + (f" ({rule})" if rule else "") + subject

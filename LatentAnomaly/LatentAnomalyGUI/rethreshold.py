@@ -40,8 +40,9 @@ def relabel(image: Any, threshold: float, min_ml: float, ids: bool = False) -> t
 
 def calibrated_subset(summary: dict[str, Any], threshold: float, ids: Any, components: list[dict[str, Any]]) -> Any:
     """The label array (uint8) and components to show at ``threshold``: every component, except back at the
-    detected threshold of a calibrated label map (model 1.5.0, ``regions`` "calibrated"), where only the regions
-    detect kept (p <= alpha, matched as in :func:`summary_after_rethreshold`) are, as in detect's label map."""
+    detected threshold of a calibrated label map (models 1.5.0 and later, ``regions`` "calibrated"), where only the
+    regions detect kept (by the bundle's rule: p <= alpha, or every region of a flagged scan; matched as in
+    :func:`summary_after_rethreshold`) are, as in detect's label map."""
     import numpy as np
 
     detected = summary.get("detected_voxel_threshold", summary.get("voxel_threshold"))

@@ -44,6 +44,16 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
     }
 
 
+def _flag_conditions(c: dict[str, Any], value: Any) -> list[str]:
+    """When a scan is flagged at the stated alpha: its subject score and/or its largest region peak above a value."""
+    out = []
+    if c["subject_threshold"] is not None:
+        out.append(f"the subject score is above {value(c['subject_threshold'])}")
+    if "subject_region_peak_threshold" in c:
+        out.append(f"the largest region peak is above {value(c['subject_region_peak_threshold'])}")
+    return out or ["never"]
+
+
 def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
     head = f"    {name}: voxel threshold {t['voxel']:.3f} ({t['rule']})"
     c = t.get("conformal")
@@ -56,13 +66,9 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
     return [
         f"{head}; conformal calibration sets: {c['n_scans']} healthy scans, default alpha {c['default_alpha']:g}",
         f"      subject statistic: {c['subject_statistic']}; region statistic: {c['region_statistic']}",
-        f"      at alpha {c['alpha']:g}: subject score threshold {value(c['subject_threshold'])}"
-        + (
-            f" or largest region peak above {value(c['subject_region_peak_threshold'])}"
-            if "subject_region_peak_threshold" in c
-            else ""
-        )
-        + f" (flagged when p <= alpha), region {c['region_statistic']} threshold "
+        f"      at alpha {c['alpha']:g}: flagged when "
+        + " or ".join(_flag_conditions(c, value))
+        + f" (p <= alpha), region {c['region_statistic']} threshold "
         f"{value(c['region_statistic_threshold'])}; label map: "
         + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
     ]

@@ -39,8 +39,9 @@ def add_conformal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--regions",
         choices=("calibrated", "all"),
-        help="label map: regions with p-value <= alpha (calibrated, the default) or every region above the "
-        "voxel threshold (all; the default with --threshold or for bundles without calibration sets)",
+        help="label map: the calibration's rule (calibrated, the default: every region of a flagged scan, or the "
+        "regions with p-value <= alpha, as the bundle states) or every region above the voxel threshold (all; the "
+        "default with --threshold or for bundles without calibration sets)",
     )
 
 
@@ -50,4 +51,6 @@ def subject_text(summary: dict) -> str:
     if summary.get("subject_p_value") is None:
         return f"{score} (threshold {summary['subject_threshold']:.2f})"
     flag = "flagged" if summary["subject_flagged"] else "not flagged"
+    if summary.get("subject_region_peak") is not None:
+        score += f", largest region peak {summary['subject_region_peak']:.2f}"
     return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g})"

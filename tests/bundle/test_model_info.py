@@ -27,10 +27,10 @@ def test_default_scorer_states_its_calibration_sets_and_the_alpha_005_threshold(
     default = info["default_scorer"]
     bundle, calibration = _calibration()
     sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), default)
-    assert sets is not None  # model 1.5.0 ships sets for its default scorer
-    at_005 = sets.subject(0.0, 0.05)["subject_threshold"]  # what detect writes as summary.json's subject_threshold
+    assert sets is not None  # models from 1.5.0 ship sets for their default scorer
+    at_005 = sets.subject(0.0, 0.05)  # what detect writes as summary.json's thresholds
     t = info["thresholds"][default]
-    assert t["subject"] == at_005 != calibration["scorers"][default]["subject"]["threshold"]
+    assert t["subject"] == at_005["subject_threshold"] != calibration["scorers"][default]["subject"]["threshold"]
     assert t["subject_without_sets"] == calibration["scorers"][default]["subject"]["threshold"]
     c = t["conformal"]
     assert (c["n_scans"], c["region_statistic"], c["default_alpha"]) == (sets.n, sets.region_statistic, 0.05)
@@ -38,7 +38,13 @@ def test_default_scorer_states_its_calibration_sets_and_the_alpha_005_threshold(
     lines = info["text"].splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith(f"    {default}:"))
     assert f"conformal calibration sets: {sets.n} healthy scans, default alpha 0.05" in lines[head]
-    assert f"subject score threshold {at_005:.3f} (flagged when p <= alpha)" in lines[head + 2]
+    if sets.subject_statistic == "region_peak":  # model 1.6.0: the largest region peak alone decides
+        assert t["subject"] is None
+        peak = at_005["subject_region_peak_threshold"]
+        assert f"flagged when the largest region peak is above {peak:.3f} (p <= alpha)" in lines[head + 2]
+        assert "label map: every region of a flagged scan" in lines[head + 2]
+    else:
+        assert f"flagged when the subject score is above {at_005['subject_threshold']:.3f}" in lines[head + 2]
     stale = f"subject threshold {calibration['scorers'][default]['subject']['threshold']:.3f}"
     assert stale not in info["text"]
 
@@ -72,7 +78,10 @@ def test_slicer_module_model_text_shows_the_conformal_threshold():
     default = info["default_scorer"]
     t = info["thresholds"][default]
     line = next(x for x in results.format_model_info(info).splitlines() if x.startswith(f"  {default}:"))
-    assert line.endswith(
-        f"conformal calibration ({t['conformal']['n_scans']} healthy scans): subject score threshold "
-        f"{t['subject']:.3f} at alpha 0.05"
+    c = t["conformal"]
+    decided_by = (
+        f"flagged when the largest region peak is above {c['subject_region_peak_threshold']:.3f}"
+        if "subject_region_peak_threshold" in c
+        else f"subject score threshold {t['subject']:.3f}"
     )
+    assert line.endswith(f"conformal calibration ({c['n_scans']} healthy scans): {decided_by} at alpha 0.05")

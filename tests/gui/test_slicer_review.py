@@ -237,6 +237,19 @@ def test_format_summary_states_p_value_alpha_and_a_null_score_threshold():
     assert "Region p-values: none (a user voxel threshold" in user
 
 
+def test_format_summary_of_a_model_1_6_summary_states_the_region_peak_and_the_rule():
+    summary = {**SUMMARY, "alpha": 0.05, "subject_p_value": 0.0168, "subject_flagged": True, "regions": "calibrated",
+               "subject_threshold": None, "subject_region_peak": 9.25, "subject_region_peak_threshold": 8.175,
+               "regions_not_kept": [], "voxel_threshold_source": "calibrated",
+               "conformal": {"regions_shown": "every region of a flagged scan"}}  # fmt: skip
+    lines = results.format_summary(summary).splitlines()
+    assert lines[1:4] == ["Subject p-value 0.0168 <= alpha 0.05: FLAGGED",
+                          "Largest region peak 9.25 (flagged above 8.18)", "Subject score 3.46"]  # fmt: skip
+    assert "Regions: every region of a flagged scan, none otherwise (0 above the voxel threshold not kept)" in lines
+    older = {k: v for k, v in summary.items() if k not in ("subject_region_peak", "conformal")}
+    assert "Largest region peak" not in results.format_summary(older)
+
+
 def test_back_at_the_detected_threshold_a_calibrated_label_map_keeps_only_detects_regions():
     image = _heatmap_image()
     voxel_ml = rethreshold.voxel_volume_ml(image.GetSpacing())

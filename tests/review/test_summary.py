@@ -86,7 +86,11 @@ def test_null_threshold_case_from_detect(low_alpha_case: Path) -> None:
     assert summary["subject_threshold"] is None and summary["alpha"] == 0.005
     data = CaseData.load(load_results(low_alpha_case).cases[0], low_alpha_case)
     text = summary_text(data.summary, data.case.case_id, data.scan_found, data.case.scan_path)
-    assert "no score threshold at this alpha" in text
+    if "subject_region_peak" in summary:  # model 1.6.0: the largest region peak decides
+        assert summary["subject_region_peak_threshold"] is None  # alpha 0.005 < 1 / 119
+        assert f"largest region peak {summary['subject_region_peak']:.2f} (no threshold at this alpha)" in text
+    else:
+        assert "no score threshold at this alpha" in text
     assert f"subject p-value {summary['subject_p_value']:.3g} (alpha 0.005; p > alpha: not flagged)" in text
     assert data.components == [] and data.region_p_values() == []  # the calibrated label map keeps no region
     data.rethreshold(data.threshold)  # every region above the voxel threshold, with its p-value from regions_not_kept
@@ -100,3 +104,15 @@ def test_null_threshold_case_from_detect(low_alpha_case: Path) -> None:
         from LatentAnomalyReview.app import summary_text as app_summary_text
 
         assert app_summary_text(data) == text
+
+
+def test_summary_of_a_model_1_6_summary_states_the_region_peak_and_the_rule() -> None:
+    summary = {**SUMMARY, "model": {"name": "m", "version": "1.6.0", "scorer": "s"}, "subject_threshold": None,
+               "subject_region_peak": 9.25, "subject_region_peak_threshold": 8.175,
+               "conformal": {"regions_shown": "every region of a flagged scan"}}  # fmt: skip
+    lines = summary_text(summary, "a", True, "a.nii.gz").splitlines()
+    assert "subject p-value 0.0168 (alpha 0.05; p <= alpha: flagged)" in lines
+    assert "largest region peak 9.25 (flagged above 8.18)" in lines and "subject score 7.00" in lines
+    assert "label map: every region of a flagged scan; 2 region(s) above the voxel threshold not kept" in lines
+    no_threshold = summary_text({**summary, "subject_region_peak_threshold": None}, "a", True, "")
+    assert "largest region peak 9.25 (no threshold at this alpha)" in no_threshold.splitlines()

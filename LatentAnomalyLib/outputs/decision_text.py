@@ -1,0 +1,29 @@
+"""Words for the calibrated decisions of one ``summary.json``, shared by the Slicer module and the review page.
+
+Models from 1.6.0 flag a scan by its largest region peak and show every region of a flagged scan; models 1.5.x
+flagged by the subject score and kept the regions whose own p-value is at most alpha. A summary says which through
+``subject_region_peak`` and ``conformal.regions_shown`` (absent before 1.6.0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..score.conformal import finite_number
+
+
+def region_peak_text(summary: dict[str, Any]) -> str | None:
+    """"largest region peak P (flagged above T)", or None when the subject decision does not read the region peak."""
+    peak = finite_number(summary.get("subject_region_peak"))
+    if peak is None:
+        return None
+    threshold = finite_number(summary.get("subject_region_peak_threshold"))
+    return f"largest region peak {peak:.2f} (" + (
+        "no threshold at this alpha)" if threshold is None else f"flagged above {threshold:.2f})"
+    )
+
+
+def shows_flagged_scan_regions(summary: dict[str, Any]) -> bool:
+    """Whether the calibrated label map shows every region of a flagged scan (rather than regions by p-value)."""
+    conformal = summary.get("conformal")
+    return isinstance(conformal, dict) and "flagged scan" in str(conformal.get("regions_shown", ""))
