@@ -95,21 +95,26 @@ def _ids(result, model: Model, name: str):
     return label_components(heat, float(cal["voxel_threshold"]), result.heatmap, float(cal["min_component_ml"]), True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="runs/crossfit")
+def calibration_and_validation(description: str, work_default: str) -> tuple[dict, list[dict], dict]:
+    """Parse the command line (``--work --cache --model --seed``); the cross-fit records, their 98 train-scan
+    records (the calibration) and the measured validation variants."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--work", default=work_default)
     parser.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0")
     parser.add_argument("--model")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(args.work)
-    model = Model.load(args.model)
     records = json.loads((work / "records.json").read_text())
-    threshold = records["voxel_threshold"]
     train = [r for r in records["records"] if r["part"] == "train"]
-    measured = measure_validation(model, work, Path(args.cache), args.seed, work / "choices_measured.json")
-    report(train, measured, threshold)
+    model = Model.load(args.model)
+    return records, train, measure_validation(model, work, Path(args.cache), args.seed, work / "choices_measured.json")
+
+
+def main() -> None:
+    records, train, measured = calibration_and_validation(__doc__.splitlines()[0], "runs/crossfit")
+    report(train, measured, records["voxel_threshold"])
 
 
 def measure_validation(model: Model, work: Path, cache: Path, seed: int, cache_file: Path) -> dict[str, list[dict]]:

@@ -35,18 +35,11 @@ The clean validation scans' rates are printed for information only.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import benchmarks_on_path  # noqa: F401  (benchmarks/ helpers)
 import numpy as np
-import torch
 from common import machine
-from conformal_choices import measure_validation
+from conformal_choices import calibration_and_validation
 
-from LatentAnomalyLib import DEFAULT_SEED
-from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.score.conformal import p_values, region_statistic
 
@@ -84,17 +77,7 @@ def choose(rows: list[dict], key: str, risk: str, name: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="runs/crossfit2")
-    parser.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0")
-    parser.add_argument("--model")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    work = Path(args.work)
-    records = json.loads((work / "records.json").read_text())
-    train = [r for r in records["records"] if r["part"] == "train"]
-    measured = measure_validation(Model.load(args.model), work, Path(args.cache), args.seed, work / "choices_measured.json")
+    _, train, measured = calibration_and_validation(__doc__.splitlines()[0], "runs/crossfit2")
     print(f"{machine()}; calibration: {len(train)} IXI train scans (cross-fit); alpha {ALPHA}")
     rows = []
     for c in SUBJECT_CANDIDATES:
