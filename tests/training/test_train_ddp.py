@@ -1,6 +1,6 @@
 """Data-parallel encoder training under torchrun (two CPU processes, gloo): the loss curve of one process.
 
-Run as a script by torchrun (``__main__`` below), the module trains the tiny problem in every
+Run as a script by torchrun once (``__main__`` below), the module trains the tiny problem of every family in every
 process and each process writes its loss history and a digest of its final weights; the test compares it with a single-process run.
 """
 
@@ -48,30 +48,39 @@ def _train(family: str, context=None) -> tuple:
     )
 
 
-def _worker(family: str, out: str) -> None:
+def _worker(families: list[str], out: str) -> None:
+    """Train each family in turn (each run seeds itself) and write ``{out}.{family}.{rank}``."""
     import torch.distributed as dist
 
     from LatentAnomalyLib.training.distributed import from_environment
 
     context = from_environment("cpu")
-    model, metrics = _train(family, context)
-    digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
-    result = {"history": metrics["loss_history"], "processes": metrics["processes"], "weights": digest}
-    Path(f"{out}.{context.rank}").write_text(json.dumps(result))
+    for family in families:
+        model, metrics = _train(family, context)
+        digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
+        result = {"history": metrics["loss_history"], "processes": metrics["processes"], "weights": digest}
+        Path(f"{out}.{family}.{context.rank}").write_text(json.dumps(result))
     dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory) -> Path:
+    """One torchrun launch (two processes) that trains every family; the results' path prefix."""
+    out = tmp_path_factory.mktemp("ddp") / "ddp.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    families = ",".join(sorted(TOLERANCE))
+    done = subprocess.run(
+        [*command, __file__, families, str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(TOLERANCE))
-def test_two_processes_follow_the_single_process_loss_curve(tmp_path, family):
-    out = tmp_path / "ddp.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    done = subprocess.run(
-        [*command, __file__, family, str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    ddp, other = (json.loads(Path(f"{out}.{rank}").read_text()) for rank in (0, 1))
+def test_two_processes_follow_the_single_process_loss_curve(ddp_runs, family):
+    ddp, other = (json.loads(Path(f"{ddp_runs}.{family}.{rank}").read_text()) for rank in (0, 1))
     assert ddp["processes"] == 2
     assert ddp["weights"] == other["weights"]  # both processes end with the same weights and buffers
     assert ddp["history"] == other["history"]  # and log the same (all-reduced) losses
@@ -85,4 +94,4 @@ def test_two_processes_follow_the_single_process_loss_curve(tmp_path, family):
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], sys.argv[2])
+    _worker(sys.argv[1].split(","), sys.argv[2])
