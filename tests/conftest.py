@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,3 +43,34 @@ def model():
     from LatentAnomalyLib.bundle.model import Model
 
     return Model.load(MODEL)
+
+
+@dataclass(frozen=True)
+class DetectRun:
+    """One in-process ``latent-anomaly detect`` of the session: its output folder (shared: copy it before changing
+    anything in it), exit code and standard output."""
+
+    folder: Path
+    code: int
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def detect_run(tmp_path_factory) -> Callable[..., DetectRun]:
+    """``detect(scan, *options)``: ``latent-anomaly detect SCAN --device cpu --progress none OPTIONS`` run in this
+    process once per session and (scan, options), for tests about its outputs rather than about the process."""
+    runs: dict[tuple[str, tuple[str, ...]], DetectRun] = {}
+
+    def detect(scan: Path, *options: str) -> DetectRun:
+        key = (str(Path(scan).resolve()), options)
+        if key not in runs:
+            from LatentAnomalyLib.cli.main import main
+
+            out = tmp_path_factory.mktemp("detect-run") / "out"
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                code = main(["detect", key[0], "--out", str(out), "--device", "cpu", "--progress", "none", *options])
+            runs[key] = DetectRun(out, code, printed.getvalue())
+        return runs[key]
+
+    return detect

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,13 +133,16 @@ def test_workers_give_bit_identical_results(tmp_path, two_scans, one_worker):
     ]
 
 
-def test_detect_is_deterministic(tmp_path, ixi_sample):
+def test_detect_is_deterministic(tmp_path, ixi_sample, detect_run):
     """The same scan twice in one process: bit-identical (ITK's threaded registration was not).
 
-    The second run writes into the first run's folder, which needs ``--overwrite``.
+    The first run is the session's shared `detect` of the sample (same options), copied; the second run writes
+    into the copy, which needs ``--overwrite``.
     """
     out = tmp_path / "out"
-    assert main(["detect", str(ixi_sample), "--out", str(out), *CPU]) == 0
+    first = detect_run(ixi_sample)
+    assert first.code == 0
+    shutil.copytree(first.folder, out)
     first_heat = _heatmap(out)
     first_labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "labelmap.nii.gz")))
     (out / "summary.json").write_text("{}")

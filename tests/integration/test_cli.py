@@ -13,9 +13,10 @@ from LatentAnomalyLib.bundle.format import default_model_path
 from LatentAnomalyLib.cli.main import main
 
 
-def test_detect_writes_three_files_in_input_geometry(tmp_path, ixi_sample, capsys):
-    out = tmp_path / "results"
-    assert main(["detect", str(ixi_sample), "--out", str(out), "--device", "cpu", "--progress", "none"]) == 0
+def test_detect_writes_three_files_in_input_geometry(ixi_sample, detect_run):
+    run = detect_run(ixi_sample)  # `detect IXI --device cpu --progress none`, shared by the session
+    out = run.folder
+    assert run.code == 0
     assert sorted(p.name for p in out.iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     for key in (
@@ -34,7 +35,7 @@ def test_detect_writes_three_files_in_input_geometry(tmp_path, ixi_sample, capsy
     assert heat.GetSize() == source.GetSize()
     assert np.allclose(heat.GetOrigin(), source.GetOrigin(), atol=1e-4)
     assert np.allclose(heat.GetDirection(), source.GetDirection(), atol=1e-6)
-    assert "outputs in" in capsys.readouterr().out
+    assert "outputs in" in run.stdout
 
 
 def test_progress_lines_are_parseable(tmp_path, ixi_sample, capsys):

@@ -123,18 +123,17 @@ def test_ground_truth_comparison_equals_the_library_metrics(loaded):
     )
 
 
-def test_regions_table_and_text_show_p_values_at_the_calibrated_threshold_only(mrml, tmp_path):
+def test_regions_table_and_text_show_p_values_at_the_calibrated_threshold_only(mrml, tmp_path, detect_run):
     """`detect --regions all` (every region above the calibrated voxel threshold, each with its p-value) loaded
     into a scene: the table shows the p-values; moving the threshold makes them n/a; going back finds them."""
-    import subprocess
-    import sys
+    import shutil
 
     from tests.slicer_gui import SAMPLE, RunStatus, detection, results
 
     out = tmp_path / "detect"
-    command = [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(SAMPLE), "--out", str(out)]
-    done = subprocess.run([*command, "--regions", "all", "--progress", "none"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = detect_run(SAMPLE, "--regions", "all")  # in this process, shared by the session
+    assert done.code == 0
+    shutil.copytree(done.folder, out)
     detected = json.loads((out / "summary.json").read_text())
     outcome = detection.DetectionOutcome(RunStatus.SUCCEEDED, 0, out, summary=detected)
     inputVolume = mrml.logic.nodes.readVolume(SAMPLE, "IXI sample")
@@ -164,18 +163,17 @@ def test_user_threshold_regions_have_no_p_value(loaded):
     assert "Region p-values: none (a user voxel threshold" in loaded.context.logic.summaryText(summary)
 
 
-def test_reset_of_a_calibrated_label_map_gives_detects_label_map_again(mrml, tmp_path):
+def test_reset_of_a_calibrated_label_map_gives_detects_label_map_again(mrml, tmp_path, detect_run):
     """The module's default detection (model 1.5.0: regions with p <= alpha; none on the healthy sample): moving
     the threshold shows regions; back at the detected threshold the label map is detect's again (empty)."""
-    import subprocess
-    import sys
+    import shutil
 
     from tests.slicer_gui import SAMPLE, RunStatus, detection
 
     out = tmp_path / "detect"
-    command = [sys.executable, "-m", "LatentAnomalyLib.cli", "detect", str(SAMPLE), "--out", str(out)]
-    done = subprocess.run([*command, "--progress", "none"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = detect_run(SAMPLE)  # in this process, shared by the session
+    assert done.code == 0
+    shutil.copytree(done.folder, out)
     detected = json.loads((out / "summary.json").read_text())
     assert detected["regions"] == "calibrated" and detected["regions_not_kept"]
     outcome = detection.DetectionOutcome(RunStatus.SUCCEEDED, 0, out, summary=detected)
