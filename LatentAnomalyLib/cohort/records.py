@@ -26,6 +26,7 @@ SCORE_COLUMNS = (
     "alpha",
     "subject_score",
     "subject_threshold",
+    "largest_region_peak",
     "flagged",
     "flagged_volume_ml",
     "n_components",

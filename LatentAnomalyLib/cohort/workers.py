@@ -143,6 +143,7 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
         row.update(
             subject_score=summary["subject_score"],
             subject_threshold=summary["subject_threshold"],
+            largest_region_peak=summary.get("subject_region_peak"),  # what decides the flag from model 1.6.0
             p_value=summary.get("subject_p_value"),
             alpha=summary.get("alpha"),
             flagged="yes" if flagged else "no",

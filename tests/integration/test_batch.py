@@ -98,6 +98,7 @@ def test_ranks_exports_flagged_records_failures_and_resumes(tmp_path, ixi_sample
     lesion, box, broken = rows
     assert lesion["flagged"] == "yes" and box["flagged"] == "no"
     assert float(lesion["p_value"]) <= float(lesion["alpha"]) == 0.05 < float(box["p_value"])
+    assert float(lesion["largest_region_peak"]) > float(box["largest_region_peak"])  # model 1.6.0's statistic
     assert lesion["status"] == box["status"] == "done" and broken["status"] == "failed"
     assert "broken.nii.gz" in broken["error"] and "\n" not in broken["error"]
     assert box["warnings"]  # a box is not a head: the out-of-distribution warning is kept in the table
