@@ -50,10 +50,15 @@ def test_bundle_lists_its_calibration_sets(model):
     assert sum(p.stat().st_size for p in model.bundle.folder.rglob("*") if p.is_file()) < 50e6
 
 
+P_VALUE_RULE = {"subject_statistic": "normalised", "regions_shown": "p_value"}  # models 1.5.x
+
+
 def test_label_map_keeps_exactly_the_regions_with_p_at_most_alpha(model, encoded):
+    """Models 1.5.x's rule (regions by their own p-value) on the bundle's calibration sets; at alpha 0.9 the
+    sample's regions fall on both sides of alpha."""
     everything = finish(model, encoded, regions="all")
-    for alpha in (0.05, 0.5):
-        result = finish(model, encoded, alpha=alpha)
+    for alpha in (0.05, 0.5, 0.9):
+        result = finish_with_rule(model, encoded, P_VALUE_RULE, alpha=alpha)
         s = result.summary
         assert s["alpha"] == alpha and s["regions"] == "calibrated"
         assert 0 < s["subject_p_value"] <= 1 and s["subject_flagged"] == (s["subject_p_value"] <= alpha)
@@ -70,6 +75,27 @@ def test_label_map_keeps_exactly_the_regions_with_p_at_most_alpha(model, encoded
     heat = sitk.GetArrayFromImage(everything.heatmap)
     expected, _ = label_components(heat, cal["voxel_threshold"], everything.heatmap, cal["min_component_ml"])
     assert np.array_equal(sitk.GetArrayFromImage(everything.labelmap), expected)
+
+
+def test_bundled_rule_shows_every_region_of_a_flagged_scan_and_none_otherwise(model, encoded):
+    """The bundle's own rule (model 1.6.0: flagged by the largest region peak, ``flagged_scan``); the sample is
+    flagged at alpha 0.9 and not at 0.05, so both sides of the rule are checked."""
+    sets = Detector(model, DetectOptions()).calibration_sets(model.default_scorer)
+    assert (sets.subject_statistic, sets.regions_shown) == ("region_peak", "flagged_scan")
+    everything = finish(model, encoded, regions="all").summary
+    peak = max((c["peak_score"] for c in everything["components"]), default=0.0)
+    flags = set()
+    for alpha in (0.05, 0.9):
+        s = finish(model, encoded, alpha=alpha).summary
+        assert s["subject_region_peak"] == pytest.approx(peak)
+        assert s["subject_flagged"] == any(c["p_value"] <= alpha for c in everything["components"])
+        if s["subject_flagged"]:  # every region, each with its own p-value (some above alpha)
+            assert [c["p_value"] for c in s["components"]] == [c["p_value"] for c in everything["components"]]
+            assert s["regions_not_kept"] == []
+        else:
+            assert s["components"] == [] and len(s["regions_not_kept"]) == everything["n_components"]
+        flags.add(s["subject_flagged"])
+    assert flags == {True, False}
 
 
 def test_user_threshold_gives_the_voxel_threshold_map_without_region_p_values(model, encoded):
