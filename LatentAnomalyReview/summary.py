@@ -1,8 +1,8 @@
 """The case summary text and the region list rows of the review page (plain Python, no trame, no Slicer).
 
-Model 1.5.0 writes conformal p-values (see ``docs/calibration.md``): ``subject_p_value`` and ``alpha`` in
+Models from 1.5.0 write conformal p-values (see ``docs/calibration.md``): ``subject_p_value`` and ``alpha`` in
 ``summary.json``, a ``p_value`` per region, and ``subject_threshold`` is ``null`` when alpha is below
-1 / (n + 1) (no score reaches it). Bundles without calibration sets write no p-values (``subject_p_value`` null).
+1 / (n + 1) (no score reaches it) or, from 1.6.0, when the largest region peak (``subject_region_peak``) decides. Bundles without calibration sets write no p-values (``subject_p_value`` null).
 Region p-values hold at the calibrated voxel threshold only: regions recomputed at another threshold have none.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from LatentAnomalyLib.outputs.decision_text import region_peak_text, shows_flagged_scan_regions
+from LatentAnomalyLib.outputs.decision_text import flag_conditions_text, shows_flagged_scan_regions
 from LatentAnomalyLib.score.conformal import finite_number
 
 NOT_AVAILABLE = "n/a"
@@ -40,7 +40,7 @@ def subject_lines(summary: dict[str, Any]) -> list[str]:
                 "conformal calibration sets: 1.4.0 thresholds)"]  # fmt: skip
     alpha_text = "?" if alpha is None else f"{alpha:g}"
     relation = "<=" if alpha is not None and p <= alpha else ">"
-    peak = region_peak_text(summary)
+    peak = flag_conditions_text(summary)
     if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
         return [f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})", peak,
                 f"subject score {score_text}"]  # fmt: skip
@@ -51,7 +51,8 @@ def subject_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def region_lines(summary: dict[str, Any]) -> list[str]:
-    """Which regions the label map holds: the calibrated ones (p <= alpha) or every one above the threshold."""
+    """Which regions the label map holds: by the calibration's rule (p <= alpha, or every region of a flagged scan)
+    or every one above the threshold."""
     mode = summary.get("regions")
     if mode == "calibrated":
         dropped = len(summary.get("regions_not_kept") or [])

@@ -3,8 +3,9 @@
 Users review a detection region by region: the table lists every component of the label map (largest
 first) and a click centres the slice views on it. The rows come from the summary the CLI wrote, or from
 the summary ``rethreshold.py`` rebuilds after the slider moved, so they always describe the label map
-on screen. Each row carries the region's conformal p-value (model 1.5.0) and whether it is at most the summary's
-alpha (kept in the calibrated label map); regions recomputed at another threshold have none ("n/a": the region
+on screen. Each row carries the region's conformal p-value (models from 1.5.0) and whether it is at most the
+summary's alpha (1.5.x kept exactly those in the calibrated label map; from 1.6.0 a flagged scan shows all its
+regions, each with its own p-value); regions recomputed at another threshold have none ("n/a": the region
 calibration holds at the calibrated voxel threshold only), and a model without calibration leaves both cells empty.
 Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.score.components`` converts
 SimpleITK's LPS), which is what Slicer calls RAS for the untransformed volume; when a summary has only

@@ -2,9 +2,11 @@
 
 The wording keeps two thresholds apart because users confuse them: the *subject* score is compared
 with the subject threshold (is this scan unusual as a whole?), the *voxel* threshold decides which
-voxels of the heatmap are flagged in the label map. With model 1.5.0's conformal calibration the subject
-decision is its p-value against alpha (``subject_threshold`` is then the equivalent score threshold, null
-when alpha is under 1 / (n + 1)), and regions carry p-values at the calibrated voxel threshold only.
+voxels of the heatmap are flagged in the label map. With conformal calibration (models from 1.5.0) the subject
+decision is its p-value against alpha: of the subject score in 1.5.x (``subject_threshold`` is then the
+equivalent score threshold, null when alpha is under 1 / (n + 1)), of the largest region peak from 1.6.0
+(``subject_region_peak`` against ``subject_region_peak_threshold``); regions carry p-values at the calibrated
+voxel threshold only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from LatentAnomalyLib.outputs.decision_text import region_peak_text, shows_flagged_scan_regions
+from LatentAnomalyLib.outputs.decision_text import flag_conditions_text, shows_flagged_scan_regions
 from LatentAnomalyLib.score.conformal import finite_number
 
 from .rethreshold import SOURCE_SLICER
@@ -66,14 +68,14 @@ def _ras(point: Any) -> str:
 
 
 def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> list[str]:
-    """Model 1.5.0's subject decision: p-value against alpha, and the equivalent score threshold (none when alpha
-    is under 1 / (n + 1): ``subject_threshold`` is null)."""
+    """The conformal subject decision: p-value against alpha, and the equivalent threshold of what decides it
+    (the largest region peak from model 1.6.0, the subject score before; none when alpha is under 1 / (n + 1))."""
     p, alpha = finite_number(summary.get("subject_p_value")), finite_number(summary.get("alpha"))
     verdict = {True: "FLAGGED", False: "not flagged", None: "not assessed"}[flagged]
     relation = "" if alpha is None else (" <=" if p <= alpha else " >")
     threshold = finite_number(summary.get("subject_threshold"))
     lines = [f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}"]
-    peak = region_peak_text(summary)
+    peak = flag_conditions_text(summary)
     if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
         return [*lines, peak[0].upper() + peak[1:], f"Subject score {_number(summary.get('subject_score'))}"]
     return [

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..score.conformal import rule_problem
 from ..score.postprocess_config import PostprocessError, PostprocessOverrides
 from .format import Bundle, BundleError, BundleWriter, default_model_path
 from .migrate import upgrade
@@ -64,6 +65,11 @@ def _checked(bundle: Bundle, contents: Contents) -> Contents:
             PostprocessOverrides.from_dict(doc["postprocess"], f"scorer {name!r} postprocess")
         except PostprocessError as error:
             raise BundleError(f"{bundle.folder}: {error}") from None
+        conformal = calibration.get("conformal")
+        if conformal:
+            problem = rule_problem(conformal)
+            if problem:
+                raise BundleError(f"{bundle.folder}: scorer {name!r} conformal calibration: {problem}")
     return contents
 
 

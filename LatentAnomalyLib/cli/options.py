@@ -34,7 +34,8 @@ def add_conformal_options(p: argparse.ArgumentParser) -> None:
         type=alpha_value,
         default=0.05,
         help="false-positive rate for healthy scans like the calibration scans: a scan is flagged when its "
-        "p-value is at most alpha, and the label map keeps regions with p-value at most alpha (default 0.05)",
+        "p-value is at most alpha; the label map follows the bundle's rule at this alpha (see --regions) "
+        "(default 0.05)",
     )
     p.add_argument(
         "--regions",

@@ -56,14 +56,16 @@ def load_record(out: Path, case_id: str, path: str, settings: dict[str, Any]) ->
     return row
 
 
-def _rank_key(row: dict[str, Any]) -> tuple[float, float, str]:
-    """Smallest p-value first, ties (and bundles without p-values) by the highest subject score, then by id."""
-    p = row.get("p_value")
-    return (float(p) if p is not None else 2.0, -float(row["subject_score"]), row["case_id"])
+def _rank_key(row: dict[str, Any]) -> tuple[float, float, float, str]:
+    """Smallest p-value first; ties by the largest region peak (what decides the flag from model 1.6.0; absent
+    before), then by the highest subject score (bundles without p-values: by score alone), then by id."""
+    p, peak = row.get("p_value"), row.get("largest_region_peak")
+    peak_key = -float(peak) if peak not in (None, "") else 0.0
+    return (float(p) if p is not None else 2.0, peak_key, -float(row["subject_score"]), row["case_id"])
 
 
 def rank_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Finished cases by p-value, smallest first, ties by subject score; failed cases after them, by id."""
+    """Finished cases by p-value, smallest first, ties by region peak and subject score; failed cases after them."""
     done = sorted((r for r in rows if r.get("subject_score") is not None), key=_rank_key)
     failed = sorted((r for r in rows if r.get("subject_score") is None), key=lambda r: r["case_id"])
     ranked = []

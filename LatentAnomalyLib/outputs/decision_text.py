@@ -23,7 +23,20 @@ def region_peak_text(summary: dict[str, Any]) -> str | None:
     )
 
 
+def flag_conditions_text(summary: dict[str, Any]) -> str | None:
+    """"largest region peak P (flagged above T[, or when the subject score is above S])" for rules that read the
+    region peak (with ``combined`` either statistic flags, each at alpha / 2), or None for the other rules."""
+    peak = region_peak_text(summary)
+    score_threshold = finite_number(summary.get("subject_threshold"))
+    if peak is None or score_threshold is None:
+        return peak
+    return peak[:-1] + f", or when the subject score is above {score_threshold:.2f})"
+
+
 def shows_flagged_scan_regions(summary: dict[str, Any]) -> bool:
     """Whether the calibrated label map shows every region of a flagged scan (rather than regions by p-value)."""
     conformal = summary.get("conformal")
-    return isinstance(conformal, dict) and "flagged scan" in str(conformal.get("regions_shown", ""))
+    if not isinstance(conformal, dict):
+        return False
+    rule = conformal.get("regions_shown_rule")
+    return rule == "flagged_scan" if rule is not None else "flagged scan" in str(conformal.get("regions_shown", ""))

@@ -28,7 +28,8 @@ def output_paths(out_dir: str | Path, image_format: str = "nii.gz", dicom_seg: b
 def out_of_distribution_warnings(summary: dict[str, Any]) -> list[str]:
     """Warnings for results that say more about the input than about anomalies (e.g. not a head scan)."""
     warnings = []
-    score, threshold = summary.get("subject_score"), summary.get("subject_threshold")
+    score = summary.get("subject_score")
+    threshold = summary.get("subject_score_threshold", summary.get("subject_threshold"))  # 1.6.0: the score's own
     if score is not None and threshold and threshold > 0 and score > OOD_SCORE_FACTOR * threshold:
         warnings.append(
             f"subject score {score:.2f} is more than {OOD_SCORE_FACTOR:g}x the threshold ({threshold:.2f}): "

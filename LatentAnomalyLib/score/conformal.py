@@ -117,12 +117,9 @@ class CalibrationSets:
     regions_shown: str = "p_value"
 
     def __post_init__(self) -> None:
-        if self.subject_statistic not in SUBJECT_MAP_PART:
-            raise ValueError(f"unknown subject statistic {self.subject_statistic!r}")
-        if self.regions_shown not in REGIONS_SHOWN:
-            raise ValueError(f"unknown regions_shown {self.regions_shown!r}; known: {', '.join(REGIONS_SHOWN)}")
-        if self.uses_region_peak and self.region_statistic != "peak":
-            raise ValueError(f"subject statistic {self.subject_statistic} needs region statistic peak")
+        problem = _rule_problem(self.subject_statistic, self.region_statistic, self.regions_shown)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def n(self) -> int:
@@ -164,7 +161,9 @@ class CalibrationSets:
         out: dict[str, float | None] = {
             "subject_threshold": None
             if self.subject_statistic == "region_peak"
-            else finite_number(decision_threshold(self.subject_scores, level))
+            else finite_number(decision_threshold(self.subject_scores, level)),
+            # the subject score's own alpha threshold, whatever decides the flag (the out-of-distribution check)
+            "subject_score_threshold": finite_number(decision_threshold(self.subject_scores, alpha)),
         }
         if self.uses_region_peak:
             out["subject_region_peak_threshold"] = finite_number(decision_threshold(self.region_max, level))
@@ -197,15 +196,43 @@ class CalibrationSets:
             "calibration": self.description,
             "n_calibration_scans": self.n,
             "subject_statistic": SUBJECT_DESCRIPTIONS[self.subject_statistic],
+            "subject_statistic_name": self.subject_statistic,
+            "subject_fields": "subject_score: "
+            + SUBJECT_DESCRIPTIONS[self.map_statistic]
+            + ("; subject_region_peak: largest region peak score" if self.uses_region_peak else ""),
             "region_statistic": self.region_statistic,
             "region_statistic_threshold": finite_number(decision_threshold(self.region_max, alpha)),
             "regions_shown": shown,
+            "regions_shown_rule": self.regions_shown,
             "guarantee": (
                 f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
                 f"{alpha:g} and P(any region kept in the label map) <= {alpha:g}; not guaranteed for other "
                 "scanners, protocols or ages"
             ),
         }
+
+
+def _rule_problem(subject: str, region: str, shown: str) -> str | None:
+    if subject not in SUBJECT_MAP_PART:
+        return f"unknown subject statistic {subject!r}; known: {', '.join(SUBJECT_MAP_PART)}"
+    if region not in REGION_STATISTICS:
+        return f"unknown region statistic {region!r}; known: {', '.join(REGION_STATISTICS)}"
+    if shown not in REGIONS_SHOWN:
+        return f"unknown regions_shown {shown!r}; known: {', '.join(REGIONS_SHOWN)}"
+    if subject in ("region_peak", "combined") and region != "peak":
+        return f"subject statistic {subject} needs region statistic peak, not {region}"
+    return None
+
+
+def _entry_subject(entry: dict[str, Any]) -> str:
+    return str(entry.get("subject_statistic") or ("normalised" if entry.get("subject_normalised") else "raw"))
+
+
+def rule_problem(entry: dict[str, Any]) -> str | None:
+    """Why a bundle's ``conformal`` entry names a rule this library does not know (None when it is usable)."""
+    return _rule_problem(
+        _entry_subject(entry), str(entry.get("region_statistic")), str(entry.get("regions_shown", "p_value"))
+    )
 
 
 def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
@@ -219,9 +246,7 @@ def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
         subject_scores=np.asarray(arrays[f"{prefix}.subject_scores"], dtype=np.float64),
         region_max=np.asarray(arrays[f"{prefix}.region_max"], dtype=np.float64),
         region_statistic=str(entry["region_statistic"]),
-        subject_statistic=str(
-            entry.get("subject_statistic") or ("normalised" if entry.get("subject_normalised") else "raw")
-        ),
+        subject_statistic=_entry_subject(entry),
         description=str(entry.get("description", "")),
         voxel_threshold=float(model.calibration["scorers"][scorer]["voxel_threshold"]),
         regions_shown=str(entry.get("regions_shown", "p_value")),

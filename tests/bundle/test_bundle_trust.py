@@ -169,6 +169,21 @@ def test_scorer_file_with_an_unknown_postprocess_option_is_a_clear_error(tmp_pat
     _one_error(_info(folder), capfd, "scorer 'knn' postprocess: unknown option(s) 'median'")
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"subject_statistic": "shifted"}, "unknown subject statistic 'shifted'"),
+     ({"regions_shown": "some"}, "unknown regions_shown 'some'"),
+     ({"region_statistic": "mass"}, "subject statistic region_peak needs region statistic peak")],
+)  # fmt: skip
+def test_conformal_rule_unknown_to_this_library_is_a_clear_error(tmp_path, pristine, capfd, change, message):
+    folder = _copy(pristine, tmp_path)
+    doc = json.loads((folder / "scorers" / "gaussian4mm.json").read_text())
+    doc["calibration"]["conformal"].update(change)
+    (folder / "scorers" / "gaussian4mm.json").write_text(json.dumps(doc))
+    _rehash(folder)
+    _one_error(_info(folder), capfd, f"scorer 'gaussian4mm' conformal calibration: {message}")
+
+
 def test_config_that_does_not_fit_is_a_clear_error(tmp_path, pristine, ixi_sample, capfd):
     folder = _copy(pristine, tmp_path)
     _edit_config(folder, lambda c: c.pop("encoder"))

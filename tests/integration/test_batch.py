@@ -101,7 +101,7 @@ def test_ranks_exports_flagged_records_failures_and_resumes(tmp_path, ixi_sample
     assert float(lesion["largest_region_peak"]) > float(box["largest_region_peak"])  # model 1.6.0's statistic
     assert lesion["status"] == box["status"] == "done" and broken["status"] == "failed"
     assert "broken.nii.gz" in broken["error"] and "\n" not in broken["error"]
-    assert box["warnings"]  # a box is not a head: the out-of-distribution warning is kept in the table
+    assert box["warnings"]  # a box is not a head: its contrast warning is kept in the table
     # Only the flagged scan keeps its images; every scan has a record for resuming.
     assert sorted(p.name for p in (out / "lesion").iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz", "summary.json"]
     assert not (out / "box").exists() and not (out / "broken").exists()

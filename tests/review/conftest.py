@@ -25,7 +25,7 @@ def batch_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("review") / "batch"
     scans = [SAMPLES / "IXI_sample_T1.nii.gz", SAMPLES / "MSLUB_patient07_T1.nii.gz"]
     argv = ["batch", *map(str, scans), "--out", str(out), "--export", "all", "--progress", "none"]
-    argv += ["--regions", "all"]  # the voxel-threshold label maps: model 1.5.0's default maps of both are empty
+    argv += ["--regions", "all"]  # the voxel-threshold label maps: the default (calibrated) maps of both are empty
     assert main(argv) == 0
     return out
 

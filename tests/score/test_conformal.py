@@ -183,3 +183,24 @@ def test_combined_flag_and_flagged_scan_regions_keep_alpha_on_exchangeable_scans
     tolerance = 3 * math.sqrt(alpha * (1 - alpha) / trials)
     assert flagged / trials <= alpha + tolerance and shows / trials <= alpha + tolerance
     assert flagged / trials >= 0.02  # not vacuous
+
+
+def test_ties_in_p_value_rank_by_the_largest_region_peak_then_the_score():
+    rows = [
+        {"case_id": "a", "subject_score": 9.0, "p_value": 1.0, "largest_region_peak": 2.0},
+        {"case_id": "b", "subject_score": 5.0, "p_value": 1.0, "largest_region_peak": 4.0},
+        {"case_id": "c", "subject_score": 7.0, "p_value": 1.0, "largest_region_peak": None},
+        {"case_id": "d", "subject_score": 8.0, "p_value": 1.0, "largest_region_peak": 4.0},
+    ]
+    assert [r["case_id"] for r in rank_rows(rows)] == ["d", "b", "a", "c"]
+
+
+def test_summary_names_the_rule_and_the_subject_fields():
+    described = _sets(subject_statistic="region_peak", regions_shown="flagged_scan").describe(0.05)
+    assert described["subject_statistic_name"] == "region_peak" and described["regions_shown_rule"] == "flagged_scan"
+    assert "subject_score: mean of the top 1%" in described["subject_fields"]
+    assert "subject_region_peak: largest region peak" in described["subject_fields"]
+    # the subject score's own alpha threshold is written whatever decides the flag
+    assert _sets(subject_statistic="region_peak").thresholds(0.05)["subject_score_threshold"] == decision_threshold(
+        np.arange(1.0, 20.0), 0.05
+    )

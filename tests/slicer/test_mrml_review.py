@@ -164,7 +164,7 @@ def test_user_threshold_regions_have_no_p_value(loaded):
 
 
 def test_reset_of_a_calibrated_label_map_gives_detects_label_map_again(mrml, tmp_path, detect_run):
-    """The module's default detection (model 1.5.0: regions with p <= alpha; none on the healthy sample): moving
+    """The module's default detection (the calibrated label map; none on the healthy sample, not flagged): moving
     the threshold shows regions; back at the detected threshold the label map is detect's again (empty)."""
     import shutil
 

@@ -1,0 +1,40 @@
+"""Words for the calibrated decisions (shared by the Slicer module and the review page) and the score warning."""
+
+from __future__ import annotations
+
+from LatentAnomalyLib.outputs.decision_text import (
+    flag_conditions_text,
+    region_peak_text,
+    shows_flagged_scan_regions,
+)
+from LatentAnomalyLib.outputs.detection import out_of_distribution_warnings
+
+PEAK = {"subject_region_peak": 9.254, "subject_region_peak_threshold": 8.175, "subject_threshold": None}
+
+
+def test_region_peak_rules_state_what_flags_the_scan():
+    assert region_peak_text(PEAK) == "largest region peak 9.25 (flagged above 8.18)"
+    assert flag_conditions_text(PEAK) == "largest region peak 9.25 (flagged above 8.18)"
+    combined = {**PEAK, "subject_threshold": 6.5}  # Bonferroni: either statistic flags the scan
+    assert flag_conditions_text(combined) == (
+        "largest region peak 9.25 (flagged above 8.18, or when the subject score is above 6.50)"
+    )
+    assert region_peak_text({**PEAK, "subject_region_peak_threshold": None}).endswith("(no threshold at this alpha)")
+    assert region_peak_text({"subject_threshold": 6.1}) is None and flag_conditions_text({}) is None  # 1.5.x
+
+
+def test_which_label_map_rule_a_summary_describes():
+    assert shows_flagged_scan_regions({"conformal": {"regions_shown_rule": "flagged_scan"}})
+    assert not shows_flagged_scan_regions({"conformal": {"regions_shown_rule": "p_value"}})
+    assert shows_flagged_scan_regions({"conformal": {"regions_shown": "every region of a flagged scan"}})  # no key
+    assert not shows_flagged_scan_regions({"conformal": {"regions_shown": "the regions whose region p-value ..."}})
+    assert not shows_flagged_scan_regions({}) and not shows_flagged_scan_regions({"conformal": None})
+
+
+def test_score_warning_uses_the_scores_own_threshold_when_the_region_peak_decides():
+    base = {"subject_score": 20.0, "brain_volume_ml": 1400.0}
+    assert out_of_distribution_warnings({**base, "subject_threshold": None}) == []  # nothing to compare with
+    warned = out_of_distribution_warnings({**base, "subject_threshold": None, "subject_score_threshold": 6.0})
+    assert len(warned) == 1 and "more than 3x the threshold (6.00)" in warned[0]
+    assert out_of_distribution_warnings({**base, "subject_threshold": 6.0}) != []  # 1.5.x summaries
+    assert out_of_distribution_warnings({**base, "subject_score": 12.0, "subject_score_threshold": 6.0}) == []
