@@ -21,10 +21,10 @@ from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.evaluation.datasets import brats_cases, ixi_cases, mslub_cases, other_site_cases
 from LatentAnomalyLib.evaluation.outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
 from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
-from LatentAnomalyLib.score.registry import BASELINE_SCORERS, LATENT_SCORERS
+from LatentAnomalyLib.score.registry import BASELINE_SCORERS, COMBINED_SCORERS, LATENT_SCORERS
 
 SPEED_SCAN = "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
-MODEL_SCORERS = (*LATENT_SCORERS, *BASELINE_SCORERS)
+MODEL_SCORERS = (*LATENT_SCORERS, *BASELINE_SCORERS, *COMBINED_SCORERS)
 # The voxel and lesion columns of the evaluation summary (subject and timing columns get their own tables).
 QUALITY = tuple(
     c
@@ -33,8 +33,9 @@ QUALITY = tuple(
 )
 
 
-def model_methods(extra: tuple[Method, ...] = ()) -> list[Method]:
-    return [Method(f"model:{s}", "model", (s,)) for s in MODEL_SCORERS] + list(extra)
+def model_methods(model: Model, extra: tuple[Method, ...] = ()) -> list[Method]:
+    """Every scorer of :data:`MODEL_SCORERS` the bundle has (a combined scorer only from model 1.7.0), then ``extra``."""
+    return [Method(f"model:{s}", "model", (s,)) for s in MODEL_SCORERS if s in model.scorers] + list(extra)
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
         Method("intensity:t1:low", "intensity", ("t1", "low")),
     )
     runs = {
-        "brats-t1": (brats_cases(root), model_methods(t1_plain)),
+        "brats-t1": (brats_cases(root), model_methods(model, t1_plain)),
         "brats-flair-t2": (
             brats_cases(root),
             [
@@ -59,9 +60,9 @@ def main() -> None:
                 Method("intensity:t2:high", "intensity", ("t2", "high")),
             ],
         ),
-        "mslub": (mslub_cases(root), model_methods((Method("intensity:flair:high", "intensity", ("flair", "high")),))),
-        "ixi-test": (ixi_cases("test", root), model_methods()),  # DLMUSE brain labels as brain masks
-        "other-sites": (other_site_cases(root), model_methods()),
+        "mslub": (mslub_cases(root), model_methods(model, (Method("intensity:flair:high", "intensity", ("flair", "high")),))),
+        "ixi-test": (ixi_cases("test", root), model_methods(model)),  # DLMUSE brain labels as brain masks
+        "other-sites": (other_site_cases(root), model_methods(model)),
     }
     results, timings = {}, {}
     for name, (cases, methods) in runs.items():
@@ -101,7 +102,7 @@ def main() -> None:
     subject_rows = []
     from LatentAnomalyLib.evaluation.metrics import subject_metrics
 
-    for scorer in MODEL_SCORERS:
+    for scorer in (s for s in MODEL_SCORERS if s in model.scorers):
         method = f"model:{scorer}"
         scores, lesion = [], []
         for name, is_lesion in (("brats-t1", True), ("mslub", True), ("ixi-test", False), ("other-sites", False)):

@@ -19,6 +19,7 @@ import torch
 from ..encode.families import EncoderConfig, build_encoder
 from ..preprocess.brainmask_net import build_net as build_brainmask_net
 from ..preprocess.template import Template
+from ..score.latent_atlas_sum import bind_sums
 from ..score.location import LatentSpace
 from ..score.registry import LATENT_SCORERS, scorer_class
 from .configs import PreprocessConfig, preprocess_config_from_json
@@ -100,6 +101,8 @@ class Model:
                 scorers[name] = scorer_type.from_state(arrays, meta, space)
             else:
                 scorers[name] = scorer_type.from_state(arrays, meta)
+        calibration = calibration_view(contents.scorers)
+        bind_sums(scorers, {n: entry.get("postprocess", {}) for n, entry in calibration["scorers"].items()})
         if config["default_scorer"] not in scorers:
             raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
         return cls(
@@ -114,7 +117,7 @@ class Model:
             latent_mean=stats["mean"],
             latent_std=stats["std"],
             scorers=scorers,
-            calibration=calibration_view(contents.scorers),
+            calibration=calibration,
             metrics=bundle.json("metrics.json") if bundle.has("metrics.json") else {},
             scorer_files=contents.scorers,
         )

@@ -4,10 +4,13 @@ subcommands of ``latent-anomaly``:
     python -m LatentAnomalyLib.cli.calibrate crossfit [--model DIR] [--scorer NAME] [--cache DIR] [--work DIR]
         [--folds K] [--seed N]
     python -m LatentAnomalyLib.cli.calibrate bundle --out DIR [--config FILE] [--model DIR] [--work DIR]
+    python -m LatentAnomalyLib.cli.calibrate combine --out DIR [--config FILE] [--model DIR] [--cache DIR]
 
 ``crossfit`` runs :func:`LatentAnomalyLib.training.crossfit.run` (records.json and the fold scorers in ``--work``);
 ``bundle`` runs :func:`LatentAnomalyLib.training.conformal_bundle.write` on those records with the configuration's
-``conformal`` block, version and description (a bundle with calibration sets at ``--out``).
+``conformal`` block, version and description (a bundle with calibration sets at ``--out``); ``combine`` runs
+:func:`LatentAnomalyLib.training.combined_scorer.write`: the configuration's combined scorers added to a trained
+bundle and calibrated on the IXI validation scans, before ``crossfit``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="models/latent-anomaly-t1", help="the bundle to copy")
     p.add_argument("--work", default="runs/crossfit", help="the folder holding crossfit's records.json")
     p.add_argument("--out", required=True, help="the new bundle (may be --model itself)")
+    p = sub.add_parser("combine", help="add the configuration's combined scorers to a trained bundle")
+    p.add_argument("--config", default="configs/default_t1.json", help="its scorers, default scorer, version")
+    p.add_argument("--model", default="models/latent-anomaly-t1", help="the trained bundle")
+    p.add_argument("--cache", default="runs/scan_cache/latent-anomaly-t1-1.4.0", help="preprocessed and encoded scans")
+    p.add_argument("--out", required=True, help="the new bundle (may be --model itself)")
     return parser
 
 
@@ -43,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.step == "bundle":
         return _bundle(args)
+    if args.step == "combine":
+        return _combine(args)
     import torch
 
     from ..bundle.model import Model
@@ -62,6 +72,18 @@ def _bundle(args: argparse.Namespace) -> int:
     out = write(
         Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description")
     )
+    print(f"wrote bundle {out}")
+    return 0
+
+
+def _combine(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..training.combined_scorer import write
+    from ..training.config import TrainConfig
+
+    torch.set_num_threads(1)
+    out = write(Path(args.model), TrainConfig.from_file(args.config), Path(args.cache), Path(args.out))
     print(f"wrote bundle {out}")
     return 0
 

@@ -22,7 +22,7 @@ def label_components(
     """Binary label map (uint8, 0/1) without components under ``min_component_ml``, and their list.
 
     ``heatmap`` is a (z, y, x) array on ``reference``'s grid. Components are sorted by volume,
-    largest first, with centroids in RAS millimetres. With ``ids`` the map holds each component's
+    largest first (equal volumes: higher peak first), with centroids in RAS millimetres. With ``ids`` the map holds each component's
     ``id`` (int32) instead of 1, so callers can keep a subset of the components.
     """
     above = heatmap > threshold
@@ -60,7 +60,8 @@ def label_components(
                 "mean_score": float(mean),
             }
         )
-    order = sorted(range(len(components)), key=lambda i: -components[i]["volume_ml"])
+    # largest first; equal volumes by peak score, so the order does not depend on the array's axis directions
+    order = sorted(range(len(components)), key=lambda i: (-components[i]["volume_ml"], -components[i]["peak_score"]))
     components = [components[i] for i in order]
     for i, component in enumerate(components, start=1):
         component["id"] = i

@@ -7,17 +7,28 @@ from .family import FAMILY_SCORERS
 from .gaussian import GaussianScorer
 from .gaussian_fine import FineGaussianScorer
 from .knn import KNNScorer
+from .latent_atlas_sum import LatentAtlasSumScorer
 from .lof import LOFScorer
 from .ocsvm import OCSVMScorer
 from .residual import ResidualScorer
 
 SCORERS: dict[str, type] = {
     cls.name: cls
-    for cls in (OCSVMScorer, LOFScorer, KNNScorer, GaussianScorer, FineGaussianScorer, ResidualScorer, AtlasScorer)
+    for cls in (
+        OCSVMScorer,
+        LOFScorer,
+        KNNScorer,
+        GaussianScorer,
+        FineGaussianScorer,
+        ResidualScorer,
+        AtlasScorer,
+        LatentAtlasSumScorer,
+    )
 }
 SCORERS.update({cls.name: cls for cls in FAMILY_SCORERS.values()})  # each encoder family's own score
 LATENT_SCORERS = ("ocsvm", "lof", "knn", "gaussian", "gaussian4mm")
 BASELINE_SCORERS = ("residual", "atlas")
+COMBINED_SCORERS = ("gaussian4mm_atlas",)  # sums of other scorers' maps (score/latent_atlas_sum.py)
 
 
 def scorer_class(name: str) -> type:
@@ -26,4 +37,4 @@ def scorer_class(name: str) -> type:
     return SCORERS[name]
 
 
-__all__ = ["BASELINE_SCORERS", "LATENT_SCORERS", "SCORERS", "scorer_class"]
+__all__ = ["BASELINE_SCORERS", "COMBINED_SCORERS", "LATENT_SCORERS", "SCORERS", "scorer_class"]

@@ -25,7 +25,9 @@ import numpy as np
 from ..bundle.model import Model
 from ..evaluation import datasets
 from ..pipeline import DetectOptions, Detector
+from ..score.atlas import AtlasScorer
 from ..score.base import EncodedScan, mirror_x
+from ..score.latent_atlas_sum import LatentAtlasSumScorer
 from ..score.location import LatentSpace, LocationConfig
 from ..score.registry import LATENT_SCORERS, scorer_class
 from ..score.subject import MAP_STATISTICS, map_statistic
@@ -63,6 +65,20 @@ def fit_scorer(model: Model, name: str, scans: list[EncodedScan]) -> Any:
     space = LatentSpace(config).fit(fit_scans)
     scorer = cls(config, standardise=meta.get("standardise", True), **meta.get("params", {}))
     scorer.fit(fit_scans, space=space)
+    return scorer
+
+
+def fit_atlas(model: Model, name: str, scans: list[EncodedScan]) -> AtlasScorer:
+    """The atlas ``name`` refitted on ``scans`` (unmirrored, as `latent-anomaly train` fits it)."""
+    atlas = AtlasScorer(**model.bundle.json(model.config["scorers"][name]["meta"]).get("params", {}))
+    atlas.fit(scans)
+    return atlas
+
+
+def bound_sum(model: Model, name: str, parts: dict[str, Any]) -> LatentAtlasSumScorer:
+    """The combined scorer ``name`` with the bundle's settings, bound to the fold's ``parts``."""
+    scorer = LatentAtlasSumScorer.from_state({}, model.bundle.json(model.config["scorers"][name]["meta"]))
+    scorer.bind(parts, {n: e.get("postprocess", {}) for n, e in model.calibration["scorers"].items()})
     return scorer
 
 
@@ -111,14 +127,19 @@ def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log
     scans = [(part, s) for part, items in parts.items() for s in items]
     fold = folds([s.case_id for _, s in scans], k, seed)
     records = []
+    combined = isinstance(model.scorers[name], LatentAtlasSumScorer)
+    latent_name, atlas_name = model.scorers[name].part_names if combined else (name, "")
     for f in range(k):
         t = time.time()
         folder = work / f"fold{f}"
+        held_in = [s.encoded for _, s in scans if fold[s.case_id] != f]
         if (folder / "scorer.json").is_file():
             scorer = load_scorer(folder)
         else:
-            scorer = fit_scorer(model, name, [s.encoded for _, s in scans if fold[s.case_id] != f])
+            scorer = fit_scorer(model, latent_name, held_in)
             save_scorer(scorer, folder)
+        if combined:  # the atlas is refitted on the same folds; the latent part is the fold scorer above
+            scorer = bound_sum(model, name, {latent_name: scorer, atlas_name: fit_atlas(model, atlas_name, held_in)})
         held = [(part, s) for part, s in scans if fold[s.case_id] == f]
         for part, scan in held:
             records.append(

@@ -19,7 +19,7 @@ from ..encode.encoding import encode, standardise_latent
 from ..score.base import EncodedScan, latent_grid_mask, mirror_x
 from ..score.family import FAMILY_SCORERS
 from ..score.location import LatentSpace
-from ..score.registry import LATENT_SCORERS, scorer_class
+from ..score.registry import COMBINED_SCORERS, LATENT_SCORERS, scorer_class
 
 RESIDUAL_FIT_SCANS = 32
 TRAIN_BATCH = 4  # scans encoded together (reconstructions one at a time): the batch sizes bundles were built with
@@ -85,6 +85,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
         "scorers": {},
     }
     fit_metrics = {}
+    fitted: dict[str, Any] = {}  # name -> fitted scorer, for combined scorers (score/latent_atlas_sum.py)
     space = None
     if any(s.name in LATENT_SCORERS for s in run.config.scorers):
         t = time.time()
@@ -100,6 +101,9 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
         if spec.name in LATENT_SCORERS:
             scorer = cls(run.config.latent_space, standardise=spec.standardise, **spec.params)
             scorer.fit(fit_scans, space=space)
+        elif spec.name in COMBINED_SCORERS:  # its parts come earlier in the configuration's list
+            scorer = cls(**spec.params)
+            scorer.bind(fitted, {n: c["postprocess"] for n, c in calibration["scorers"].items()})
         else:
             scorer = cls(**spec.params)
             if cls in FAMILY_SCORERS.values():
@@ -107,6 +111,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
             n_fit = RESIDUAL_FIT_SCANS if "reconstruction" in cls.needs else len(images)
             scorer.fit(fit_scans[: min(n_fit, len(images))])  # unmirrored training scans
         fit_seconds = time.time() - t
+        fitted[spec.name] = scorer
         arrays, meta = scorer.state()
         if arrays:
             save_file(

@@ -1,8 +1,10 @@
 """Bundle format 1 (model 1.5.0 as committed before format 2) still loads, and detects exactly as its format-2 upgrade.
 
-``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0 and ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
-format 2), each with its manifest; the weights, arrays and templates are copied from the bundled model (1.6.0, which
-changed only the default scorer's conformal rule), and each manifest verifies them: they are byte-identical.
+``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0, ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
+format 2) and ``format2_t1_1.6.0/`` those of model 1.6.0 (1.5.1 with another conformal rule), each with its manifest
+and the calibration sets of those versions; the weights, other arrays and templates are copied from the bundled
+model (1.7.0, which added a combined default scorer and its sets), and each manifest verifies them: they are
+byte-identical.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.conftest import MODEL, SAMPLES
 
 FORMAT1 = Path(__file__).resolve().parent / "format1_t1_1.5.0"
 FORMAT2 = Path(__file__).resolve().parent / "format2_t1_1.5.1"
+MODEL_1_6 = Path(__file__).resolve().parent / "format2_t1_1.6.0"
 
 
 def _with_binaries(json_files: Path, folder: Path) -> Path:
@@ -34,6 +37,7 @@ def _with_binaries(json_files: Path, folder: Path) -> Path:
     shutil.copytree(json_files, folder)
     for name in json.loads((json_files / "manifest.json").read_text())["files"]:
         if not (folder / name).exists():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(MODEL / name, folder / name)
     return folder
 
@@ -48,6 +52,12 @@ def old_bundle(tmp_path_factory) -> Path:
 def upgraded_bundle(tmp_path_factory) -> Path:
     """Model 1.5.1: model 1.5.0 in format 2."""
     return _with_binaries(FORMAT2, tmp_path_factory.mktemp("format2") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def bundle_1_6(tmp_path_factory) -> Path:
+    """Model 1.6.0."""
+    return _with_binaries(MODEL_1_6, tmp_path_factory.mktemp("format2_1_6") / "latent-anomaly-t1")
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +181,9 @@ def test_detections_are_bit_identical(detections):
     assert old.summary["conformal"] == new.summary["conformal"]
 
 
-def test_model_1_6_0_changes_only_the_default_scorers_conformal_rule(upgraded_bundle):
+def test_model_1_6_0_changes_only_the_default_scorers_conformal_rule(upgraded_bundle, bundle_1_6):
     """1.6.0 = 1.5.1 with the design-2 rule (docs/calibration.md): same arrays, same files but three JSON entries."""
-    old, new = Bundle.load(upgraded_bundle), Bundle.load(MODEL)
+    old, new = Bundle.load(upgraded_bundle), Bundle.load(bundle_1_6)
     changed = {n for n, d in new.manifest["files"].items() if old.manifest["files"].get(n) != d}
     assert set(new.manifest["files"]) == set(old.manifest["files"])
     assert changed == {"config.json", "scorers/gaussian4mm.json"}
@@ -198,11 +208,41 @@ def test_model_1_6_0_detects_like_1_5_1_but_for_the_rule(models, detections_1_6)
 
 
 @pytest.fixture(scope="module", params=["IXI_sample_T1", "MSLUB_patient07_T1"])
-def detections_1_6(request, models):
+def detections_1_6(request, models, bundle_1_6):
     image = read_image(SAMPLES / f"{request.param}.nii.gz")
     detector = Detector(models[1], DetectOptions(device="cpu"))
     pre = detector.preprocess(image, {})
     encoded = detector.encode(pre)
     name = models[1].default_scorer
     return [Detector(m, DetectOptions(device="cpu"))._finish(image, pre, encoded, name, {}, 0.0)
-            for m in (models[1], Model.load(MODEL))]
+            for m in (models[1], Model.load(bundle_1_6))]
+
+
+def test_model_1_7_0_adds_the_combined_default_scorer_and_keeps_1_6_0(bundle_1_6):
+    """1.7.0 = 1.6.0 plus the scorer gaussian4mm_atlas (design 3, docs/calibration.md) as the default, with its own
+    calibration sets beside gaussian4mm's; every other file byte-identical."""
+    old, new = Bundle.load(bundle_1_6), Bundle.load(MODEL)
+    changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
+    assert changed == {"config.json", "metrics.json", "calibration_sets.safetensors"}
+    assert set(new.manifest["files"]) - set(old.manifest["files"]) == {"scorers/gaussian4mm_atlas.json"}
+    a, b = old.json("config.json"), new.json("config.json")
+    assert (a["default_scorer"], b["default_scorer"]) == ("gaussian4mm", "gaussian4mm_atlas")
+    assert b["scorers"].pop("gaussian4mm_atlas") == {"meta": "scorers/gaussian4mm_atlas.json"}
+    assert {k: v for k, v in a.items() if k not in ("version", "description", "default_scorer")} == {
+        k: v for k, v in b.items() if k not in ("version", "description", "default_scorer")
+    }
+    sets_a, sets_b = old.arrays("calibration_sets.safetensors"), new.arrays("calibration_sets.safetensors")
+    assert set(sets_b) - set(sets_a) == {k.replace("gaussian4mm.", "gaussian4mm_atlas.") for k in sets_a}
+    assert all(np.array_equal(sets_a[k], sets_b[k]) for k in sets_a)
+
+
+def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6):
+    """``--scorer gaussian4mm`` on 1.7.0 is 1.6.0's default: same maps, p-values and decision."""
+    image = read_image(SAMPLES / "MSLUB_patient07_T1.nii.gz")
+    old = Detector(Model.load(bundle_1_6), DetectOptions(device="cpu")).detect(image)
+    new = Detector(Model.load(MODEL), DetectOptions(device="cpu", scorer="gaussian4mm")).detect(image)
+    for attribute in ("heatmap", "labelmap"):
+        a, b = (sitk.GetArrayFromImage(getattr(r, attribute)) for r in (old, new))
+        assert np.array_equal(a, b), attribute
+    for key in ("subject_p_value", "subject_flagged", "subject_region_peak", "voxel_threshold", "components"):
+        assert old.summary[key] == new.summary[key], key

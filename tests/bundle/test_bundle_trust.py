@@ -204,3 +204,21 @@ def test_bundle_path_refuses_unlisted_names(pristine):
     bundle = Bundle.load(pristine)
     with pytest.raises(BundleError, match="does not list"):
         bundle.path("../outside.json")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"atlas": "nosuch"}, "needs the scorer(s) nosuch"),
+     ({"atlas": "gaussian"}, "hypo-intensity direction, not scorer 'gaussian'"),
+     ({"atlas_weight": -0.5}, "atlas_weight must be")],
+)  # fmt: skip
+def test_combined_scorer_whose_parts_do_not_fit_is_a_clear_error(tmp_path, pristine, ixi_sample, capfd, params, message):
+    folder = _copy(pristine, tmp_path)
+    path = folder / "scorers" / "gaussian4mm_atlas.json"
+    doc = json.loads(path.read_text())
+    doc["params"].update(params)
+    path.write_text(json.dumps(doc))
+    _rehash(folder)
+    out = tmp_path / "out"
+    _one_error(_detect(folder, ixi_sample, out), capfd, message)
+    assert not out.exists()

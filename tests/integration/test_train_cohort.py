@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
+from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.cli.main import main
 from LatentAnomalyLib.evaluation import datasets
+from LatentAnomalyLib.io.read import read_image
+from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.score.latent_atlas_sum import IDENTITY_POSTPROCESS as IDENTITY
 
 
 def _touch(folder: Path, names: list[str]) -> None:
@@ -86,7 +90,8 @@ def _train_argv(folder: Path, out: Path) -> list[str]:
         "--override",
         'latent_space={"reference_size": 16, "whiten_size": 64, "standardise_samples": 32}',
         "--override",
-        'scorers=[{"name": "gaussian"}, {"name": "vae_kl"}]',
+        'scorers=[{"name": "gaussian"}, {"name": "vae_kl"}, {"name": "atlas", "params": {"direction": "low"}}, '
+        f'{{"name": "gaussian4mm_atlas", "params": {{"latent": "gaussian"}}, "postprocess": {json.dumps(IDENTITY)}}}]',
         "--override",
         'default_scorer="gaussian"',
     ]
@@ -109,7 +114,8 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
     split = json.loads((tmp_path / "bundle.work" / "split.json").read_text())
     assert config["training_data"]["validation_subjects"] == split["val"] and len(split["val"]) == 1
     assert sorted(split["train"] + split["val"]) == sorted(p.name[:-7] for p in folder.iterdir())
-    assert set(config["scorers"]) == {"gaussian", "vae_kl"}
+    assert set(config["scorers"]) == {"gaussian", "vae_kl", "atlas", "gaussian4mm_atlas"}
+    assert "arrays" not in config["scorers"]["gaussian4mm_atlas"]  # a combined scorer is JSON only
 
     # An interrupted preprocessing stage: the assembled caches and one scan's cache are gone.
     work = tmp_path / "bundle.work"
@@ -136,3 +142,12 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
         assert image.GetDirection() == pytest.approx(scan.GetDirection())
     summary = json.loads((results / "summary.json").read_text())
     assert summary["model"]["scorer"] == "vae_kl"
+
+    # The combined scorer trained beside its parts: its map is the parts' maps summed, at its own threshold.
+    maps = Detector(Model.load(out), DetectOptions(device="cpu")).detect_scorers(
+        read_image(ixi_sample), ["gaussian", "atlas", "gaussian4mm_atlas"]
+    )
+    expected = maps["gaussian"].model_heatmap + 0.5 * maps["atlas"].model_heatmap
+    assert (maps["gaussian4mm_atlas"].model_heatmap == expected).all()
+    thresholds = {n: r.summary["voxel_threshold"] for n, r in maps.items()}
+    assert len(set(thresholds.values())) == 3  # calibrated on the validation scan for each map

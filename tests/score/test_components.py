@@ -42,7 +42,7 @@ def scipy_components(heatmap: np.ndarray, threshold: float, reference: sitk.Imag
                 "mean_score": float(mean),
             }
         )
-    return sorted(out, key=lambda c: -c["volume_ml"])
+    return sorted(out, key=lambda c: (-c["volume_ml"], -c["peak_score"]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -64,3 +64,17 @@ def test_components_match_scipy_measurements_bit_for_bit(dtype):
                     voxels = int((ids == component["id"]).sum())
                     assert voxels * (float(np.prod(reference.GetSpacing())) / 1000.0) == component["volume_ml"]
                     assert heatmap[ids == component["id"]].max() == component["peak_score"]
+
+
+def test_equal_volumes_are_ordered_by_peak_whatever_the_axis_directions():
+    """Two regions of the same size: the higher peak comes first on the array and on its mirror image (a viewer
+    may hold the heatmap with flipped axes; the regions table must not reorder when it re-thresholds)."""
+    heatmap = np.zeros((20, 30, 40), np.float32)
+    heatmap[2:5, 2:5, 2:5] = 3.0  # first in scan order, lower peak
+    heatmap[12:15, 20:23, 30:33] = 2.5
+    heatmap[13, 21, 31] = 4.0
+    reference = reference_image()
+    for array in (heatmap, heatmap[::-1, ::-1, ::-1].copy()):
+        _, components = label_components(array, 1.0, reference, 0.0)
+        assert [c["volume_ml"] for c in components] == [components[0]["volume_ml"]] * 2
+        assert [c["peak_score"] for c in components] == [4.0, 3.0]

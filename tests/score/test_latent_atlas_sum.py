@@ -1,0 +1,88 @@
+"""The combined map (score/latent_atlas_sum.py): the parts' post-processed maps summed, bound as data, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from LatentAnomalyLib.score.atlas import AtlasScorer
+from LatentAnomalyLib.score.base import EncodedScan, needs_mirror
+from LatentAnomalyLib.score.latent_atlas_sum import IDENTITY_POSTPROCESS, LatentAtlasSumScorer, bind_sums
+from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
+from LatentAnomalyLib.score.registry import SCORERS
+
+SHAPE = (12, 14, 12)
+LATENT_POST = {"median_size": 3, "gaussian_sigma_vox": 1.0, "erode_mask_vox": 0, "scan_normalise": True}
+ATLAS_POST = {"median_size": 3, "gaussian_sigma_vox": 0.0, "erode_mask_vox": 1, "scan_normalise": True}
+
+
+def _scans(n: int, rng: np.random.Generator) -> list[EncodedScan]:
+    mask = np.zeros(SHAPE, bool)
+    mask[2:-2, 2:-2, 2:-2] = True
+    return [EncodedScan((1.0 + 0.1 * rng.standard_normal(SHAPE)).astype(np.float32), mask) for _ in range(n)]
+
+
+def _parts(rng: np.random.Generator) -> dict:
+    """Two real, fitted atlas scorers: one stands in the latent role (any scorer does), one hypo-intensity."""
+    latent, atlas = AtlasScorer(direction="abs"), AtlasScorer(direction="low")
+    healthy = _scans(8, rng)
+    latent.fit(healthy)
+    atlas.fit(healthy)
+    return {"gaussian4mm": latent, "atlas": atlas}
+
+
+def test_the_map_is_the_latent_map_plus_the_weighted_atlas_map_each_post_processed():
+    rng = np.random.default_rng(0)
+    parts = _parts(rng)
+    scorer = LatentAtlasSumScorer(atlas_weight=0.5)
+    scorer.bind(parts, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST})
+    scan = _scans(1, rng)[0]
+    scan.image[5:8, 5:8, 5:8] *= 0.4  # a dark blob: both parts see it
+    expected = postprocess(parts["gaussian4mm"].score(scan), scan.mask, PostprocessConfig(**LATENT_POST))
+    expected += 0.5 * postprocess(parts["atlas"].score(scan), scan.mask, PostprocessConfig(**ATLAS_POST))
+    out = scorer.score(scan)
+    assert out.dtype == np.float32 and np.array_equal(out, expected.astype(np.float32))
+    # its own post-processing is the identity: the detector's filtering step leaves the sum as it is
+    assert np.array_equal(postprocess(out, scan.mask, PostprocessConfig(**IDENTITY_POSTPROCESS)), out)
+    weights = LatentAtlasSumScorer(atlas_weight=0.0)
+    weights.bind(parts, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST})
+    assert not np.array_equal(weights.score(scan), out)  # the weight is used
+
+
+def test_state_is_data_only_and_round_trips_through_the_registry():
+    scorer = LatentAtlasSumScorer(atlas_weight=0.25, latent="knn")
+    arrays, meta = scorer.state()
+    assert arrays == {} and meta == {"scorer": "gaussian4mm_atlas", "params": {"atlas_weight": 0.25, "latent": "knn", "atlas": "atlas"}}
+    again = SCORERS[meta["scorer"]].from_state(arrays, meta)
+    assert again.state() == (arrays, meta)
+
+
+def test_bind_sums_binds_combined_scorers_in_a_model_and_mirror_follows_the_latent_part():
+    rng = np.random.default_rng(1)
+    parts = _parts(rng)
+    combined = LatentAtlasSumScorer()
+    scorers = {**parts, "gaussian4mm_atlas": combined}
+    assert not needs_mirror(combined)  # unbound: nothing to mirror
+    bind_sums(scorers, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST, "gaussian4mm_atlas": IDENTITY_POSTPROCESS})
+    assert combined.score(_scans(1, rng)[0]).shape == SHAPE
+    parts["gaussian4mm"].mirror_average = True
+    assert needs_mirror(combined)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: LatentAtlasSumScorer(atlas_weight=-1.0), "atlas_weight must be"),
+        (lambda p: LatentAtlasSumScorer(atlas_weight=float("nan")), "atlas_weight must be"),
+        (lambda p: LatentAtlasSumScorer().bind({"atlas": p["atlas"]}, {}), "needs the scorer(s) gaussian4mm"),
+        (
+            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["gaussian4mm"], "atlas": p["gaussian4mm"]}, {}),
+            "hypo-intensity direction, not direction 'abs'",
+        ),
+        (lambda p: LatentAtlasSumScorer().score(_scans(1, np.random.default_rng(2))[0]), "not bound"),
+        (lambda p: LatentAtlasSumScorer().fit([]), "not bound"),
+    ],
+)
+def test_refusals(make, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make(_parts(np.random.default_rng(3)))
