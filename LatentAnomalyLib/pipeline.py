@@ -243,7 +243,8 @@ class Detector:
         voxel_ml = float(np.prod(heatmap.GetSpacing())) / 1000.0
         brain_ml = float(pre.native_mask.sum()) * voxel_ml
         flagged_ml = float((labels > 0).sum()) * voxel_ml
-        score = subject_score(raw_scores, pre.mask)  # before post-processing (see score/postprocess.py)
+        # before post-processing (score/postprocess.py); a combined scorer's map is its parts' post-processed sum
+        score = subject_score(raw_scores, pre.mask)
         calibration = self.model.calibration["scorers"][name]
         subject = calibration["subject"]
         healthy = np.asarray(subject["healthy_scores"], dtype=float)

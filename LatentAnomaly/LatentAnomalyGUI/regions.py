@@ -78,10 +78,16 @@ def centroid_ras(
 
 
 def region_rows(summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | None = None) -> list[RegionRow]:
-    """Rows for every component of ``summary``, largest first (equal volumes: higher peak first, as detect orders
-    them), numbered 1..n in that order."""
+    """Rows for every component of ``summary``, largest first (equal volumes: higher peak, then mean score first, as
+    detect orders them), numbered 1..n in that order."""
     components = [c for c in (summary or {}).get("components") or [] if isinstance(c, Mapping)]
-    components.sort(key=lambda c: (-(finite_number(c.get("volume_ml")) or 0.0), -(finite_number(c.get("peak_score")) or 0.0)))
+    components.sort(
+        key=lambda c: (
+            -(finite_number(c.get("volume_ml")) or 0.0),
+            -(finite_number(c.get("peak_score")) or 0.0),
+            -(finite_number(c.get("mean_score")) or 0.0),
+        )
+    )
     alpha = finite_number((summary or {}).get("alpha"))
     rows = []
     for number, component in enumerate(components, start=1):

@@ -21,8 +21,8 @@ def label_components(
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Binary label map (uint8, 0/1) without components under ``min_component_ml``, and their list.
 
-    ``heatmap`` is a (z, y, x) array on ``reference``'s grid. Components are sorted by volume,
-    largest first (equal volumes: higher peak first), with centroids in RAS millimetres. With ``ids`` the map holds each component's
+    ``heatmap`` is a (z, y, x) array on ``reference``'s grid. Components are sorted by
+    :func:`region_order` (largest first), with centroids in RAS millimetres. With ``ids`` the map holds each component's
     ``id`` (int32) instead of 1, so callers can keep a subset of the components.
     """
     above = heatmap > threshold
@@ -60,11 +60,21 @@ def label_components(
                 "mean_score": float(mean),
             }
         )
-    # largest first; equal volumes by peak score, so the order does not depend on the array's axis directions
-    order = sorted(range(len(components)), key=lambda i: (-components[i]["volume_ml"], -components[i]["peak_score"]))
+    order = sorted(range(len(components)), key=lambda i: region_order(components[i]))
     components = [components[i] for i in order]
     for i, component in enumerate(components, start=1):
         component["id"] = i
     lookup = np.zeros(n + 1, dtype=dtype)
     lookup[keep[order]] = np.arange(1, len(order) + 1) if ids else 1
     return lookup[labels], components
+
+
+def region_order(component: dict[str, Any]) -> tuple[float, ...]:
+    """Sort key of a region: largest first; equal volumes by higher peak, then higher mean score, then RAS centroid,
+    so the order does not depend on the direction of the array's axes (a viewer may hold the heatmap flipped)."""
+    return (
+        -float(component["volume_ml"]),
+        -float(component["peak_score"]),
+        -float(component["mean_score"]),
+        *(float(v) for v in component.get("centroid_ras_mm", ())),
+    )

@@ -26,10 +26,13 @@ IDENTITY_POSTPROCESS = {"median_size": 1, "gaussian_sigma_vox": 0.0, "erode_mask
 
 
 class LatentAtlasSumScorer:
+    """gaussian4mm's post-processed map plus ``atlas_weight`` times the hypo-intensity atlas's (both named scorers of
+    the same bundle); its name says which parts it sums, so :meth:`bind` accepts no other kinds."""
+
     name: ClassVar[str] = "gaussian4mm_atlas"
     needs: ClassVar[frozenset[str]] = frozenset({"image", "latent"})
 
-    def __init__(self, atlas_weight: float = 0.5, latent: str = "gaussian4mm", atlas: str = "atlas"):
+    def __init__(self, atlas_weight: float = 0.5, latent: str = "gaussian4mm", atlas: str = "atlas") -> None:
         if not np.isfinite(atlas_weight) or atlas_weight < 0:
             raise ValueError(f"atlas_weight must be a finite number >= 0, not {atlas_weight!r}")
         self.atlas_weight = float(atlas_weight)
@@ -38,6 +41,7 @@ class LatentAtlasSumScorer:
 
     @property
     def part_names(self) -> tuple[str, str]:
+        """The bundle names of the (latent, atlas) parts."""
         return self.parts["latent"], self.parts["atlas"]
 
     def bind(self, scorers: Mapping[str, Any], postprocess_of: Mapping[str, Mapping[str, Any]]) -> None:
@@ -45,10 +49,14 @@ class LatentAtlasSumScorer:
         missing = [n for n in self.part_names if n not in scorers]
         if missing:
             raise ValueError(f"{self.name} needs the scorer(s) {', '.join(missing)} in the same model")
-        atlas = scorers[self.parts["atlas"]]
+        latent, atlas = (scorers[n] for n in self.part_names)
+        if latent.name != "gaussian4mm":  # the class's name, whatever the bundle entry is called
+            raise ValueError(f"{self.name} needs a gaussian4mm scorer as its latent part, not scorer {latent.name!r}")
         if not isinstance(atlas, AtlasScorer) or atlas.direction != "low":
             what = f"direction {atlas.direction!r}" if isinstance(atlas, AtlasScorer) else f"scorer {atlas.name!r}"
             raise ValueError(f"{self.name} needs an atlas in the hypo-intensity direction, not {what}")
+        if dict(postprocess_of.get(self.name, IDENTITY_POSTPROCESS)) != IDENTITY_POSTPROCESS:
+            raise ValueError(f"{self.name}: its own postprocess must be {IDENTITY_POSTPROCESS} (the parts filter)")
         self._bound = {
             role: (scorers[name], PostprocessConfig(**dict(postprocess_of[name]))) for role, name in self.parts.items()
         }
@@ -70,15 +78,18 @@ class LatentAtlasSumScorer:
         }
 
     def score(self, scan: EncodedScan) -> np.ndarray:
+        """The summed map on the model grid (already post-processed: see the module docstring)."""
         maps = self.part_maps(scan)
         return (maps["latent"] + np.float32(self.atlas_weight) * maps["atlas"]).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """No arrays; the weight and the parts' names."""
         params = {"atlas_weight": self.atlas_weight, **self.parts}
         return {}, {"scorer": self.name, "params": params}
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> LatentAtlasSumScorer:
+        """The scorer of a bundle's JSON file, unbound."""
         return cls(**meta.get("params", {}))
 
     def _require_bound(self) -> None:

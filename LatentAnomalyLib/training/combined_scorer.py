@@ -31,12 +31,8 @@ from .scan_cache import cached
 
 
 def combined_specs(config: TrainConfig) -> list[Any]:
-    """The configuration's combined-scorer entries (their own post-processing must be the identity)."""
-    specs = [s for s in config.scorers if s.name in COMBINED_SCORERS]
-    for spec in specs:
-        if spec.postprocess.to_dict() != IDENTITY_POSTPROCESS:
-            raise ValueError(f"scorer {spec.name}: its postprocess must be {IDENTITY_POSTPROCESS} (the parts filter)")
-    return specs
+    """The configuration's combined-scorer entries (``TrainConfig`` has checked their post-processing and order)."""
+    return [s for s in config.scorers if s.name in COMBINED_SCORERS]
 
 
 def write(model_dir: Path, config: TrainConfig, cache: Path, out: Path, log: Any = print) -> Path:
@@ -57,7 +53,11 @@ def write(model_dir: Path, config: TrainConfig, cache: Path, out: Path, log: Any
         scorer = scorer_class(spec.name)(**spec.params)
         scorer.bind(model.scorers, postprocess_of)
         post = PostprocessOverrides.from_dict(IDENTITY_POSTPROCESS)
-        entry = calibrate_scorer(scorer, val, post, config.calibration)
+        entry = {
+            "voxel_fpr": config.calibration.voxel_fpr,  # as training writes every scorer's entry
+            "subject_fpr": config.calibration.subject_fpr,
+            **calibrate_scorer(scorer, val, post, config.calibration),
+        }
         check = synthetic_validation(scorer, synthetic, post)
         _, meta = scorer.state()
         contents.scorers[spec.name] = {**meta, "postprocess": entry.pop("postprocess"), "calibration": entry}

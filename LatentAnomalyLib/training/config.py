@@ -19,8 +19,10 @@ from ..bundle.configs import PreprocessConfig, preprocess_config_from_json
 from ..bundle.configs import tuples as _tuples
 from ..encode.families import EncoderConfig
 from ..score.family import FAMILY_SCORERS
+from ..score.latent_atlas_sum import IDENTITY_POSTPROCESS
 from ..score.location import LocationConfig
 from ..score.postprocess_config import PostprocessOverrides
+from ..score.registry import COMBINED_SCORERS
 from .augment import AugmentConfig
 from .brainmask_trainer import BrainMaskTrainConfig
 from .encoder_trainer import EncoderTrainConfig
@@ -115,6 +117,15 @@ class TrainConfig:
             own = FAMILY_SCORERS.get(family)
             if spec.name in {c.name for c in FAMILY_SCORERS.values()} and (own is None or own.name != spec.name):
                 raise ValueError(f"scorer {spec.name!r} is not the score of encoder family {family!r}")
+        names = [s.name for s in scorers]
+        for spec in scorers:
+            if spec.name in COMBINED_SCORERS and spec.postprocess.to_dict() != IDENTITY_POSTPROCESS:
+                raise ValueError(f"scorer {spec.name}: its postprocess must be {IDENTITY_POSTPROCESS} (the parts filter)")
+            parts = [spec.params.get("latent", "gaussian4mm"), spec.params.get("atlas", "atlas")]
+            if spec.name in COMBINED_SCORERS and parts != ["gaussian4mm", "atlas"]:
+                raise ValueError(f"scorer {spec.name} sums the scorers gaussian4mm and atlas, not {', '.join(parts)}")
+            if spec.name in COMBINED_SCORERS and not set(parts) <= set(names[: names.index(spec.name)]):
+                raise ValueError(f"scorer {spec.name} must come after the scorers it sums ({', '.join(parts)})")
         default = raw.get("default_scorer", scorers[0].name)
         encoder = EncoderConfig(**_tuples(raw.get("encoder", {})))
         if default not in {s.name for s in scorers}:

@@ -135,6 +135,8 @@ def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log
         held_in = [s.encoded for _, s in scans if fold[s.case_id] != f]
         if (folder / "scorer.json").is_file():
             scorer = load_scorer(folder)
+            if scorer.name != model.scorers[latent_name].name:  # e.g. fold folders copied from another run
+                raise ValueError(f"{folder} holds a {scorer.name} fold scorer, not {model.scorers[latent_name].name}")
         else:
             scorer = fit_scorer(model, latent_name, held_in)
             save_scorer(scorer, folder)

@@ -2,7 +2,7 @@
 
 Real detections are few (each takes seconds on CPU): two small real scans (the committed 2 mm
 IXI sample and a crop of it), the sample with a bright sphere painted in (which the model flags) and a box
-phantom (not a head: warned about, not flagged by the region rule of model 1.6.0).
+phantom (not a head: warned about, not flagged by the region rule of models 1.6.0 and 1.7.0).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from LatentAnomalyLib.io.read import read_image
@@ -30,7 +31,9 @@ def test_default_heatmap_is_the_latent_heatmap_plus_half_the_atlas_heatmap(model
     summary = results["gaussian4mm_atlas"].summary
     assert summary["model"]["scorer"] == "gaussian4mm_atlas"
     assert summary["voxel_threshold"] == model.calibration["scorers"]["gaussian4mm_atlas"]["voxel_threshold"]
-    assert 0 < summary["subject_p_value"] <= 1  # its own calibration sets
+    healthy = model.bundle.arrays("calibration_sets.safetensors")["gaussian4mm_atlas.region_max"]
+    peak = summary["subject_region_peak"]  # its own calibration sets, not gaussian4mm's
+    assert summary["subject_p_value"] == pytest.approx((1 + (healthy >= peak).sum()) / (len(healthy) + 1))
 
 
 def test_the_combined_scorer_is_data_in_the_bundle():

@@ -90,8 +90,9 @@ def _train_argv(folder: Path, out: Path) -> list[str]:
         "--override",
         'latent_space={"reference_size": 16, "whiten_size": 64, "standardise_samples": 32}',
         "--override",
-        'scorers=[{"name": "gaussian"}, {"name": "vae_kl"}, {"name": "atlas", "params": {"direction": "low"}}, '
-        f'{{"name": "gaussian4mm_atlas", "params": {{"latent": "gaussian"}}, "postprocess": {json.dumps(IDENTITY)}}}]',
+        'scorers=[{"name": "gaussian"}, {"name": "vae_kl"}, {"name": "gaussian4mm"}, '
+        '{"name": "atlas", "params": {"direction": "low"}}, '
+        f'{{"name": "gaussian4mm_atlas", "postprocess": {json.dumps(IDENTITY)}}}]',
         "--override",
         'default_scorer="gaussian"',
     ]
@@ -114,7 +115,7 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
     split = json.loads((tmp_path / "bundle.work" / "split.json").read_text())
     assert config["training_data"]["validation_subjects"] == split["val"] and len(split["val"]) == 1
     assert sorted(split["train"] + split["val"]) == sorted(p.name[:-7] for p in folder.iterdir())
-    assert set(config["scorers"]) == {"gaussian", "vae_kl", "atlas", "gaussian4mm_atlas"}
+    assert set(config["scorers"]) == {"gaussian", "vae_kl", "gaussian4mm", "atlas", "gaussian4mm_atlas"}
     assert "arrays" not in config["scorers"]["gaussian4mm_atlas"]  # a combined scorer is JSON only
 
     # An interrupted preprocessing stage: the assembled caches and one scan's cache are gone.
@@ -145,9 +146,9 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
 
     # The combined scorer trained beside its parts: its map is the parts' maps summed, at its own threshold.
     maps = Detector(Model.load(out), DetectOptions(device="cpu")).detect_scorers(
-        read_image(ixi_sample), ["gaussian", "atlas", "gaussian4mm_atlas"]
+        read_image(ixi_sample), ["gaussian4mm", "atlas", "gaussian4mm_atlas"]
     )
-    expected = maps["gaussian"].model_heatmap + 0.5 * maps["atlas"].model_heatmap
+    expected = maps["gaussian4mm"].model_heatmap + 0.5 * maps["atlas"].model_heatmap
     assert (maps["gaussian4mm_atlas"].model_heatmap == expected).all()
     thresholds = {n: r.summary["voxel_threshold"] for n, r in maps.items()}
     assert len(set(thresholds.values())) == 3  # calibrated on the validation scan for each map

@@ -42,7 +42,7 @@ def scipy_components(heatmap: np.ndarray, threshold: float, reference: sitk.Imag
                 "mean_score": float(mean),
             }
         )
-    return sorted(out, key=lambda c: (-c["volume_ml"], -c["peak_score"]))
+    return sorted(out, key=lambda c: (-c["volume_ml"], -c["peak_score"], -c["mean_score"], *c["centroid_ras_mm"]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -78,3 +78,11 @@ def test_equal_volumes_are_ordered_by_peak_whatever_the_axis_directions():
         _, components = label_components(array, 1.0, reference, 0.0)
         assert [c["volume_ml"] for c in components] == [components[0]["volume_ml"]] * 2
         assert [c["peak_score"] for c in components] == [4.0, 3.0]
+    twin = np.zeros_like(heatmap)  # volume, peak and mean all equal: the RAS centroid decides
+    twin[2:5, 2:5, 2:5] = twin[12:15, 20:23, 30:33] = 3.0
+    orders = [
+        [c["centroid_ras_mm"] for c in label_components(array, 1.0, reference, 0.0)[1]]
+        for array in (twin, twin[::-1, ::-1, ::-1].copy())
+    ]
+    assert orders[0] == sorted(orders[0])
+    assert sorted(orders[1]) == orders[1]  # the mirrored array's regions (other centroids), in the same rule

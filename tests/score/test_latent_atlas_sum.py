@@ -11,21 +11,25 @@ from LatentAnomalyLib.score.latent_atlas_sum import IDENTITY_POSTPROCESS, Latent
 from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.score.registry import SCORERS
 
-SHAPE = (12, 14, 12)
+from .test_scorers import SHAPE, _make, _toy_scans
+
 LATENT_POST = {"median_size": 3, "gaussian_sigma_vox": 1.0, "erode_mask_vox": 0, "scan_normalise": True}
 ATLAS_POST = {"median_size": 3, "gaussian_sigma_vox": 0.0, "erode_mask_vox": 1, "scan_normalise": True}
 
 
 def _scans(n: int, rng: np.random.Generator) -> list[EncodedScan]:
-    mask = np.zeros(SHAPE, bool)
-    mask[2:-2, 2:-2, 2:-2] = True
-    return [EncodedScan((1.0 + 0.1 * rng.standard_normal(SHAPE)).astype(np.float32), mask) for _ in range(n)]
+    """The toy scans of test_scorers.py (position-dependent latents), with a brain mask short of the border."""
+    scans = _toy_scans(n, rng)
+    for scan in scans:
+        scan.mask = np.zeros(SHAPE, bool)
+        scan.mask[2:-2, 2:-2, 2:-2] = True
+    return scans
 
 
 def _parts(rng: np.random.Generator) -> dict:
-    """Two real, fitted atlas scorers: one stands in the latent role (any scorer does), one hypo-intensity."""
-    latent, atlas = AtlasScorer(direction="abs"), AtlasScorer(direction="low")
-    healthy = _scans(8, rng)
+    """A real gaussian4mm and a hypo-intensity atlas, fitted on the same toy healthy scans."""
+    latent, atlas = _make("gaussian4mm"), AtlasScorer(direction="low")
+    healthy = _scans(40, rng)
     latent.fit(healthy)
     atlas.fit(healthy)
     return {"gaussian4mm": latent, "atlas": atlas}
@@ -36,8 +40,9 @@ def test_the_map_is_the_latent_map_plus_the_weighted_atlas_map_each_post_process
     parts = _parts(rng)
     scorer = LatentAtlasSumScorer(atlas_weight=0.5)
     scorer.bind(parts, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST})
-    scan = _scans(1, rng)[0]
-    scan.image[5:8, 5:8, 5:8] *= 0.4  # a dark blob: both parts see it
+    scan = _toy_scans(1, rng, anomaly=True)[0]  # a dark blob and a shifted latent cell: both parts see it
+    scan.mask = np.zeros(SHAPE, bool)
+    scan.mask[2:-2, 2:-2, 2:-2] = True
     expected = postprocess(parts["gaussian4mm"].score(scan), scan.mask, PostprocessConfig(**LATENT_POST))
     expected += 0.5 * postprocess(parts["atlas"].score(scan), scan.mask, PostprocessConfig(**ATLAS_POST))
     out = scorer.score(scan)
@@ -64,8 +69,10 @@ def test_bind_sums_binds_combined_scorers_in_a_model_and_mirror_follows_the_late
     scorers = {**parts, "gaussian4mm_atlas": combined}
     assert not needs_mirror(combined)  # unbound: nothing to mirror
     bind_sums(scorers, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST, "gaussian4mm_atlas": IDENTITY_POSTPROCESS})
-    assert combined.score(_scans(1, rng)[0]).shape == SHAPE
-    parts["gaussian4mm"].mirror_average = True
+    scan = _scans(1, rng)[0]
+    assert combined.score(scan).shape == SHAPE
+    assert np.array_equal(combined.score(scan), combined.part_maps(scan)["latent"] + 0.5 * combined.part_maps(scan)["atlas"])
+    parts["gaussian4mm"].params["mirror_average"] = True  # the bundled model's gaussian4mm averages the two views
     assert needs_mirror(combined)
 
 
@@ -77,7 +84,21 @@ def test_bind_sums_binds_combined_scorers_in_a_model_and_mirror_follows_the_late
         (lambda p: LatentAtlasSumScorer().bind({"atlas": p["atlas"]}, {}), "needs the scorer(s) gaussian4mm"),
         (
             lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["gaussian4mm"], "atlas": p["gaussian4mm"]}, {}),
-            "hypo-intensity direction, not direction 'abs'",
+            "hypo-intensity direction, not scorer 'gaussian4mm'",
+        ),
+        (
+            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["atlas"], "atlas": p["atlas"]}, {}),
+            "needs a gaussian4mm scorer as its latent part, not scorer 'atlas'",
+        ),
+        (
+            lambda p: LatentAtlasSumScorer().bind({**p, "gaussian4mm": LatentAtlasSumScorer()}, {}),
+            "not scorer 'gaussian4mm_atlas'",
+        ),
+        (
+            lambda p: LatentAtlasSumScorer().bind(
+                p, {"gaussian4mm": {}, "atlas": {}, "gaussian4mm_atlas": {"scan_normalise": True}}
+            ),
+            "its own postprocess must be",
         ),
         (lambda p: LatentAtlasSumScorer().score(_scans(1, np.random.default_rng(2))[0]), "not bound"),
         (lambda p: LatentAtlasSumScorer().fit([]), "not bound"),

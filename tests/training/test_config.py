@@ -63,3 +63,29 @@ def test_an_unknown_postprocess_option_is_refused_in_one_line():
         TrainConfig.from_dict({**raw, "postprocess": {"scan_normalise": "yes"}})
     partial = TrainConfig.from_dict({**raw, "postprocess": {"median_size": 5}})
     assert partial.postprocess.apply() == PostprocessConfig(median_size=5)
+
+
+
+def _move_first(raw: dict) -> None:
+    names = [s["name"] for s in raw["scorers"]]
+    raw["scorers"].insert(0, raw["scorers"].pop(names.index("gaussian4mm_atlas")))
+
+
+def _entry(raw: dict) -> dict:
+    return next(s for s in raw["scorers"] if s["name"] == "gaussian4mm_atlas")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [(_move_first, "must come after the scorers it sums"),
+     (lambda raw: _entry(raw).update(postprocess={"median_size": 3}), "its postprocess must be"),
+     (lambda raw: _entry(raw).pop("postprocess"), "its postprocess must be"),
+     (lambda raw: _entry(raw).update(params={"latent": "gaussian"}), "sums the scorers gaussian4mm and atlas, not gaussian")],
+)  # fmt: skip
+def test_combined_scorer_entry_is_checked_when_the_configuration_is_read(change, message):
+    """The default configuration's combined scorer: after its parts, identity post-processing, the parts it names."""
+    raw = json.loads((CONFIGS[0].parent / "default_t1.json").read_text())
+    assert TrainConfig.from_dict(raw).default_scorer == "gaussian4mm_atlas"  # as shipped
+    change(raw)
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(raw)
