@@ -50,9 +50,8 @@ from LatentAnomalyLib.evaluation.synthetic import KINDS, paint_lesion
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.score.base import EncodedScan, mirror_x
 from LatentAnomalyLib.score.conformal import p_values, region_statistic
-from LatentAnomalyLib.score.registry import COMBINED_SCORERS
 from LatentAnomalyLib.training.augment import AugmentConfig, degrade
-from LatentAnomalyLib.training.crossfit import load_scorer, subject_candidates
+from LatentAnomalyLib.training.crossfit import load_fold_scorer, subject_candidates
 from LatentAnomalyLib.training.scan_cache import CachedScan, cached
 
 ALPHA = 0.05
@@ -125,8 +124,6 @@ def measure_validation(model: Model, work: Path, cache: Path, seed: int, cache_f
         return json.loads(cache_file.read_text())
     records = json.loads((work / "records.json").read_text())
     name = records["scorer"]
-    if name in COMBINED_SCORERS:  # its fold folders hold only the latent part (training/crossfit.py)
-        raise SystemExit(f"{work}: records of the combined scorer {name}; this design reads a latent scorer's folds")
     fold_of = {r["case_id"]: r["fold"] for r in records["records"]}
     measured: dict[str, list[dict]] = {"clean": [], "degraded": [], "lesion": []}
     detector = Detector(model, DetectOptions(device="cpu"))
@@ -136,7 +133,9 @@ def measure_validation(model: Model, work: Path, cache: Path, seed: int, cache_f
     for case in datasets.ixi_cases("val"):
         scan = cached(detector, cache / "ixi-val", case.case_id, case.images["t1"])
         f = fold_of[case.case_id]
-        scorer = scorers.setdefault(f, load_scorer(work / f"fold{f}"))
+        if f not in scorers:  # the fold's scorer as cross-fitting used it (both parts for a combined scorer)
+            scorers[f] = load_fold_scorer(model, name, work / f"fold{f}")
+        scorer = scorers[f]
         measured["clean"].append(measure(model, name, scorer, scan, scan.encoded))
         mask_t = torch.from_numpy(scan.pre.mask)[None, None].float()
         for copy in range(2):

@@ -120,6 +120,30 @@ def load_scorer(folder: Path) -> Any:
     return scorer_class(meta["scorer"]).from_state(load_file(str(folder / "scorer.safetensors")), meta, space)
 
 
+def save_atlas(atlas: AtlasScorer, folder: Path) -> None:
+    """A fold's refitted atlas (combined scorers) as ``atlas.safetensors`` + ``atlas.json`` (work files)."""
+    from safetensors.numpy import save_file
+
+    arrays, meta = atlas.state()
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "atlas.safetensors"))
+    (folder / "atlas.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_fold_scorer(model: Model, name: str, folder: Path) -> Any:
+    """The fold's scorer for ``name`` as cross-fitting scored with it: the saved latent scorer, bound with the saved
+    fold atlas when ``name`` is a combined scorer (for the validation studies in ``experiments/``)."""
+    from safetensors.numpy import load_file
+
+    scorer = load_scorer(folder)
+    if not isinstance(model.scorers[name], LatentAtlasSumScorer):
+        return scorer
+    if not (folder / "atlas.json").is_file():
+        raise ValueError(f"{folder} has no fold atlas: rerun the cross-fit of {name}")
+    atlas = AtlasScorer.from_state(load_file(str(folder / "atlas.safetensors")), json.loads((folder / "atlas.json").read_text()))
+    latent_name, atlas_name = model.scorers[name].part_names
+    return bound_sum(model, name, {latent_name: scorer, atlas_name: atlas})
+
+
 def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log: Any = print) -> dict[str, Any]:
     """Cross-fit ``name`` over the IXI train and validation scans; write and return ``records.json``."""
     detector = Detector(model, DetectOptions(device="cpu"))
@@ -140,8 +164,10 @@ def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log
         else:
             scorer = fit_scorer(model, latent_name, held_in)
             save_scorer(scorer, folder)
-        if combined:  # the atlas is refitted on the same folds; the latent part is the fold scorer above
-            scorer = bound_sum(model, name, {latent_name: scorer, atlas_name: fit_atlas(model, atlas_name, held_in)})
+        if combined:  # the atlas is refitted on the same folds (and kept); the latent part is the fold scorer above
+            atlas = fit_atlas(model, atlas_name, held_in)
+            save_atlas(atlas, folder)
+            scorer = bound_sum(model, name, {latent_name: scorer, atlas_name: atlas})
         held = [(part, s) for part, s in scans if fold[s.case_id] == f]
         for part, scan in held:
             records.append(

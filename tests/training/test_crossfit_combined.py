@@ -8,7 +8,14 @@ import pytest
 from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.score.atlas import AtlasScorer
-from LatentAnomalyLib.training.crossfit import bound_sum, fit_atlas, load_scorer, save_scorer
+from LatentAnomalyLib.training.crossfit import (
+    bound_sum,
+    fit_atlas,
+    load_fold_scorer,
+    load_scorer,
+    save_atlas,
+    save_scorer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +48,17 @@ def test_cached_fold_scorer_of_another_kind_is_refused(model, tmp_path, monkeypa
     monkeypatch.setattr(crossfit, "load_ixi", lambda detector, cache, part: [])
     with pytest.raises(ValueError, match="holds a knn fold scorer, not gaussian4mm"):
         crossfit.run(model, "gaussian4mm_atlas", tmp_path / "cache", tmp_path, 1, 0)
+
+
+def test_a_fold_folder_rebuilds_the_folds_combined_scorer(model, encoded, tmp_path):
+    """What cross-fitting keeps per fold (latent scorer + refitted atlas) gives back the map it scored with."""
+    darker = type(encoded)(encoded.image * 0.5, encoded.mask)
+    atlas = fit_atlas(model, "atlas", [encoded, darker])
+    save_scorer(model.scorers["gaussian4mm"], tmp_path)
+    with pytest.raises(ValueError, match="no fold atlas"):
+        load_fold_scorer(model, "gaussian4mm_atlas", tmp_path)
+    save_atlas(atlas, tmp_path)
+    fold = bound_sum(model, "gaussian4mm_atlas", {"gaussian4mm": model.scorers["gaussian4mm"], "atlas": atlas})
+    again = load_fold_scorer(model, "gaussian4mm_atlas", tmp_path)
+    assert np.array_equal(again.score(encoded), fold.score(encoded))
+    assert load_fold_scorer(model, "gaussian4mm", tmp_path).name == "gaussian4mm"  # a latent scorer: itself
