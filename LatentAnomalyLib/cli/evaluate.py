@@ -31,6 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--max-cases", type=int, help="evaluate only the first N cases")
     p.add_argument("--no-report", action="store_true", help="skip report.html (tables only)")
+    p.add_argument(
+        "--min-lesion-ml",
+        type=float,
+        default=0.0,
+        help="lesion-wise metrics count ground-truth components of at least this volume in mL (default 0: all; "
+        "the detector's smallest region is 0.1 mL)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         max_cases=args.max_cases,
         report=not args.no_report,
+        min_lesion_ml=args.min_lesion_ml,
     )
     print(run_evaluation(options)["text"])
     return 0

@@ -109,8 +109,9 @@ def external_method(data: LoadedCase, folder: Path, threshold: float | None) -> 
     return MethodOutput(heat, prediction, threshold, subject_score(heat, data.brain), time.perf_counter() - t0)
 
 
-def case_metrics(data: LoadedCase, output: MethodOutput) -> dict[str, Any]:
-    """Voxel and lesion metrics inside the evaluation brain mask; flagged fraction for every case."""
+def case_metrics(data: LoadedCase, output: MethodOutput, min_lesion_ml: float = 0.0) -> dict[str, Any]:
+    """Voxel and lesion metrics inside the evaluation brain mask; flagged fraction for every case. Ground-truth
+    lesion components under ``min_lesion_ml`` are not counted in the lesion-wise metrics (0: every component)."""
     brain = data.brain
     row: dict[str, Any] = {"subject_score": output.subject_score, "seconds": round(output.seconds, 3)}
     if output.prediction is not None:
@@ -120,7 +121,7 @@ def case_metrics(data: LoadedCase, output: MethodOutput) -> dict[str, Any]:
         row.update(M.voxel_metrics(output.heatmap[brain], data.label[brain], output.threshold))
         if output.prediction is not None:
             lesions = M.lesion_metrics(
-                output.prediction & brain, data.label & brain, tuple(data.reference.GetSpacing()[::-1])
+                output.prediction & brain, data.label & brain, tuple(data.reference.GetSpacing()[::-1]), min_lesion_ml
             )
             row.update({k: v for k, v in lesions.items() if not isinstance(v, list)})
     return row

@@ -79,8 +79,10 @@ def evaluate_cases(
     sequence: str = "t1",
     montages: bool = True,
     log: Any = print,
+    min_lesion_ml: float = 0.0,
 ) -> dict[str, Any]:
-    """Run every method on every case; return per-case rows, pooled summaries and report pieces."""
+    """Run every method on every case; return per-case rows, pooled summaries and report pieces (lesion-wise
+    metrics over the ground-truth components of at least ``min_lesion_ml``)."""
     from ..preprocess.brainmask import stripped_mask
 
     scorers = [m.params[0] for m in methods if m.kind == "model"]
@@ -125,7 +127,7 @@ def evaluate_cases(
                 "case_id": case.case_id,
                 "method": method.name,
                 "healthy": case.healthy,
-                **case_metrics(data, output),
+                **case_metrics(data, output, min_lesion_ml),
             }
             rows.append(row)
             _pool(pools[method.name], data, output, row, rng)
@@ -206,10 +208,13 @@ class EvaluationOptions:
     device: str = "auto"
     max_cases: int | None = None
     report: bool = True  # write report.html (tables only when False)
+    min_lesion_ml: float = 0.0  # lesion-wise metrics ignore ground-truth components smaller than this
 
 
 def run_evaluation(options: EvaluationOptions) -> dict[str, Any]:
     """Evaluate ``options.methods`` on the cases and write metrics.csv, metrics.json and report.html."""
+    if not 0.0 <= options.min_lesion_ml < float("inf"):
+        raise InputError(f"--min-lesion-ml must be a number >= 0, not {options.min_lesion_ml}")
     cases = read_cases_csv(options.cases_csv) if options.cases_csv else brats_folder_cases(options.brats)
     if options.max_cases:
         cases = cases[: options.max_cases]
@@ -219,9 +224,16 @@ def run_evaluation(options: EvaluationOptions) -> dict[str, Any]:
         from ..bundle.model import Model
 
         model = Model.load(options.model)
-    result = evaluate_cases(cases, methods, model, options.device, options.sequence, montages=options.report)
+    result = evaluate_cases(
+        cases, methods, model, options.device, options.sequence, montages=options.report, min_lesion_ml=options.min_lesion_ml
+    )
     paths = write_outputs(
-        result, Path(options.out), f"LatentAnomaly evaluation ({len(cases)} cases)", report=options.report
+        result, Path(options.out), f"LatentAnomaly evaluation ({len(cases)} cases{_lesion_note(options)})", report=options.report
     )
     text = markdown_table(result["summaries"], SUMMARY_COLUMNS) + "\n" + "\n".join(f"wrote {p}" for p in paths.values())
     return {"text": text, "paths": paths, "result": result}
+
+
+def _lesion_note(options: EvaluationOptions) -> str:
+    """The report title's note on which ground-truth lesions the lesion-wise metrics count."""
+    return f"; lesion-wise metrics over lesions of at least {options.min_lesion_ml:g} mL" if options.min_lesion_ml else ""

@@ -149,3 +149,32 @@ def test_every_user_error_derives_from_one_base_and_ends_as_one_line(monkeypatch
         monkeypatch.setattr(cli_main, "command", lambda name, failing=failing: failing)
         assert main(["info"]) == 2
         assert capsys.readouterr().err == "error: the brain mask is empty\n"
+
+
+def test_evaluate_min_lesion_ml_counts_only_lesions_of_that_size(tmp_path, mslub_sample, capsys):
+    """The FLAIR baseline on the MS patient: with --min-lesion-ml the lesion-wise counts keep only the ground-truth
+    components of at least that volume (counted here independently), and a negative value is one error line."""
+    import numpy as np
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"case_id,flair,label\nmslub07,{mslub_sample['FLAIR']},{mslub_sample['lesions']}\n")
+    label = sitk.ReadImage(str(mslub_sample["lesions"]))
+    components, _ = ndimage.label(sitk.GetArrayFromImage(label) > 0, structure=np.ones((3, 3, 3)))
+    volumes = np.bincount(components.ravel())[1:] * float(np.prod(label.GetSpacing())) / 1000
+    counts = {}
+    for minimum in ("0", "0.1"):
+        out = tmp_path / f"report{minimum}"
+        argv = ["evaluate", "--cases", str(cases), "--out", str(out), "--methods", "intensity:flair:high",
+                "--no-report", "--min-lesion-ml", minimum]  # fmt: skip
+        assert main(argv) == 0
+        row = json.loads((out / "metrics.json").read_text())["cases"][0]
+        counts[minimum] = row["n_lesions"]
+        title = json.loads((out / "metrics.json").read_text())["title"]
+        assert ("at least 0.1 mL" in title) == (minimum == "0.1")  # the report says which lesions it counts
+    assert counts["0.1"] == int((volumes >= 0.1).sum()) < counts["0"]
+    capsys.readouterr()
+    assert main(["evaluate", "--cases", str(cases), "--out", str(tmp_path / "x"), "--min-lesion-ml", "-1"]) == 2
+    assert capsys.readouterr().err == "error: --min-lesion-ml must be a number >= 0, not -1.0\n"
+    assert not (tmp_path / "x").exists()
