@@ -102,7 +102,7 @@ class Model:
             else:
                 scorers[name] = scorer_type.from_state(arrays, meta)
         calibration = calibration_view(contents.scorers)
-        bind_sums(scorers, {n: entry.get("postprocess", {}) for n, entry in calibration["scorers"].items()})
+        bind_sums(scorers, calibration)
         if config["default_scorer"] not in scorers:
             raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
         return cls(

@@ -44,8 +44,10 @@ class LatentAtlasSumScorer:
         """The bundle names of the (latent, atlas) parts."""
         return self.parts["latent"], self.parts["atlas"]
 
-    def bind(self, scorers: Mapping[str, Any], postprocess_of: Mapping[str, Mapping[str, Any]]) -> None:
-        """Attach the fitted part scorers and their post-processing (``{name: postprocess options}``)."""
+    def bind(self, scorers: Mapping[str, Any], calibration: Mapping[str, Any]) -> None:
+        """Attach the fitted part scorers and their post-processing, read from ``calibration``
+        (``{"scorers": {name: {"postprocess": options, ...}}}``: a model's calibration view, or training's)."""
+        postprocess_of = {n: entry.get("postprocess", {}) for n, entry in calibration["scorers"].items()}
         missing = [n for n in self.part_names if n not in scorers]
         if missing:
             raise ValueError(f"{self.name} needs the scorer(s) {', '.join(missing)} in the same model")
@@ -97,8 +99,8 @@ class LatentAtlasSumScorer:
             raise ValueError(f"{self.name} is not bound to its part scorers (call bind first)")
 
 
-def bind_sums(scorers: Mapping[str, Any], postprocess_of: Mapping[str, Mapping[str, Any]]) -> None:
+def bind_sums(scorers: Mapping[str, Any], calibration: Mapping[str, Any]) -> None:
     """Bind every :class:`LatentAtlasSumScorer` among ``scorers`` to its parts (model loading, cross-fitting)."""
     for scorer in scorers.values():
         if isinstance(scorer, LatentAtlasSumScorer):
-            scorer.bind(scorers, postprocess_of)
+            scorer.bind(scorers, calibration)

@@ -46,12 +46,11 @@ def write(model_dir: Path, config: TrainConfig, cache: Path, out: Path, log: Any
     synthetic = build_synthetic_set(
         val, model.encoder, model.latent_mean, model.latent_std, "cpu", config.seed, reconstruct=False, mirrored=True
     )
-    postprocess_of = {n: entry.get("postprocess", {}) for n, entry in model.calibration["scorers"].items()}
     contents = read(model.bundle)
     metrics = model.bundle.json("metrics.json") if model.bundle.has("metrics.json") else {}
     for spec in specs:
         scorer = scorer_class(spec.name)(**spec.params)
-        scorer.bind(model.scorers, postprocess_of)
+        scorer.bind(model.scorers, model.calibration)
         post = PostprocessOverrides.from_dict(IDENTITY_POSTPROCESS)
         entry = {
             "voxel_fpr": config.calibration.voxel_fpr,  # as training writes every scorer's entry

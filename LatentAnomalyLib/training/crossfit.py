@@ -78,7 +78,7 @@ def fit_atlas(model: Model, name: str, scans: list[EncodedScan]) -> AtlasScorer:
 def bound_sum(model: Model, name: str, parts: dict[str, Any]) -> LatentAtlasSumScorer:
     """The combined scorer ``name`` with the bundle's settings, bound to the fold's ``parts``."""
     scorer = LatentAtlasSumScorer.from_state({}, model.bundle.json(model.config["scorers"][name]["meta"]))
-    scorer.bind(parts, {n: e.get("postprocess", {}) for n, e in model.calibration["scorers"].items()})
+    scorer.bind(parts, model.calibration)
     return scorer
 
 

@@ -103,7 +103,7 @@ def stage_scorers(run: Any, force: bool, progress: Any = None) -> None:
             scorer.fit(fit_scans, space=space)
         elif spec.name in COMBINED_SCORERS:  # its parts come earlier in the configuration's list
             scorer = cls(**spec.params)
-            scorer.bind(fitted, {n: c["postprocess"] for n, c in calibration["scorers"].items()})
+            scorer.bind(fitted, calibration)
         else:
             scorer = cls(**spec.params)
             if cls in FAMILY_SCORERS.values():

@@ -17,6 +17,14 @@ LATENT_POST = {"median_size": 3, "gaussian_sigma_vox": 1.0, "erode_mask_vox": 0,
 ATLAS_POST = {"median_size": 3, "gaussian_sigma_vox": 0.0, "erode_mask_vox": 1, "scan_normalise": True}
 
 
+def _calibration(**postprocess: dict) -> dict:
+    """A calibration view holding only each scorer's post-processing (what bind reads)."""
+    return {"scorers": {name: {"postprocess": options} for name, options in postprocess.items()}}
+
+
+PARTS = _calibration(gaussian4mm=LATENT_POST, atlas=ATLAS_POST)
+
+
 def _scans(n: int, rng: np.random.Generator) -> list[EncodedScan]:
     """The toy scans of test_scorers.py (position-dependent latents), with a brain mask short of the border."""
     scans = _toy_scans(n, rng)
@@ -39,7 +47,7 @@ def test_the_map_is_the_latent_map_plus_the_weighted_atlas_map_each_post_process
     rng = np.random.default_rng(0)
     parts = _parts(rng)
     scorer = LatentAtlasSumScorer(atlas_weight=0.5)
-    scorer.bind(parts, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST})
+    scorer.bind(parts, PARTS)
     scan = _toy_scans(1, rng, anomaly=True)[0]  # a dark blob and a shifted latent cell: both parts see it
     scan.mask = np.zeros(SHAPE, bool)
     scan.mask[2:-2, 2:-2, 2:-2] = True
@@ -50,7 +58,7 @@ def test_the_map_is_the_latent_map_plus_the_weighted_atlas_map_each_post_process
     # its own post-processing is the identity: the detector's filtering step leaves the sum as it is
     assert np.array_equal(postprocess(out, scan.mask, PostprocessConfig(**IDENTITY_POSTPROCESS)), out)
     weights = LatentAtlasSumScorer(atlas_weight=0.0)
-    weights.bind(parts, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST})
+    weights.bind(parts, PARTS)
     assert not np.array_equal(weights.score(scan), out)  # the weight is used
 
 
@@ -68,7 +76,7 @@ def test_bind_sums_binds_combined_scorers_in_a_model_and_mirror_follows_the_late
     combined = LatentAtlasSumScorer()
     scorers = {**parts, "gaussian4mm_atlas": combined}
     assert not needs_mirror(combined)  # unbound: nothing to mirror
-    bind_sums(scorers, {"gaussian4mm": LATENT_POST, "atlas": ATLAS_POST, "gaussian4mm_atlas": IDENTITY_POSTPROCESS})
+    bind_sums(scorers, _calibration(gaussian4mm=LATENT_POST, atlas=ATLAS_POST, gaussian4mm_atlas=IDENTITY_POSTPROCESS))
     scan = _scans(1, rng)[0]
     assert combined.score(scan).shape == SHAPE
     assert np.array_equal(combined.score(scan), combined.part_maps(scan)["latent"] + 0.5 * combined.part_maps(scan)["atlas"])
@@ -81,22 +89,22 @@ def test_bind_sums_binds_combined_scorers_in_a_model_and_mirror_follows_the_late
     [
         (lambda p: LatentAtlasSumScorer(atlas_weight=-1.0), "atlas_weight must be"),
         (lambda p: LatentAtlasSumScorer(atlas_weight=float("nan")), "atlas_weight must be"),
-        (lambda p: LatentAtlasSumScorer().bind({"atlas": p["atlas"]}, {}), "needs the scorer(s) gaussian4mm"),
+        (lambda p: LatentAtlasSumScorer().bind({"atlas": p["atlas"]}, PARTS), "needs the scorer(s) gaussian4mm"),
         (
-            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["gaussian4mm"], "atlas": p["gaussian4mm"]}, {}),
+            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["gaussian4mm"], "atlas": p["gaussian4mm"]}, PARTS),
             "hypo-intensity direction, not scorer 'gaussian4mm'",
         ),
         (
-            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["atlas"], "atlas": p["atlas"]}, {}),
+            lambda p: LatentAtlasSumScorer().bind({"gaussian4mm": p["atlas"], "atlas": p["atlas"]}, PARTS),
             "needs a gaussian4mm scorer as its latent part, not scorer 'atlas'",
         ),
         (
-            lambda p: LatentAtlasSumScorer().bind({**p, "gaussian4mm": LatentAtlasSumScorer()}, {}),
+            lambda p: LatentAtlasSumScorer().bind({**p, "gaussian4mm": LatentAtlasSumScorer()}, PARTS),
             "not scorer 'gaussian4mm_atlas'",
         ),
         (
             lambda p: LatentAtlasSumScorer().bind(
-                p, {"gaussian4mm": {}, "atlas": {}, "gaussian4mm_atlas": {"scan_normalise": True}}
+                p, _calibration(gaussian4mm={}, atlas={}, gaussian4mm_atlas={"scan_normalise": True})
             ),
             "its own postprocess must be",
         ),
