@@ -211,6 +211,9 @@ class Detector:
             labels = (ids > 0).astype(np.uint8)
             return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
         alpha = self.options.alpha
+        note = sets.smallest_p_note(alpha)
+        if note and note not in self.messages:
+            self.messages.append(note)
         score = map_statistic(sets.map_statistic, raw, mask)
         fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha, region_peak)}
         scored = components if user_threshold else sets.regions(components, alpha)
@@ -223,7 +226,7 @@ class Detector:
             kept=kept,
             alpha=alpha,
             regions=mode,
-            conformal=sets.describe(alpha),
+            conformal=sets.describe(alpha, mode),
             regions_not_kept=[{k: v for k, v in c.items() if k != "id"} for c in dropped],
         )
         return labels, fields

@@ -37,12 +37,13 @@ def _path_argument(value: PathLike | None, what: str) -> str:
 
 
 def validate_threshold(threshold: object) -> float:
-    """The voxel threshold as a float; refuse booleans, text, NaN and infinities (the CLI would accept 'nan')."""
+    """The voxel threshold as a float; refuse booleans, text, NaN, infinities and values at or below 0 (which would
+    label the background), as the CLI's ``--threshold`` does."""
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     value = float(threshold)
-    if not math.isfinite(value):
-        raise ValueError(f"threshold must be a finite number, got {value!r}")
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"threshold must be a finite number above 0, got {value!r}")
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import DEVICES, PROGRESS_MODES, SKULL_MODES, add_conformal_options
+from .options import DEVICES, PROGRESS_MODES, SKULL_MODES, add_conformal_options, threshold_value
 
 EXIT_SOME_FAILED = 3
 
@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "batch",
         help="detect anomalies in many scans",
         description=(
-            "Detect anomalies in many scans and rank them by subject-level score in <out>/scores.csv. "
+            "Detect anomalies in many scans and rank them in <out>/scores.csv by subject p-value (smallest first; "
+            "ties by largest region peak, then subject score; by subject score for bundles without p-values). "
             "INPUT is a folder of scans (NIfTI, NRRD, MHA files, or one DICOM series per sub-folder), "
             "a CSV with a 'path' column (optional 'case_id'), a text file of paths, or scan paths. "
             "Interrupted runs resume: finished cases are skipped. Under torchrun each rank takes its "
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scorer")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--skull", default="auto", choices=SKULL_MODES)
-    p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold (implies --regions all)")
+    p.add_argument("--threshold", type=threshold_value, help="override the calibrated voxel threshold (implies --regions all)")
     add_conformal_options(p)
     p.add_argument("--shard", default="1/1", help="process the i-th of n interleaved shares of the list, e.g. 2/4")
     p.add_argument(

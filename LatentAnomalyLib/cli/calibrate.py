@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import DEFAULT_SEED
+from .options import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m LatentAnomalyLib.cli.calibrate", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m LatentAnomalyLib.cli.calibrate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("crossfit", help="healthy calibration sets by cross-fitting over the IXI train and val scans")
     p.add_argument("--model", help="bundle folder (default: the bundled model)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import DEVICES, PROGRESS_MODES, SKULL_MODES, add_conformal_options, subject_text
+from .options import DEVICES, PROGRESS_MODES, SKULL_MODES, add_conformal_options, subject_text, threshold_value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=SKULL_MODES,
         help="whether the scan is skull-stripped (auto: decided from the scan)",
     )
-    p.add_argument("--threshold", type=float, help="override the calibrated voxel threshold (implies --regions all)")
+    p.add_argument("--threshold", type=threshold_value, help="override the calibrated voxel threshold (implies --regions all)")
     add_conformal_options(p)
     p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd", "mha"), help="output image format")
     p.add_argument("--progress", default="auto", choices=PROGRESS_MODES)

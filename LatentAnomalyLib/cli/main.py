@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from . import batch, detect, evaluate, info, review, train
+from .options import OneLineParser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -23,7 +24,7 @@ SUBCOMMANDS = ("detect", "info", "train", "evaluate", "batch", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="latent-anomaly", description="Unsupervised anomaly detection in brain MRI.")
+    parser = OneLineParser(prog="latent-anomaly", description="Unsupervised anomaly detection in brain MRI.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,9 +1,13 @@
-"""What the subcommands share: the conformal ``--alpha`` and ``--regions`` of ``detect`` and ``batch``, the choices of
-``--device``, ``--skull`` and ``--progress``, the subject verdict line, and :class:`UsageError`."""
+"""What the subcommands share: the conformal ``--alpha`` and ``--regions`` of ``detect`` and ``batch``, ``--threshold``,
+the choices of ``--device``, ``--skull`` and ``--progress``, the subject verdict line, :class:`UsageError` and
+:class:`OneLineParser`."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from typing import NoReturn
 
 from ..errors import LatentAnomalyError
 
@@ -14,6 +18,26 @@ PROGRESS_MODES = ("auto", "bar", "lines", "none")
 
 class UsageError(LatentAnomalyError):
     """A problem with the command line itself (reported as one ``error:`` line, exit code 2)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line on stderr and exit code 2, like every other user
+    error of the command (argparse's own prints the whole usage first); ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def threshold_value(text: str) -> float:
+    """``--threshold``: a voxel score threshold, a finite number above 0 (0 or below would label the background)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
 
 
 def alpha_value(text: str) -> float:

@@ -14,10 +14,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .options import OneLineParser
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The options: the bundle, ``--out`` and ``--version``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m LatentAnomalyLib.cli.upgrade", description="Rewrite a model bundle in bundle format 2."
     )
     parser.add_argument("bundle", help="bundle folder (format 1 or 2)")

@@ -184,13 +184,29 @@ class CalibrationSets:
             return list(regions) if flagged else []
         return [r for r in regions if r["p_value_at_most_alpha"]]
 
-    def describe(self, alpha: float) -> dict[str, Any]:
-        """What summary.json states about the calibration and its guarantee."""
-        shown = (
-            "every region of a flagged scan"
-            if self.regions_shown == "flagged_scan"
-            else "the regions whose region p-value is at most alpha"
+    def smallest_p_note(self, alpha: float) -> str | None:
+        """A note when no scan can be flagged at ``alpha``: p-values are at least 1 / (n + 1)."""
+        smallest = 1.0 / (self.n + 1)
+        if alpha >= smallest:
+            return None
+        return (
+            f"alpha {alpha:g} is below 1/{self.n + 1} = {smallest:.4f}, the smallest p-value {self.n} calibration "
+            "scans can give: no scan can be flagged at this alpha"
         )
+
+    def describe(self, alpha: float, regions: str = "calibrated") -> dict[str, Any]:
+        """What summary.json states about the calibration and its guarantee; ``regions`` "all" (every region above
+        the voxel threshold in the label map) leaves the label map without a guarantee."""
+        if regions == "all":
+            shown = "every region above the voxel threshold (--regions all or --threshold): not the calibrated rule"
+            label_map = "the label map has no false-positive guarantee in this mode"
+        else:
+            shown = (
+                "every region of a flagged scan"
+                if self.regions_shown == "flagged_scan"
+                else "the regions whose region p-value is at most alpha"
+            )
+            label_map = f"P(any region kept in the label map) <= {alpha:g}"
         return {
             "alpha": alpha,
             "calibration": self.description,
@@ -206,8 +222,7 @@ class CalibrationSets:
             "regions_shown_rule": self.regions_shown,
             "guarantee": (
                 f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
-                f"{alpha:g} and P(any region kept in the label map) <= {alpha:g}; not guaranteed for other "
-                "scanners, protocols or ages"
+                f"{alpha:g}; {label_map}; not guaranteed for other scanners, protocols or ages"
             ),
         }
 

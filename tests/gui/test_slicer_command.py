@@ -100,7 +100,7 @@ def test_detect_command_is_accepted_by_the_library_parser():
     from LatentAnomalyLib.cli.main import build_parser
 
     args = command.build_detect_command(
-        "py", "-scan.nii.gz", "out dir", model_dir="m", scorer="ocsvm", device="cpu", skull="skull", threshold=-1.5
+        "py", "-scan.nii.gz", "out dir", model_dir="m", scorer="ocsvm", device="cpu", skull="skull", threshold=1.5
     )
     parsed = build_parser().parse_args(args[3:])
     assert (parsed.command, parsed.input, parsed.out, parsed.model, parsed.scorer) == (
@@ -110,7 +110,7 @@ def test_detect_command_is_accepted_by_the_library_parser():
         "m",
         "ocsvm",
     )
-    assert (parsed.device, parsed.skull, parsed.threshold, parsed.progress) == ("cpu", "skull", -1.5, "lines")
+    assert (parsed.device, parsed.skull, parsed.threshold, parsed.progress) == ("cpu", "skull", 1.5, "lines")
 
 
 def test_empty_optional_values_mean_model_defaults():
@@ -125,6 +125,8 @@ def test_empty_optional_values_mean_model_defaults():
         ({"skull": "maybe"}, "skull mode must be one of"),
         ({"threshold": float("nan")}, "finite"),
         ({"threshold": math.inf}, "finite"),
+        ({"threshold": 0.0}, "above 0"),
+        ({"threshold": -1.5}, "above 0"),
         ({"threshold": "0.5"}, "must be a number"),
         ({"threshold": True}, "must be a number"),
         ({"scorer": "k nn"}, "scorer name"),

@@ -176,6 +176,31 @@ def test_bad_alpha_or_regions_with_threshold_are_one_line_errors(tmp_path, ixi_s
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --regions calibrated needs the calibrated voxel threshold")
     assert not (out / "summary.json").exists()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["detect", str(ixi_sample), "--out", str(out), "--alpha", "0"])
-    assert exit_info.value.code == 2
+    for option, value in [("--alpha", "0"), ("--alpha", "nan"), ("--alpha", "abc"), ("--threshold", "nan"),
+                          ("--threshold", "inf"), ("--threshold", "-1"), ("--threshold", "0")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", str(ixi_sample), "--out", str(out), option, value])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: latent-anomaly detect: argument {option}: ")
+        assert not out.exists()
+
+
+def test_alpha_below_the_smallest_p_value_says_nothing_can_be_flagged(model, encoded):
+    n = model.calibration["scorers"][model.default_scorer]["conformal"]["n_scans"]
+    image, pre, scan = encoded
+    detector = Detector(model, DetectOptions(device="cpu", alpha=0.5 / (n + 1)))
+    result = detector._finish(image, pre, scan, model.default_scorer, {}, 0.0)
+    assert not result.summary["subject_flagged"] and result.summary["subject_region_peak_threshold"] is None
+    assert any(f"below 1/{n + 1}" in m and "no scan can be flagged" in m for m in result.summary["messages"])
+    at_alpha = finish(model, encoded, alpha=1.0 / (n + 1))  # the smallest alpha that can flag a scan: no note
+    assert not any("no scan can be flagged" in m for m in at_alpha.summary["messages"])
+
+
+def test_guarantee_names_the_label_map_only_under_the_calibrated_rule(model, encoded):
+    calibrated = finish(model, encoded).summary["conformal"]["guarantee"]
+    everything = finish(model, encoded, regions="all").summary["conformal"]
+    assert "P(subject flagged) <= 0.05" in calibrated and "P(any region kept in the label map) <= 0.05" in calibrated
+    assert "P(subject flagged) <= 0.05" in everything["guarantee"]
+    assert "label map) <=" not in everything["guarantee"] and "no false-positive guarantee" in everything["guarantee"]
+    assert everything["regions_shown"].startswith("every region above the voxel threshold")

@@ -195,6 +195,12 @@ def test_ties_in_p_value_rank_by_the_largest_region_peak_then_the_score():
     assert [r["case_id"] for r in rank_rows(rows)] == ["d", "b", "a", "c"]
 
 
+def test_smallest_p_note_exactly_below_one_over_n_plus_one():
+    sets = _sets()  # 19 calibration scans
+    assert sets.smallest_p_note(1 / 20) is None and sets.smallest_p_note(0.5) is None
+    assert "1/20 = 0.0500" in sets.smallest_p_note(0.049)
+
+
 def test_summary_names_the_rule_and_the_subject_fields():
     described = _sets(subject_statistic="region_peak", regions_shown="flagged_scan").describe(0.05)
     assert described["subject_statistic_name"] == "region_peak" and described["regions_shown_rule"] == "flagged_scan"
