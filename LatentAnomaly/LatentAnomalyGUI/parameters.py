@@ -22,7 +22,8 @@ class LatentAnomalyParameterNode:
     """
     inputVolume - the T1-weighted brain MRI to examine.
     heatmapVolume - anomaly score per voxel (output; higher = more unusual than the healthy training scans).
-    labelVolume - voxels whose score is above the voxel threshold (output; 0/1).
+    labelVolume - flagged regions (output; 0/1): those the model's calibrated rule keeps, or every region above the
+        voxel threshold once the slider re-thresholds the heatmap.
     modelPath - model bundle folder; empty means the bundled default model.
     scorer - scorer inside the bundle; empty means the bundle's default.
     device - where the model runs; auto falls back to CPU without a usable GPU.

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     flagged = summary["flagged_volume_ml"]
     print(
         f"{summary['model']['name']} {summary['model']['version']} ({summary['model']['scorer']}): "
-        f"{summary['n_components']} flagged region(s), {flagged:.1f} mL "
+        f"{summary['n_components']} region(s) in the label map, {flagged:.1f} mL "
         f"({100 * summary['flagged_fraction_of_brain']:.2f}% of brain); {subject_text(summary)}; "
         f"outputs in {Path(args.out)}"
     )
