@@ -18,7 +18,8 @@ class Case:
 
     ``label``: ground-truth lesion mask (voxels > 0); ``brain_mask``: a brain mask or brain label map
     (voxels > 0); ``healthy``: a scan without lesions (used for subject-level metrics and training);
-    ``source``: where the case was listed (a dataset name, a list file, a folder; informative only).
+    ``source``: where the case was listed (a dataset name, a list file, a folder; informative only); ``age``: the
+    patient's age in years when known (age-matched p-values, see ``score/age_bands.py``).
     """
 
     case_id: str
@@ -27,6 +28,7 @@ class Case:
     brain_mask: Path | None = None
     healthy: bool = False
     source: str = ""
+    age: float | None = None
 
     @property
     def path(self) -> str:

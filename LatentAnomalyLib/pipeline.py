@@ -23,6 +23,7 @@ from .encode.devices import resolve_device
 from .encode.encoding import encode
 from .errors import InputError
 from .preprocess.chain import Preprocessed, Preprocessor
+from .score.age_bands import calibration_for_age, check_age
 from .score.base import EncodedScan, needs_mirror
 from .score.components import label_components
 from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
@@ -44,6 +45,7 @@ class DetectOptions:
     threshold: float | None = None
     alpha: float = DEFAULT_ALPHA  # subject flag and region false-positive rate (bundles with calibration sets)
     regions: str | None = None  # "calibrated" (p <= alpha) or "all" (voxel threshold); None: "all" with --threshold
+    age: float | None = None  # patient age in years: p-values against the calibration scans of its band (age_bands.py)
 
 REGION_MODES = ("calibrated", "all")
 NO_SETS_NOTE = (
@@ -84,9 +86,18 @@ class Detector:
             raise InputError(f"--alpha: {error}") from None
         if self.options.regions not in (None, *REGION_MODES):
             raise InputError(f"--regions must be one of {', '.join(REGION_MODES)}, got {self.options.regions!r}")
+        self._sets: dict[str, CalibrationSets | None] = {}
+        if self.options.age is not None:  # checked before any scan is read
+            label = f"{model.name} {model.version} ({self.scorer_name})"
+            try:
+                sets = self.calibration_sets(self.scorer_name)
+                if sets is None:
+                    raise ValueError(f"model {label} has no conformal calibration sets; run without --age")
+                calibration_for_age(sets, check_age(self.options.age), label)
+            except ValueError as error:
+                raise InputError(f"--age: {error}") from None
         if self.options.regions == "calibrated" and self.options.threshold is not None:
             raise InputError("--regions calibrated needs the calibrated voxel threshold; drop --threshold")
-        self._sets: dict[str, CalibrationSets | None] = {}
 
     def calibration_sets(self, name: str) -> CalibrationSets | None:
         """The scorer's conformal calibration sets (loaded once), or ``None`` for older bundles."""
@@ -205,15 +216,19 @@ class Detector:
         sets = self.calibration_sets(name)
         mode = self.options.regions or ("all" if user_threshold else "calibrated")
         if sets is None:
-            note = NO_SETS_NOTE.format(model=f"{self.model.name} {self.model.version}", scorer=name)
-            if note not in self.messages:
-                self.messages.append(note)
+            self._note(NO_SETS_NOTE.format(model=f"{self.model.name} {self.model.version}", scorer=name))
             labels = (ids > 0).astype(np.uint8)
             return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
         alpha = self.options.alpha
-        note = sets.smallest_p_note(alpha)
-        if note and note not in self.messages:
-            self.messages.append(note)
+        matched = None
+        if self.options.age is not None:
+            try:
+                label = f"{self.model.name} {self.model.version} ({name})"
+                sets, matched, outside = calibration_for_age(sets, float(self.options.age), label)
+            except ValueError as error:
+                raise InputError(f"--age: {error}") from None
+            self._note(outside)
+        self._note(sets.smallest_p_note(alpha))
         score = map_statistic(sets.map_statistic, raw, mask)
         fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha, region_peak)}
         scored = components if user_threshold else sets.regions(components, alpha)
@@ -226,10 +241,16 @@ class Detector:
             kept=kept,
             alpha=alpha,
             regions=mode,
-            conformal=sets.describe(alpha, mode),
+            conformal=sets.describe(alpha, mode, matched["age_band"] if matched else None),
+            age_matching=matched,
             regions_not_kept=[{k: v for k, v in c.items() if k != "id"} for c in dropped],
         )
         return labels, fields
+
+    def _note(self, note: str | None) -> None:
+        """Add a note for the user once (detectors are reused over many scans)."""
+        if note and note not in self.messages:
+            self.messages.append(note)
 
     def _summary(
         self,

@@ -56,7 +56,7 @@ def scan_rows(models: dict[str, tuple[Model, float | None]], name: str) -> list[
             s = result.summary
             row = {"set": name, "case": case.case_id, "setting": setting, "flagged": s["subject_flagged"],
                    "regions": s["n_components"], "ml": s["flagged_volume_ml"], "p": s.get("subject_p_value"),
-                   "score": s["subject_score"]}
+                   "score": s["subject_score"], "peak": s.get("subject_region_peak")}
             if truth is not None:
                 pred = (sitk.GetArrayFromImage(result.labelmap) > 0) & brain
                 lesions = lesion_metrics(pred, truth & brain, tuple(scan.image.GetSpacing()[::-1]))
@@ -96,14 +96,17 @@ def table(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def ranking(rows: list[dict]) -> list[dict]:
-    """Subject AUROC, lesion scans against healthy scans, of the order scores.csv gives: by p-value (ascending,
-    ties by score) when the setting has p-values, else by subject score."""
+    """Subject AUROC, lesion scans against healthy scans, of the order scores.csv gives (``rank_rows``: by p-value,
+    ties by largest region peak, then subject score; by subject score when the setting has no p-values)."""
+    from LatentAnomalyLib.cohort.records import rank_rows
     from LatentAnomalyLib.evaluation.metrics import subject_metrics
 
     out = []
     for setting in dict.fromkeys(r["setting"] for r in rows):
         sel = [r for r in rows if r["setting"] == setting]
-        order = sorted(sel, key=lambda r: (r["p"], -r["score"]) if r["p"] is not None else (0.0, -r["score"]))
+        table_rows = [{"case_id": f"{r['set']}/{r['case']}", "p_value": r["p"], "largest_region_peak": r.get("peak"),
+                       "subject_score": r["score"], "row": i} for i, r in enumerate(sel)]
+        order = [sel[t["row"]] for t in rank_rows(table_rows)]
         rank_score = {id(r): len(order) - i for i, r in enumerate(order)}  # higher = more anomalous
         lesion = [r["set"] in LESION for r in sel]
         m = subject_metrics([rank_score[id(r)] for r in sel], lesion)

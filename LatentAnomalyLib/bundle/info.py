@@ -13,6 +13,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+
+from ..score.age_bands import band_index, band_label
 from ..score.conformal import DEFAULT_ALPHA, SUBJECT_DESCRIPTIONS, decision_threshold, load_sets
 from .contents import read as read_contents
 from .format import Bundle, default_model_path
@@ -41,7 +44,17 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
         "alpha": DEFAULT_ALPHA,
         **sets.thresholds(DEFAULT_ALPHA),
         "region_statistic_threshold": _finite(decision_threshold(sets.region_max, DEFAULT_ALPHA)),
+        "age_bands": _age_bands(sets),
     }
+
+
+def _age_bands(sets: Any) -> dict[str, int] | None:
+    """Calibration scans per age band (``--age``), or None when the sets store no ages."""
+    if sets.ages is None:
+        return None
+    known = sets.ages[np.isfinite(sets.ages)]
+    index = [band_index(a, sets.age_cuts) for a in known]
+    return {band_label(i, sets.age_cuts): index.count(i) for i in range(len(sets.age_cuts) + 1)}
 
 
 def _flag_conditions(c: dict[str, Any], value: Any) -> list[str]:
@@ -71,7 +84,12 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
         + f" (p <= alpha), region {c['region_statistic']} threshold "
         f"{value(c['region_statistic_threshold'])}; label map: "
         + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
-    ]
+    ] + (
+        ["      with --age: against the calibration scans of the age band ("
+         + ", ".join(f"{band} {n}" for band, n in c["age_bands"].items()) + ")"]
+        if c.get("age_bands")
+        else []
+    )
 
 
 def describe(path: str | Path | None = None) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="models/latent-anomaly-t1", help="the bundle to copy")
     p.add_argument("--work", default="runs/crossfit", help="the folder holding crossfit's records.json")
     p.add_argument("--out", required=True, help="the new bundle (may be --model itself)")
+    p.add_argument(
+        "--ages",
+        help="participants table (columns MRID, Age) for age-matched p-values; default: ixi-t1/participants.csv in "
+        "the data folder, when it exists",
+    )
     p = sub.add_parser("combine", help="add the configuration's combined scorers to a trained bundle")
     p.add_argument("--config", default="configs/default_t1.json", help="its scorers, default scorer, version")
     p.add_argument("--model", default="models/latent-anomaly-t1", help="the trained bundle")
@@ -66,12 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    from ..evaluation.datasets import data_root, participant_ages
     from ..training.conformal_bundle import write
 
     config = json.loads(Path(args.config).read_text())
     records = json.loads((Path(args.work) / "records.json").read_text())
+    ages = participant_ages(Path(args.ages) if args.ages else data_root() / "ixi-t1" / "participants.csv")
     out = write(
-        Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description")
+        Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description"),
+        ages,
     )
     print(f"wrote bundle {out}")
     return 0

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import DEVICES, PROGRESS_MODES, SKULL_MODES, add_conformal_options, subject_text, threshold_value
+from .options import (
+    DEVICES,
+    PROGRESS_MODES,
+    SKULL_MODES,
+    add_conformal_options,
+    age_value,
+    subject_text,
+    threshold_value,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threshold", type=threshold_value, help="override the calibrated voxel threshold (implies --regions all)")
     add_conformal_options(p)
+    p.add_argument(
+        "--age",
+        type=age_value,
+        metavar="YEARS",
+        help="the patient's age: p-values against the healthy calibration scans of the same age band (under 40, "
+        "40-59, 60 and older) instead of all of them; needs a model with calibration ages (1.8.0 or later)",
+    )
     p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd", "mha"), help="output image format")
     p.add_argument("--progress", default="auto", choices=PROGRESS_MODES)
     p.add_argument("--series", help="DICOM SeriesInstanceUID to use when the input folder holds several series")
@@ -56,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             dicom_seg=args.dicom_seg,
             alpha=args.alpha,
             regions=args.regions,
+            age=args.age,
         )
     flagged = summary["flagged_volume_ml"]
     print(

@@ -51,6 +51,17 @@ def alpha_value(text: str) -> float:
     return value
 
 
+def age_value(text: str) -> float:
+    """``--age``: the patient's age in years, a finite number from 0 to 130."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 130.0):
+        raise argparse.ArgumentTypeError(f"must be a number of years from 0 to 130, got {text}")
+    return value
+
+
 def add_conformal_options(p: argparse.ArgumentParser) -> None:
     """``--alpha`` and ``--regions`` (see :mod:`LatentAnomalyLib.score.conformal`)."""
     p.add_argument(
@@ -78,4 +89,10 @@ def subject_text(summary: dict) -> str:
     flag = "flagged" if summary["subject_flagged"] else "not flagged"
     if summary.get("subject_region_peak") is not None:
         score += f", largest region peak {summary['subject_region_peak']:.2f}"
-    return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g})"
+    matched = summary.get("age_matching")
+    against = (
+        f"; against the {matched['n_calibration_scans_in_band']} calibration scans aged {matched['age_band']}"
+        if matched
+        else ""
+    )
+    return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g}{against})"

@@ -140,7 +140,7 @@ def _run_cases_into(
     )
     earlier, todo = [], []
     for case in mine:
-        record = None if not options.resume else load_record(out, case.case_id, case.path, settings)
+        record = None if not options.resume else load_record(out, case.case_id, case.path, settings, case.age)
         (earlier if record else todo).append(record or case)
     label = f"rank {index}/{count}" if distributed else "batch"
     progress = BatchProgress(len(mine), options.progress, label=label)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..case import Case
 from ..errors import InputError
 from ..io.read import image_suffix
+from ..score.age_bands import check_age
 from .paths import check_case_id
 
 LIST_SUFFIXES = (".csv", ".tsv", ".txt", ".lst")
@@ -21,9 +22,19 @@ LIST_SUFFIXES = (".csv", ".tsv", ".txt", ".lst")
 SEQUENCE = "t1"  # the image key of a batch case: batch detects with the T1 model
 
 
-def batch_case(case_id: str, path: str, source: str = "") -> Case:
+def batch_case(case_id: str, path: str, source: str = "", age: float | None = None) -> Case:
     """A batch case: one scan (file or DICOM folder) kept as the text given, so records compare the same path."""
-    return Case(case_id, {SEQUENCE: path}, source=source)
+    return Case(case_id, {SEQUENCE: path}, source=source, age=age)
+
+
+def _age(text: str, where: str) -> float | None:
+    """The optional 'age' cell of a list row: empty for unknown, else years from 0 to 130."""
+    if not text:
+        return None
+    try:
+        return check_age(float(text))
+    except ValueError:
+        raise InputError(f"{where}: age must be a number of years from 0 to 130, got {text!r}") from None
 
 
 def case_id_for(path: str) -> str:
@@ -35,7 +46,8 @@ def case_id_for(path: str) -> str:
 
 
 def read_list(path: str | Path) -> list[Case]:
-    """Cases from a CSV with a 'path' column (optional 'case_id') or a plain list of paths, one a line.
+    """Cases from a CSV with a 'path' column (optional 'case_id' and 'age', in years: age-matched p-values) or a
+    plain list of paths, one a line.
 
     Relative paths are taken relative to the list's folder when they exist there, so a list can
     travel with its scans. A given case_id must be a plain folder name (see :mod:`.paths`): one
@@ -53,13 +65,13 @@ def read_list(path: str | Path) -> list[Case]:
     if "path" in header:
         rows = list(csv.DictReader(lines, delimiter=delimiter))
         pairs = [
-            ((row.get("case_id") or "").strip(), (row.get("path") or "").strip())
+            ((row.get("case_id") or "").strip(), (row.get("path") or "").strip(), (row.get("age") or "").strip())
             for row in ({k.strip().lower(): v for k, v in r.items() if k} for r in rows)
         ]
     else:
-        pairs = [("", line.strip()) for line in lines]
+        pairs = [("", line.strip(), "") for line in lines]
     cases = []
-    for line, (case_id, raw) in enumerate(pairs, start=2 if "path" in header else 1):
+    for line, (case_id, raw, age) in enumerate(pairs, start=2 if "path" in header else 1):
         if case_id:
             check_case_id(case_id, f"{source} row {line}")
         if not raw:
@@ -67,7 +79,7 @@ def read_list(path: str | Path) -> list[Case]:
         candidate = Path(raw)
         if not candidate.is_absolute() and (source.parent / candidate).exists():
             candidate = source.parent / candidate
-        cases.append(batch_case(case_id or case_id_for(raw), str(candidate), str(source)))
+        cases.append(batch_case(case_id or case_id_for(raw), str(candidate), str(source), _age(age, f"{source} row {line}")))
     return cases
 
 

@@ -22,6 +22,7 @@ SCORE_COLUMNS = (
     "rank",
     "case_id",
     "path",
+    "age",
     "p_value",
     "alpha",
     "subject_score",
@@ -43,13 +44,17 @@ def save_record(out: Path, row: dict[str, Any]) -> None:
     write_json(row, record_path(out, row["case_id"]))
 
 
-def load_record(out: Path, case_id: str, path: str, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier result of a case, if it finished with the same input path, model and settings."""
+def load_record(
+    out: Path, case_id: str, path: str, settings: dict[str, Any], age: float | None = None
+) -> dict[str, Any] | None:
+    """The earlier result of a case, if it finished with the same input path, age, model and settings."""
     try:
         row = json.loads(record_path(out, case_id).read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if row.get("status") != "done" or row.get("path") != path or row.get("settings") != settings:
+        return None
+    if row.get("age") != age:
         return None
     if row.get("exported") == "yes" and not (case_folder(out, case_id) / "summary.json").is_file():
         return None  # its exported images were deleted: redo it

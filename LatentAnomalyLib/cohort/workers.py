@@ -116,7 +116,7 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
     staging = staging_folder(out, case.case_id)  # refuses ids that would leave ``out``
     final = case_folder(out, case.case_id)
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"case_id": case.case_id, "path": case.path, "settings": options.settings}
+    row: dict[str, Any] = {"case_id": case.case_id, "path": case.path, "age": case.age, "settings": options.settings}
     shutil.rmtree(staging, ignore_errors=True)
     dicom_seg = options.dicom_seg and options.export != "none" and Path(case.path).is_dir()
     try:
@@ -130,6 +130,7 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
             threshold=options.threshold,
             alpha=options.alpha,
             regions=options.regions,
+            age=case.age,
             progress="none",
             dicom_seg=dicom_seg,
         )

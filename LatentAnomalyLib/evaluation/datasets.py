@@ -21,6 +21,17 @@ def data_root() -> Path:
     return Path(os.environ.get("LATENT_ANOMALY_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 
 
+def participant_ages(path: Path) -> dict[str, float]:
+    """Ages in years by scan id from a participants table (``ixi-t1/participants.csv``: columns MRID and Age; rows
+    without an age are left out); an empty dict when the file does not exist."""
+    import csv
+
+    if not Path(path).is_file():
+        return {}
+    with open(path, newline="") as handle:
+        return {row["MRID"]: float(row["Age"]) for row in csv.DictReader(handle) if (row.get("Age") or "").strip()}
+
+
 def ixi_split(split_file: Path = DEFAULT_SPLIT) -> dict[str, list[str]]:
     data = json.loads(Path(split_file).read_text())
     return {key: list(data[key]) for key in ("train", "val", "test")}

@@ -97,6 +97,7 @@ def detect_file(
     final_dir: str | Path | None = None,
     alpha: float = 0.05,
     regions: str | None = None,
+    age: float | None = None,
 ) -> dict[str, Any]:
     """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
 
@@ -106,7 +107,8 @@ def detect_file(
     ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
     as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
 
-    ``alpha`` and ``regions`` set the conformal subject flag and label-map rule (see :mod:`..score.conformal`).
+    ``alpha`` and ``regions`` set the conformal subject flag and label-map rule (see :mod:`..score.conformal`);
+    ``age`` (years) compares the scan with the calibration scans of its age band (see :mod:`..score.age_bands`).
 
     Out-of-distribution warnings (see :func:`out_of_distribution_warnings`) go to
     ``summary["warnings"]`` and ``summary["messages"]``.
@@ -136,7 +138,9 @@ def detect_file(
     check_scorer(model, scorer)
     detector = Detector(
         model,
-        DetectOptions(scorer=scorer, skull=skull, device=device, threshold=threshold, alpha=alpha, regions=regions),
+        DetectOptions(
+            scorer=scorer, skull=skull, device=device, threshold=threshold, alpha=alpha, regions=regions, age=age
+        ),
         progress=display,
     )
     try:

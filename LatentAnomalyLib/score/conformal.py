@@ -115,6 +115,8 @@ class CalibrationSets:
     description: str
     voxel_threshold: float
     regions_shown: str = "p_value"
+    ages: np.ndarray | None = None  # each calibration scan's age in years (NaN unknown), for age-matched p-values
+    age_cuts: tuple[float, ...] = ()  # the age bands' edges (see age_bands.py)
 
     def __post_init__(self) -> None:
         problem = _rule_problem(self.subject_statistic, self.region_statistic, self.regions_shown)
@@ -194,9 +196,11 @@ class CalibrationSets:
             "scans can give: no scan can be flagged at this alpha"
         )
 
-    def describe(self, alpha: float, regions: str = "calibrated") -> dict[str, Any]:
+    def describe(self, alpha: float, regions: str = "calibrated", band: str | None = None) -> dict[str, Any]:
         """What summary.json states about the calibration and its guarantee; ``regions`` "all" (every region above
-        the voxel threshold in the label map) leaves the label map without a guarantee."""
+        the voxel threshold in the label map) leaves the label map without a guarantee; ``band`` names the age band
+        these sets were restricted to (age-matched p-values)."""
+        scans = f"{self.n} healthy calibration scans" + (f" aged {band}" if band else "")
         if regions == "all":
             shown = "every region above the voxel threshold (--regions all or --threshold): not the calibrated rule"
             label_map = "the label map has no false-positive guarantee in this mode"
@@ -221,8 +225,8 @@ class CalibrationSets:
             "regions_shown": shown,
             "regions_shown_rule": self.regions_shown,
             "guarantee": (
-                f"for a healthy scan exchangeable with the {self.n} healthy calibration scans, P(subject flagged) <= "
-                f"{alpha:g}; {label_map}; not guaranteed for other scanners, protocols or ages"
+                f"for a healthy scan exchangeable with the {scans}, P(subject flagged) <= {alpha:g}; {label_map}; "
+                "not guaranteed for other scanners, protocols or ages"
             ),
         }
 
@@ -257,6 +261,7 @@ def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
         return None
     arrays = model.bundle.arrays(entry["arrays"])
     prefix = entry.get("prefix", scorer)
+    ages = arrays.get(f"{prefix}.ages")
     return CalibrationSets(
         subject_scores=np.asarray(arrays[f"{prefix}.subject_scores"], dtype=np.float64),
         region_max=np.asarray(arrays[f"{prefix}.region_max"], dtype=np.float64),
@@ -265,4 +270,6 @@ def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
         description=str(entry.get("description", "")),
         voxel_threshold=float(model.calibration["scorers"][scorer]["voxel_threshold"]),
         regions_shown=str(entry.get("regions_shown", "p_value")),
+        ages=None if ages is None else np.asarray(ages, dtype=np.float64),
+        age_cuts=tuple(float(c) for c in entry.get("age_cuts", ())) if ages is not None else (),
     )

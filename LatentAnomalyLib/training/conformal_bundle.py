@@ -8,7 +8,8 @@ file ``scorers/<name>.json`` (a ``conformal`` entry in its ``calibration``, with
 ``metrics.json`` (cross-fit summary), and adds ``calibration_sets.safetensors``: per scorer the healthy subject
 scores and per-scan region maxima (what p-values use) and every healthy region (scan index, volume, peak, mean
 score; for inspection), keeping the sets of other scorers. The statistics come from ``settings`` (the configuration's
-``conformal`` block). A new manifest lists every file's SHA256.
+``conformal`` block). Given the scans' ages, each scan's age (NaN when unknown) and the age bands' edges are stored
+too, for age-matched p-values (:mod:`..score.age_bands`). A new manifest lists every file's SHA256.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..bundle.contents import read, rewrite
 from ..bundle.format import Bundle
+from ..score.age_bands import AGE_CUTS
 from ..score.conformal import SUBJECT_MAP_PART, CalibrationSets, region_statistic
 
 SETS_FILE = "calibration_sets.safetensors"
@@ -51,15 +53,17 @@ def write(
     version: str,
     out: Path,
     description: str | None = None,
+    ages: dict[str, float] | None = None,
 ) -> Path:
-    """A new bundle at ``out`` (may be ``model_dir`` itself: written aside, then swapped in)."""
+    """A new bundle at ``out`` (may be ``model_dir`` itself: written aside, then swapped in); ``ages`` (years by case
+    id) adds the calibration scans' ages and the age bands of ``settings["age_cuts"]`` (default :data:`AGE_CUTS`)."""
     bundle = Bundle.load(model_dir)
     name = records["scorer"]
     subject, region = settings["subject_statistic"], settings["region_statistic"]
     CalibrationSets(np.zeros(1), np.zeros(1), region, subject, "", 0.0, settings.get("regions_shown", "p_value"))  # checks
     rows = records["records"]
     n_train = sum(r["part"] == "train" for r in rows)
-    description = (
+    sets_description = (
         f"{records['folds']}-fold cross-fit over {len(rows)} healthy IXI scans ({n_train} train + "
         f"{len(rows) - n_train} validation; Hammersmith Hospital 3T; the test split never used): the scorer's "
         "statistics fitted on the other folds, the encoder unchanged"
@@ -77,10 +81,15 @@ def write(
         "regions_shown": settings.get("regions_shown", "p_value"),
         "default_alpha": settings.get("alpha", 0.05),
         "n_scans": len(rows),
-        "description": description,
+        "description": sets_description,
         "case_ids": [r["case_id"] for r in rows],
         "settings": dict(settings),
     }
+    scan_ages = np.array([(ages or {}).get(r["case_id"], np.nan) for r in rows], dtype=np.float64)
+    if ages and np.isfinite(scan_ages).any():
+        entry = contents.scorers[name]["calibration"]["conformal"]
+        entry["age_cuts"] = [float(c) for c in settings.get("age_cuts", AGE_CUTS)]
+        entry["n_scans_with_age"] = int(np.isfinite(scan_ages).sum())
     metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
     metrics["crossfit"] = {
         "scorer": name,
@@ -92,6 +101,9 @@ def write(
     }
     kept = bundle.arrays(SETS_FILE) if bundle.has(SETS_FILE) else {}  # other scorers' sets stay
     arrays = {k: v for k, v in kept.items() if not k.startswith(f"{name}.")}
-    sets = {SETS_FILE: {**arrays, **calibration_arrays(records, subject, region)}}
+    new = calibration_arrays(records, subject, region)
+    if "age_cuts" in contents.scorers[name]["calibration"]["conformal"]:
+        new[f"{name}.ages"] = scan_ages
+    sets = {SETS_FILE: {**arrays, **new}}
     return rewrite(bundle, contents, out, version, json_files={"metrics.json": metrics}, arrays=sets)
 

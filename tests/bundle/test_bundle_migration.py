@@ -1,10 +1,10 @@
 """Bundle format 1 (model 1.5.0 as committed before format 2) still loads, and detects exactly as its format-2 upgrade.
 
 ``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0, ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
-format 2) and ``format2_t1_1.6.0/`` those of model 1.6.0 (1.5.1 with another conformal rule), each with its manifest
-and the calibration sets of those versions; the weights, other arrays and templates are copied from the bundled
-model (1.7.0, which added a combined default scorer and its sets), and each manifest verifies them: they are
-byte-identical.
+format 2), ``format2_t1_1.6.0/`` those of model 1.6.0 (1.5.1 with another conformal rule) and ``format2_t1_1.7.0/``
+those of model 1.7.0 (a combined default scorer and its sets), each with its manifest and the calibration sets of
+those versions; the weights, other arrays and templates are copied from the bundled model (1.8.0, which added the
+calibration scans' ages), and each manifest verifies them: they are byte-identical.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.conftest import MODEL, SAMPLES
 FORMAT1 = Path(__file__).resolve().parent / "format1_t1_1.5.0"
 FORMAT2 = Path(__file__).resolve().parent / "format2_t1_1.5.1"
 MODEL_1_6 = Path(__file__).resolve().parent / "format2_t1_1.6.0"
+MODEL_1_7 = Path(__file__).resolve().parent / "format2_t1_1.7.0"
 
 
 def _with_binaries(json_files: Path, folder: Path) -> Path:
@@ -58,6 +59,12 @@ def upgraded_bundle(tmp_path_factory) -> Path:
 def bundle_1_6(tmp_path_factory) -> Path:
     """Model 1.6.0."""
     return _with_binaries(MODEL_1_6, tmp_path_factory.mktemp("format2_1_6") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def bundle_1_7(tmp_path_factory) -> Path:
+    """Model 1.7.0."""
+    return _with_binaries(MODEL_1_7, tmp_path_factory.mktemp("format2_1_7") / "latent-anomaly-t1")
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +225,10 @@ def detections_1_6(request, models, bundle_1_6):
             for m in (models[1], Model.load(bundle_1_6))]
 
 
-def test_model_1_7_0_adds_the_combined_default_scorer_and_keeps_1_6_0(bundle_1_6):
+def test_model_1_7_0_adds_the_combined_default_scorer_and_keeps_1_6_0(bundle_1_6, bundle_1_7):
     """1.7.0 = 1.6.0 plus the scorer gaussian4mm_atlas (design 3, docs/calibration.md) as the default, with its own
     calibration sets beside gaussian4mm's; every other file byte-identical."""
-    old, new = Bundle.load(bundle_1_6), Bundle.load(MODEL)
+    old, new = Bundle.load(bundle_1_6), Bundle.load(bundle_1_7)
     changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
     assert changed == {"config.json", "metrics.json", "calibration_sets.safetensors"}
     assert set(new.manifest["files"]) - set(old.manifest["files"]) == {"scorers/gaussian4mm_atlas.json"}
@@ -234,6 +241,27 @@ def test_model_1_7_0_adds_the_combined_default_scorer_and_keeps_1_6_0(bundle_1_6
     sets_a, sets_b = old.arrays("calibration_sets.safetensors"), new.arrays("calibration_sets.safetensors")
     assert set(sets_b) - set(sets_a) == {k.replace("gaussian4mm.", "gaussian4mm_atlas.") for k in sets_a}
     assert all(np.array_equal(sets_a[k], sets_b[k]) for k in sets_a)
+
+
+def test_model_1_8_0_is_1_7_0_with_the_calibration_ages(bundle_1_7):
+    """1.8.0 adds each calibration scan's age (and the age bands) to the default scorer's sets and entry; the other
+    arrays and every other file are 1.7.0's, so detection without ``--age`` is 1.7.0's."""
+    old, new = Bundle.load(bundle_1_7), Bundle.load(MODEL)
+    changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
+    assert changed == {"config.json", "calibration_sets.safetensors", "scorers/gaussian4mm_atlas.json"}
+    assert set(new.manifest["files"]) == set(old.manifest["files"])
+    sets_a, sets_b = old.arrays("calibration_sets.safetensors"), new.arrays("calibration_sets.safetensors")
+    assert set(sets_b) - set(sets_a) == {"gaussian4mm_atlas.ages"}
+    assert all(np.array_equal(sets_a[k], sets_b[k]) for k in sets_a)
+    ages = sets_b["gaussian4mm_atlas.ages"]
+    entry = new.json("scorers/gaussian4mm_atlas.json")["calibration"]["conformal"]
+    assert ages.shape == (entry["n_scans"],) and int(np.isfinite(ages).sum()) == entry["n_scans_with_age"] == 115
+    assert entry["age_cuts"] == [40.0, 60.0] and 20 < np.nanmin(ages) < np.nanmax(ages) < 83
+    image = read_image(SAMPLES / "MSLUB_patient07_T1.nii.gz")
+    a, b = (Detector(Model.load(m), DetectOptions(device="cpu")).detect(image) for m in (bundle_1_7, MODEL))
+    assert np.array_equal(sitk.GetArrayFromImage(a.labelmap), sitk.GetArrayFromImage(b.labelmap))
+    for key in ("subject_p_value", "subject_flagged", "subject_region_peak", "components"):
+        assert a.summary[key] == b.summary[key], key
 
 
 def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6):

@@ -197,6 +197,41 @@ def test_alpha_below_the_smallest_p_value_says_nothing_can_be_flagged(model, enc
     assert not any("no scan can be flagged" in m for m in at_alpha.summary["messages"])
 
 
+def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
+    """``--age``: the p-value is the rank among the default scorer's calibration scans of that age band only, and the
+    summary names the band; no age gives the marginal p-value over all of them."""
+    from LatentAnomalyLib.score.conformal import load_sets, p_value
+
+    sets = load_sets(model, model.default_scorer)
+    everyone = finish(model, encoded).summary
+    assert everyone["age_matching"] is None
+    for age, band in ((25.0, sets.ages < 40), (50.0, (sets.ages >= 40) & (sets.ages < 60)), (71.0, sets.ages >= 60)):
+        summary = finish(model, encoded, age=age).summary
+        peak = summary["subject_region_peak"]
+        assert peak == everyone["subject_region_peak"]
+        assert summary["subject_p_value"] == p_value(peak, sets.region_max[band])
+        assert summary["age_matching"]["n_calibration_scans_in_band"] == int(band.sum())
+        assert summary["conformal"]["n_calibration_scans"] == int(band.sum())
+        assert f"aged {summary['age_matching']['age_band']}" in summary["conformal"]["guarantee"]
+    assert finish(model, encoded, age=25.0).summary["subject_p_value"] != finish(model, encoded, age=71.0).summary[
+        "subject_p_value"
+    ]
+
+
+def test_age_errors_are_one_line(tmp_path, ixi_sample, capsys):
+    out = tmp_path / "out"
+    for value in ("-1", "200", "nan", "old"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", str(ixi_sample), "--out", str(out), "--age", value])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: latent-anomaly detect: argument --age: ")
+    code = main(["detect", str(ixi_sample), "--out", str(out), "--age", "50", "--scorer", "gaussian4mm", "--device", "cpu",
+                 "--progress", "none"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "stores no calibration ages" in err[0] and not out.exists()
+
+
 def test_guarantee_names_the_label_map_only_under_the_calibrated_rule(model, encoded):
     calibrated = finish(model, encoded).summary["conformal"]["guarantee"]
     everything = finish(model, encoded, regions="all").summary["conformal"]

@@ -36,9 +36,13 @@ def test_bundle_step_writes_from_the_config_and_records(monkeypatch, tmp_path, c
     (tmp_path / "work" / "records.json").write_text(json.dumps({"scorer": "knn"}))
     calls = []
     monkeypatch.setattr(conformal_bundle, "write", lambda *args: calls.append(args) or Path(args[4]))
-    argv = ["bundle", "--config", str(config), "--work", str(tmp_path / "work"), "--out", "o"]
+    ages = tmp_path / "participants.csv"
+    ages.write_text("MRID,Age,Sex\nIXI1,30.5,F\nIXI2,,M\n")
+    argv = ["bundle", "--config", str(config), "--work", str(tmp_path / "work"), "--out", "o", "--ages", str(ages)]
     assert calibrate.main(argv) == 0
-    assert calls == [(Path("models/latent-anomaly-t1"), {"scorer": "knn"}, conformal, "2.0.0", Path("o"), "d")]
+    assert calls == [
+        (Path("models/latent-anomaly-t1"), {"scorer": "knn"}, conformal, "2.0.0", Path("o"), "d", {"IXI1": 30.5})
+    ]
     assert capsys.readouterr().out == "wrote bundle o\n"
 
 

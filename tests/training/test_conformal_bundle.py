@@ -51,3 +51,19 @@ def test_sets_entry_lands_in_the_scorer_file(tmp_path, fmt):
     assert all(np.array_equal(arrays[k], v) for k, v in shipped.items())  # the other scorers' sets kept beside knn's
     for name in ("encoder.safetensors", "scorers/knn.safetensors", "template_t1.nii.gz"):
         assert bundle.manifest["files"][name] == sha256(MODEL / name)
+
+
+def test_ages_and_bands_are_stored_and_the_model_description_kept(tmp_path):
+    """Ages by case id (one unknown) become the scorer's ``ages`` array and its entry's bands; the bundle's config
+    keeps the model's own description (the sets' description goes to the entry only)."""
+    out = write(MODEL, _records(), SETTINGS, "9.9.9", tmp_path / "new", "the model", {"c0": 25.0, "c1": 70.5, "c3": 45})
+    bundle = Bundle.load(out)
+    contents = read(bundle)
+    entry = contents.calibration("knn")["conformal"]
+    assert entry["age_cuts"] == [40.0, 60.0] and entry["n_scans_with_age"] == 3
+    assert contents.config["description"] == "the model" and entry["description"].startswith("2-fold cross-fit")
+    ages = bundle.arrays(SETS_FILE)["knn.ages"]
+    assert ages[0] == 25.0 and ages[1] == 70.5 and np.isnan(ages[2]) and ages[3] == 45.0
+    plain = write(MODEL, _records(), SETTINGS, "9.9.9", tmp_path / "plain")  # no ages: nothing about them
+    assert "age_cuts" not in read(Bundle.load(plain)).calibration("knn")["conformal"]
+    assert "knn.ages" not in Bundle.load(plain).arrays(SETS_FILE)
