@@ -34,15 +34,12 @@ class LatentAnomaly(ScriptedLoadableModule):
         self.parent.helpText = """
 Flags regions of a T1-weighted brain MRI that look unlike the healthy scans the model was trained on.
 <ul>
-<li><b>Heatmap</b>: an anomaly score per voxel (0 outside the brain); higher means more unusual.
-It is not a probability and not a lesion segmentation.</li>
-<li><b>Subject p-value</b> and flag: how the scan compares with healthy calibration scans from the training
-scanner; the scan is flagged when its p-value is at most alpha (0.05, the model's default; the command line's
-<code>--alpha</code> sets another). For healthy scans like the calibration scans, at most alpha of them are flagged;
-other scanners, protocols or ages are not covered by that promise.</li>
-<li><b>Label map</b>: the regions above the calibrated <b>voxel threshold</b> that the model's rule keeps (model
-1.7.0: every region of a flagged scan, none otherwise), each with its own p-value in the regions table. Move the
-slider to re-threshold the heatmap without running the model again (regions found that way have no p-value).</li>
+<li><b>Heatmap</b>: anomaly score per voxel (0 outside the brain), not a probability nor a segmentation.</li>
+<li><b>Subject p-value</b>: the scan against healthy calibration scans; flagged when p &le; alpha (0.05). At most
+alpha of healthy scans like the calibration scans are flagged (not promised for other scanners, protocols, ages).</li>
+<li><b>Label map</b>: the regions above the calibrated <b>voxel threshold</b> the model's rule keeps (every region of
+a flagged scan, none otherwise), each with its p-value in the regions table. The slider re-thresholds the heatmap
+without running the model again (regions found that way have no p-value).</li>
 </ul>
 Detection runs in a separate process (Cancel stops it); the first run offers to install PyTorch and other
 Python packages. <b>Research software, not a medical device: not for diagnosis or treatment decisions.</b>
