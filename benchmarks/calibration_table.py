@@ -58,15 +58,32 @@ def scan_rows(models: dict[str, tuple[Model, float | None]], name: str) -> list[
                    "regions": s["n_components"], "ml": s["flagged_volume_ml"], "p": s.get("subject_p_value"),
                    "score": s["subject_score"], "peak": s.get("subject_region_peak")}
             if truth is not None:
-                pred = (sitk.GetArrayFromImage(result.labelmap) > 0) & brain
-                lesions = lesion_metrics(pred, truth & brain, tuple(scan.image.GetSpacing()[::-1]))
-                large = lesion_metrics(pred, truth & brain, tuple(scan.image.GetSpacing()[::-1]), MIN_LESION_ML)
-                row.update(n_lesions=lesions["n_lesions"], n_detected=lesions["n_detected"],
-                           n_lesions_large=large["n_lesions"], n_detected_large=large["n_detected"],
-                           tp=int((pred & truth).sum()), n_pred=int(pred.sum()), n_true=int((truth & brain).sum()))
+                row.update(lesion_counts(result.labelmap, truth, brain))
             rows.append(row)
         print(f"{name} {case.case_id}", flush=True)
     return rows
+
+
+def lesion_counts(labelmap: sitk.Image, truth: np.ndarray, brain: np.ndarray) -> dict[str, int]:
+    """Lesion components (all, and those of at least 0.1 mL) and voxel counts of a label map against the ground
+    truth, both inside the detector's brain mask."""
+    pred = (sitk.GetArrayFromImage(labelmap) > 0) & brain
+    spacing = tuple(labelmap.GetSpacing()[::-1])
+    lesions = lesion_metrics(pred, truth & brain, spacing)
+    large = lesion_metrics(pred, truth & brain, spacing, MIN_LESION_ML)
+    return {"n_lesions": lesions["n_lesions"], "n_detected": lesions["n_detected"],
+            "n_lesions_large": large["n_lesions"], "n_detected_large": large["n_detected"],
+            "tp": int((pred & truth).sum()), "n_pred": int(pred.sum()), "n_true": int((truth & brain).sum())}
+
+
+def print_tables(rows: list[dict]) -> None:
+    """The healthy-set and lesion-set tables of :func:`table`."""
+    healthy, lesion = table(rows)
+    print(markdown_table(healthy, ["set", "setting", "scans", "flagged", "flag rate", "FP regions median",
+                                   "FP regions max", "flagged mL median", "flagged mL max"]))
+    print()
+    print(markdown_table(lesion, ["set", "setting", "scans", "subject sensitivity", "lesion-wise sensitivity",
+                                  "lesions >= 0.1 mL", "their sensitivity", "voxel Dice"]))
 
 
 def table(rows: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -137,13 +154,8 @@ def main() -> None:
     }
     rows = [r for name in (*HEALTHY, *LESION) for r in scan_rows(models, name)]
     Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
-    healthy, lesion = table(rows)
     print(f"\n{machine()}\n")
-    print(markdown_table(healthy, ["set", "setting", "scans", "flagged", "flag rate", "FP regions median",
-                                   "FP regions max", "flagged mL median", "flagged mL max"]))
-    print()
-    print(markdown_table(lesion, ["set", "setting", "scans", "subject sensitivity", "lesion-wise sensitivity",
-                                  "lesions >= 0.1 mL", "their sensitivity", "voxel Dice"]))
+    print_tables(rows)
     print()
     print(markdown_table(ranking(rows), ["setting", "lesion scans", "healthy scans", "subject AUROC", "subject AP"]))
 

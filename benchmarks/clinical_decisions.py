@@ -25,14 +25,12 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from cache_scans import set_cases
-from calibration_table import HEALTHY, LESION, MIN_LESION_ML, table
+from calibration_table import HEALTHY, LESION, lesion_counts, print_tables
 from clinical_robustness import SETTINGS, simulate
 from common import machine, require_data
 
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.case import Case
-from LatentAnomalyLib.evaluation.metrics import lesion_metrics
-from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 
 
@@ -56,14 +54,7 @@ def scan_row(detector: Detector, name: str, case: Case, setting: str, image: Pat
            "score": s["subject_score"], "shape": list(result.heatmap.GetSize())}
     if label is not None:
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(label))) > 0
-        brain = result.preprocessed.native_mask
-        pred = (sitk.GetArrayFromImage(result.labelmap) > 0) & brain
-        spacing = tuple(result.heatmap.GetSpacing()[::-1])
-        lesions = lesion_metrics(pred, truth & brain, spacing)
-        large = lesion_metrics(pred, truth & brain, spacing, MIN_LESION_ML)
-        row.update(n_lesions=lesions["n_lesions"], n_detected=lesions["n_detected"],
-                   n_lesions_large=large["n_lesions"], n_detected_large=large["n_detected"],
-                   tp=int((pred & truth).sum()), n_pred=int(pred.sum()), n_true=int((truth & brain).sum()))
+        row.update(lesion_counts(result.labelmap, truth, result.preprocessed.native_mask))
     return row
 
 
@@ -93,16 +84,12 @@ def main() -> None:
                     rows.append(scan_row(detector, name, case, f"{setting}, alpha {args.alpha:g}", image, label))
             print(f"{setting} {name}: {len(cases)} scans in {time.time() - t0:.0f} s", flush=True)
             (out / "rows.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, default=float))
-    healthy, lesion = table(rows)
     print(f"\n## Calibrated decisions on clinical grids, {model.name} {model.version} ({model.default_scorer})")
     print(f"\n{machine()}\n")
-    print(markdown_table(healthy, ["set", "setting", "scans", "flagged", "flag rate", "FP regions median",
-                                   "FP regions max", "flagged mL median", "flagged mL max"]))
-    print()
-    print(markdown_table(lesion, ["set", "setting", "scans", "subject sensitivity", "lesion-wise sensitivity",
-                                  "lesions >= 0.1 mL", "their sensitivity", "voxel Dice"]))
+    print_tables(rows)
     settings = dict.fromkeys(r["setting"] for r in rows)
-    median_p = {k: float(np.median([r["p"] for r in rows if r["setting"] == k and r["set"] in HEALTHY])) for k in settings}
+    healthy_p = {k: [r["p"] for r in rows if r["setting"] == k and r["set"] in HEALTHY] for k in settings}
+    median_p = {k: float(np.median(p)) for k, p in healthy_p.items() if p}
     print(f"\nmedian healthy p-value per setting: {median_p}")
 
 if __name__ == "__main__":
