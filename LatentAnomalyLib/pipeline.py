@@ -87,7 +87,7 @@ class Detector:
         if self.options.regions not in (None, *REGION_MODES):
             raise InputError(f"--regions must be one of {', '.join(REGION_MODES)}, got {self.options.regions!r}")
         self._sets: dict[str, CalibrationSets | None] = {}
-        if self.options.age is not None:  # checked before any scan is read
+        if self.options.age is not None:  # checked before detection starts
             label = f"{model.name} {model.version} ({self.scorer_name})"
             try:
                 sets = self.calibration_sets(self.scorer_name)
@@ -220,7 +220,7 @@ class Detector:
             labels = (ids > 0).astype(np.uint8)
             return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
         alpha = self.options.alpha
-        matched = None
+        matched, everyone = None, sets
         if self.options.age is not None:
             try:
                 label = f"{self.model.name} {self.model.version} ({name})"
@@ -231,6 +231,8 @@ class Detector:
         self._note(sets.smallest_p_note(alpha))
         score = map_statistic(sets.map_statistic, raw, mask)
         fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha, region_peak)}
+        if matched:  # the not-a-brain check (subject score far above its threshold) compares with every scan
+            fields["subject_score_threshold"] = everyone.thresholds(alpha)["subject_score_threshold"]
         scored = components if user_threshold else sets.regions(components, alpha)
         kept = sets.shown(scored, fields["subject_flagged"]) if mode == "calibrated" else scored
         labels = np.isin(ids, [c["id"] for c in kept]).astype(np.uint8)

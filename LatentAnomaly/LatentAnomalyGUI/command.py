@@ -37,8 +37,8 @@ def _path_argument(value: PathLike | None, what: str) -> str:
 
 
 def validate_threshold(threshold: object) -> float:
-    """The voxel threshold as a float; refuse booleans, text, NaN, infinities and values at or below 0 (which would
-    label the background), as the CLI's ``--threshold`` does."""
+    """The voxel threshold as a float; refuse booleans, text, NaN, infinities and values at or below 0 (the heatmap is
+    0 outside the brain: a negative threshold would label the background), as the CLI's ``--threshold`` does."""
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     value = float(threshold)

@@ -76,7 +76,17 @@ def _bundle(args: argparse.Namespace) -> int:
 
     config = json.loads(Path(args.config).read_text())
     records = json.loads((Path(args.work) / "records.json").read_text())
-    ages = participant_ages(Path(args.ages) if args.ages else data_root() / "ixi-t1" / "participants.csv")
+    table = Path(args.ages) if args.ages else data_root() / "ixi-t1" / "participants.csv"
+    if args.ages and not table.is_file():
+        print(f"error: --ages {table}: no such file", file=sys.stderr)
+        return 2
+    try:
+        ages = participant_ages(table)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    known = sum(r["case_id"] in ages for r in records.get("records", []))
+    print(f"ages for {known} of {len(records.get('records', []))} calibration scans ({table})")
     out = write(
         Path(args.model), records, config["conformal"], config["version"], Path(args.out), config.get("description"),
         ages,

@@ -30,7 +30,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def threshold_value(text: str) -> float:
-    """``--threshold``: a voxel score threshold, a finite number above 0 (0 or below would label the background)."""
+    """``--threshold``: a voxel score threshold, a finite number above 0 (the heatmap is 0 outside the brain, so a
+    negative threshold would label the background, and 0 every brain voxel with any excess)."""
     try:
         value = float(text)
     except ValueError:
@@ -52,14 +53,13 @@ def alpha_value(text: str) -> float:
 
 
 def age_value(text: str) -> float:
-    """``--age``: the patient's age in years, a finite number from 0 to 130."""
+    """``--age``: the patient's age in years (``score.age_bands.check_age``; imported here only when given)."""
+    from ..score.age_bands import check_age
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 130.0):
-        raise argparse.ArgumentTypeError(f"must be a number of years from 0 to 130, got {text}")
-    return value
+        return check_age(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if "age must" in str(error) else f"not a number: {text!r}") from None
 
 
 def add_conformal_options(p: argparse.ArgumentParser) -> None:

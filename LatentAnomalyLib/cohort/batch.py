@@ -18,6 +18,8 @@ from ..errors import InputError
 from ..io.publish import check_not_inside_inputs, folder_lock
 from ..outputs.detection import check_scorer
 from ..progress import BatchProgress
+from ..score.age_bands import cohort_notes
+from ..score.conformal import load_sets
 from .inputs import discover
 from .paths import PARTIAL
 from .records import load_record, write_scores
@@ -104,6 +106,14 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
         require_highdicom()
     model = Model.load(options.model)
     check_scorer(model, options.scorer)
+    scorer = options.scorer or model.default_scorer
+    try:  # before any scan is read: an age column the model cannot use, alphas no scan can reach
+        age_notes = cohort_notes(load_sets(model, scorer), [c.age for c in cases], options.alpha,
+                                 f"{model.name} {model.version} ({scorer})")
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    for note in age_notes:
+        print(f"note: {note}", file=sys.stderr)
     check_not_inside_inputs(out, [case.path for case in cases])
     _prepare_out(out)  # after every check: a refused run leaves no output folder
     # one batch run (or one shard of a distributed run) writes into a folder at a time

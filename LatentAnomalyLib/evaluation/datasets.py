@@ -23,13 +23,23 @@ def data_root() -> Path:
 
 def participant_ages(path: Path) -> dict[str, float]:
     """Ages in years by scan id from a participants table (``ixi-t1/participants.csv``: columns MRID and Age; rows
-    without an age are left out); an empty dict when the file does not exist."""
+    without an age are left out); an empty dict when the file does not exist. A cell that is not a number is a
+    ``ValueError`` naming its row."""
     import csv
 
     if not Path(path).is_file():
         return {}
+    ages = {}
     with open(path, newline="") as handle:
-        return {row["MRID"]: float(row["Age"]) for row in csv.DictReader(handle) if (row.get("Age") or "").strip()}
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            text = (row.get("Age") or "").strip()
+            if not text:
+                continue
+            try:
+                ages[row["MRID"]] = float(text)
+            except ValueError:
+                raise ValueError(f"{path} row {line}: Age {text!r} is not a number") from None
+    return ages
 
 
 def ixi_split(split_file: Path = DEFAULT_SPLIT) -> dict[str, list[str]]:

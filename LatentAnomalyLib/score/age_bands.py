@@ -50,6 +50,25 @@ def band_label(index: int, cuts: Sequence[float]) -> str:
     return f"{cuts[index - 1]:g} to under {cuts[index]:g}"
 
 
+def cohort_notes(sets: Any, ages: Sequence[float | None], alpha: float, model: str) -> list[str]:
+    """What a cohort run must say before it starts: refuses ages for ``sets`` without calibration ages (or without
+    sets), and names the age bands (or the whole calibration) in which no scan can be flagged at ``alpha``."""
+    known = sorted({float(a) for a in ages if a is not None})
+    if known and (sets is None or sets.ages is None):
+        raise ValueError(f"the list's age column needs calibration ages, and model {model} stores none; remove the "
+                         "column (p-values against every calibration scan)")
+    if sets is None:
+        return []
+    notes = []
+    if len(known) < len(ages) and (note := sets.smallest_p_note(alpha)):
+        notes.append(f"scans without an age: {note}")
+    for index in sorted({band_index(a, sets.age_cuts) for a in known}):
+        subset, info = age_matched(sets, next(a for a in known if band_index(a, sets.age_cuts) == index))
+        if note := subset.smallest_p_note(alpha):
+            notes.append(f"scans aged {info['age_band']}: {note}")
+    return notes
+
+
 def calibration_for_age(sets: Any, age: float, model: str) -> tuple[Any, dict[str, Any], str | None]:
     """:func:`age_matched` for detection: refuses a model without calibration ages, and adds the note to show when
     ``age`` lies outside the calibration scans' ages (its band's guarantee does not cover it)."""
@@ -60,7 +79,7 @@ def calibration_for_age(sets: Any, age: float, model: str) -> tuple[Any, dict[st
     note = None
     if not info["age_inside_calibration_ages"] and info["calibration_ages"]:
         low, high = info["calibration_ages"]
-        note = f"age {age:g} is outside the calibration scans' ages ({low:.0f}-{high:.0f}): its band's guarantee does not cover it"
+        note = f"age {age:g} is outside the calibration scans' ages ({low:.1f}-{high:.1f}): its band's guarantee does not cover it"
     return subset, info, note
 
 

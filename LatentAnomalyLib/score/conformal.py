@@ -187,13 +187,15 @@ class CalibrationSets:
         return [r for r in regions if r["p_value_at_most_alpha"]]
 
     def smallest_p_note(self, alpha: float) -> str | None:
-        """A note when no scan can be flagged at ``alpha``: p-values are at least 1 / (n + 1)."""
-        smallest = 1.0 / (self.n + 1)
+        """A note when no scan can be flagged at ``alpha``: p-values are at least 1 / (n + 1) (2 / (n + 1) for the
+        Bonferroni ``combined`` statistic)."""
+        factor = 2 if self.subject_statistic == "combined" else 1
+        smallest = factor / (self.n + 1)
         if alpha >= smallest:
             return None
         return (
-            f"alpha {alpha:g} is below 1/{self.n + 1} = {smallest:.4f}, the smallest p-value {self.n} calibration "
-            "scans can give: no scan can be flagged at this alpha"
+            f"alpha {alpha:g} is below {factor}/{self.n + 1} = {smallest:.4f}, the smallest p-value {self.n} "
+            "calibration scans can give: no scan can be flagged at this alpha"
         )
 
     def describe(self, alpha: float, regions: str = "calibrated", band: str | None = None) -> dict[str, Any]:

@@ -36,6 +36,9 @@ def test_a_record_made_at_another_age_is_not_reused(tmp_path):
     assert load_record(tmp_path, "a", "a.nii.gz", {"alpha": 0.05}, 64.5) == row
     assert load_record(tmp_path, "a", "a.nii.gz", {"alpha": 0.05}, 30.0) is None
     assert load_record(tmp_path, "a", "a.nii.gz", {"alpha": 0.05}) is None  # the age was dropped from the list
+    older = {k: v for k, v in row.items() if k != "age"} | {"case_id": "b", "path": "b.nii.gz"}  # before 1.8.0
+    save_record(tmp_path, older)
+    assert load_record(tmp_path, "b", "b.nii.gz", {"alpha": 0.05}) == older  # no age then, none now: reused
 
 
 def test_batch_uses_each_rows_age(tmp_path, ixi_sample, mslub_sample):
@@ -53,3 +56,25 @@ def test_batch_uses_each_rows_age(tmp_path, ixi_sample, mslub_sample):
         summary = json.loads((single / "summary.json").read_text())
         assert float(rows[case_id]["p_value"]) == pytest.approx(summary["subject_p_value"], rel=1e-5)
     assert rows["ms"]["age"] == "30" and rows["ixi"]["age"] == ""
+    marginal = tmp_path / "single-ms-marginal"
+    assert main(["detect", str(ms), "--out", str(marginal), "--device", "cpu", "--progress", "none"]) == 0
+    assert json.loads((marginal / "summary.json").read_text())["subject_p_value"] != float(rows["ms"]["p_value"])
+
+
+def test_batch_refuses_an_age_column_the_scorer_cannot_use(tmp_path, ixi_sample, capsys):
+    listing = tmp_path / "cohort.csv"
+    listing.write_text(f"path,age\n{ixi_sample},50\n")
+    out = tmp_path / "out"
+    assert main(["batch", "--list", str(listing), "--out", str(out), "--scorer", "gaussian4mm", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "age column needs calibration ages" in err[0] and "(gaussian4mm)" in err[0]
+    assert not out.exists()
+
+
+def test_batch_says_when_an_age_band_cannot_flag_at_alpha(tmp_path, ixi_sample, capsys):
+    listing = tmp_path / "cohort.csv"
+    listing.write_text(f"path,age\n{ixi_sample},70\n")
+    argv = ["batch", "--list", str(listing), "--out", str(tmp_path / "out"), "--alpha", "0.02", "--export", "none",
+            "--device", "cpu", "--progress", "none"]
+    assert main(argv) == 0
+    assert "note: scans aged 60 or older: alpha 0.02 is below 1/35" in capsys.readouterr().err

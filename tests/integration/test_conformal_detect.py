@@ -200,7 +200,7 @@ def test_alpha_below_the_smallest_p_value_says_nothing_can_be_flagged(model, enc
 def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
     """``--age``: the p-value is the rank among the default scorer's calibration scans of that age band only, and the
     summary names the band; no age gives the marginal p-value over all of them."""
-    from LatentAnomalyLib.score.conformal import load_sets, p_value
+    from LatentAnomalyLib.score.conformal import decision_threshold, load_sets, p_value
 
     sets = load_sets(model, model.default_scorer)
     everyone = finish(model, encoded).summary
@@ -210,6 +210,13 @@ def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
         peak = summary["subject_region_peak"]
         assert peak == everyone["subject_region_peak"]
         assert summary["subject_p_value"] == p_value(peak, sets.region_max[band])
+        assert summary["subject_region_peak_threshold"] == decision_threshold(sets.region_max[band], 0.05)
+        assert summary["conformal"]["region_statistic_threshold"] == decision_threshold(sets.region_max[band], 0.05)
+        assert summary["regions_not_kept"]  # the healthy sample is not flagged: its regions are scored, not shown
+        for region in summary["regions_not_kept"]:
+            assert region["p_value"] == p_value(region["peak_score"], sets.region_max[band])
+        # the not-a-brain check still compares the subject score with every calibration scan
+        assert summary["subject_score_threshold"] == everyone["subject_score_threshold"]
         assert summary["age_matching"]["n_calibration_scans_in_band"] == int(band.sum())
         assert summary["conformal"]["n_calibration_scans"] == int(band.sum())
         assert f"aged {summary['age_matching']['age_band']}" in summary["conformal"]["guarantee"]

@@ -15,6 +15,7 @@ from LatentAnomalyLib.score.age_bands import (
     band_label,
     calibration_for_age,
     check_age,
+    cohort_notes,
 )
 from LatentAnomalyLib.score.conformal import CalibrationSets, p_value
 
@@ -51,7 +52,7 @@ def test_model_without_ages_or_empty_band_is_refused_and_outside_ages_noted():
     with pytest.raises(ValueError, match="no healthy calibration scan is aged 40 to under 60"):
         age_matched(_sets([1, 2], [25, 65]), 50.0)
     _, info, note = calibration_for_age(_sets([1, 2, 3], [25, 45, 65]), 90.0, "m 1.0")
-    assert info["age_band"] == "60 or older" and "outside the calibration scans' ages (25-65)" in note
+    assert info["age_band"] == "60 or older" and "outside the calibration scans' ages (25.0-65.0)" in note
     assert calibration_for_age(_sets([1, 2, 3], [25, 45, 65]), 44.0, "m 1.0")[2] is None
 
 
@@ -79,3 +80,18 @@ def test_age_matched_flags_keep_alpha_in_each_band_where_marginal_ones_do_not():
         tolerance = 3 * math.sqrt(alpha * (1 - alpha) / counts[band])
         assert matched[band] / counts[band] <= alpha + tolerance
     assert marginal[2] / counts[2] > alpha + 0.1 and marginal[0] / counts[0] < alpha - 0.1  # the drift is real
+
+
+def test_cohort_notes_refuse_unusable_ages_and_name_bands_that_cannot_flag():
+    plain = CalibrationSets(np.ones(3), np.ones(3), "peak", "region_peak", "t", 1.0, "flagged_scan")
+    with pytest.raises(ValueError, match="age column needs calibration ages"):
+        cohort_notes(plain, [None, 50.0], 0.05, "m")
+    with pytest.raises(ValueError, match="age column needs calibration ages"):
+        cohort_notes(None, [50.0], 0.05, "m")
+    assert cohort_notes(None, [None], 0.05, "m") == [] and cohort_notes(plain, [None], 0.5, "m") == []
+    sets = _sets(np.arange(12.0), [25] * 4 + [45] * 2 + [65] * 6)  # bands of 4, 2 and 6 scans
+    notes = cohort_notes(sets, [30.0, 50.0, None], 0.2, "m")  # 1/5, 1/3 and 1/13 against 0.2
+    assert len(notes) == 1 and notes[0].startswith("scans aged 40 to under 60: alpha 0.2 is below 1/3")
+    assert cohort_notes(sets, [70.0], 0.05, "m") == ["scans aged 60 or older: alpha 0.05 is below 1/7 = 0.1429, "
+                                                     "the smallest p-value 6 calibration scans can give: no scan can "
+                                                     "be flagged at this alpha"]

@@ -199,6 +199,8 @@ def test_smallest_p_note_exactly_below_one_over_n_plus_one():
     sets = _sets()  # 19 calibration scans
     assert sets.smallest_p_note(1 / 20) is None and sets.smallest_p_note(0.5) is None
     assert "1/20 = 0.0500" in sets.smallest_p_note(0.049)
+    combined = _sets(subject_statistic="combined")  # Bonferroni: p >= 2 / (n + 1)
+    assert combined.smallest_p_note(0.1) is None and "2/20 = 0.1000" in combined.smallest_p_note(0.09)
 
 
 def test_summary_names_the_rule_and_the_subject_fields():

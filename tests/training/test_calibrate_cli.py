@@ -33,7 +33,8 @@ def test_bundle_step_writes_from_the_config_and_records(monkeypatch, tmp_path, c
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"version": "2.0.0", "description": "d", "conformal": conformal}))
     (tmp_path / "work").mkdir()
-    (tmp_path / "work" / "records.json").write_text(json.dumps({"scorer": "knn"}))
+    records = {"scorer": "knn", "records": [{"case_id": "IXI1"}, {"case_id": "IXI2"}, {"case_id": "IXI3"}]}
+    (tmp_path / "work" / "records.json").write_text(json.dumps(records))
     calls = []
     monkeypatch.setattr(conformal_bundle, "write", lambda *args: calls.append(args) or Path(args[4]))
     ages = tmp_path / "participants.csv"
@@ -41,9 +42,15 @@ def test_bundle_step_writes_from_the_config_and_records(monkeypatch, tmp_path, c
     argv = ["bundle", "--config", str(config), "--work", str(tmp_path / "work"), "--out", "o", "--ages", str(ages)]
     assert calibrate.main(argv) == 0
     assert calls == [
-        (Path("models/latent-anomaly-t1"), {"scorer": "knn"}, conformal, "2.0.0", Path("o"), "d", {"IXI1": 30.5})
+        (Path("models/latent-anomaly-t1"), records, conformal, "2.0.0", Path("o"), "d", {"IXI1": 30.5})
     ]
-    assert capsys.readouterr().out == "wrote bundle o\n"
+    assert capsys.readouterr().out.splitlines() == [f"ages for 1 of 3 calibration scans ({ages})", "wrote bundle o"]
+    calls.clear()
+    argv_missing = [*argv[:-1], str(tmp_path / "absent.csv")]
+    assert calibrate.main(argv_missing) == 2 and "no such file" in capsys.readouterr().err and not calls
+    ages.write_text("MRID,Age\nIXI1,thirty\n")
+    assert calibrate.main(argv) == 2 and not calls
+    assert capsys.readouterr().err.strip() == f"error: {ages} row 2: Age 'thirty' is not a number"
 
 
 def test_bad_options_exit_2(capsys):
