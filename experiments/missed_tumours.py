@@ -25,7 +25,7 @@ from LatentAnomalyLib.evaluation.datasets import brats_cases
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 
-COLUMNS = ("case", "flagged", "p", "region peak", "peak threshold", "tumour mL", "tumour in brain mask",
+COLUMNS = ("case", "flagged", "p", "region peak", "peak threshold", "tumour mL", "tumour voxels outside mask",
            "tumour heat median", "tumour heat p95", "tumour heat max", "rest p99", "rest max")
 
 
@@ -51,6 +51,7 @@ def main() -> None:
             "case": case.case_id, "flagged": "yes" if s["subject_flagged"] else "no", "p": s.get("subject_p_value"),
             "region peak": s.get("subject_region_peak"), "peak threshold": s.get("subject_region_peak_threshold"),
             "tumour mL": float(tumour.sum()) * voxel_ml, "tumour in brain mask": float((tumour & brain).sum() / tumour.sum()),
+            "tumour voxels outside mask": int((tumour & ~brain).sum()),
             "tumour heat median": float(np.median(inside)), "tumour heat p95": float(np.percentile(inside, 95)),
             "tumour heat max": float(inside.max()), "rest p99": float(np.percentile(rest, 99)), "rest max": float(rest.max()),
         })
@@ -62,6 +63,10 @@ def main() -> None:
     below = [r for r in missed if r["tumour heat max"] <= r["rest max"]]
     print(f"\n{len(missed)} of {len(rows)} not flagged; in {len(below)} of them the tumour's hottest voxel is not above "
           "the hottest voxel elsewhere in the same brain")
+    flagged = [r for r in rows if r["flagged"] == "yes"]
+    outside = [r for r in flagged if r["rest max"] > r["tumour heat max"]]
+    print(f"{len(outside)} of {len(flagged)} flagged scans have their hottest voxel outside the tumour label")
+    print(f"tumour voxels outside the brain mask, all scans: {sum(r['tumour voxels outside mask'] for r in rows)}")
 
 
 if __name__ == "__main__":

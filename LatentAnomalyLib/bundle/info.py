@@ -86,7 +86,7 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
         + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
     ] + (
         ["      with --age: against the calibration scans of the age band ("
-         + ", ".join(f"{band} {n}" for band, n in c["age_bands"].items()) + ")"]
+         + ", ".join(f"{band}: {n} scans" for band, n in c["age_bands"].items()) + ")"]
         if c.get("age_bands")
         else []
     )
