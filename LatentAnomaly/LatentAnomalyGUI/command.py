@@ -22,6 +22,7 @@ SKULL_MODES = ("auto", "stripped", "skull")
 _SCORER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 PathLike = str | os.PathLike[str]
+DEFAULT_ALPHA = 0.05  # LatentAnomalyLib.score.conformal.DEFAULT_ALPHA (the module never imports the library)
 
 
 def _path_argument(value: PathLike | None, what: str) -> str:
@@ -72,11 +73,14 @@ def build_detect_command(
     device: str = "auto",
     skull: str = "auto",
     threshold: float | None = None,
+    alpha: float = 0.05,
+    age: float | None = None,
 ) -> list[str]:
     """``python -m LatentAnomalyLib.cli detect INPUT --out OUT --progress lines ...`` as an argument list.
 
     ``model_dir=None`` lets the CLI use its bundled default model, ``scorer=None`` the bundle's
-    default scorer and ``threshold=None`` the calibrated voxel threshold.
+    default scorer, ``threshold=None`` the calibrated voxel threshold and ``age=None`` p-values against every
+    calibration scan; ``alpha`` is the subject flag's false-positive rate.
     """
     args = [
         _path_argument(python, "Python executable"),
@@ -100,7 +104,24 @@ def build_detect_command(
         args += ["--scorer", name]
     if threshold is not None:
         args += ["--threshold", repr(validate_threshold(threshold))]
+    alpha = validate_number(alpha, "alpha", 0.0, 1.0, inclusive=False)
+    if alpha != DEFAULT_ALPHA:  # the command line's own default otherwise
+        args += ["--alpha", repr(alpha)]
+    if age is not None:
+        args += ["--age", repr(validate_number(age, "age", 0.0, 130.0, inclusive=True))]
     return args
+
+
+def validate_number(value: object, what: str, low: float, high: float, inclusive: bool) -> float:
+    """A finite real number within [low, high] (or (low, high) when not ``inclusive``), as the CLI requires."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    number = float(value)
+    inside = low <= number <= high if inclusive else low < number < high
+    if not (math.isfinite(number) and inside):
+        bounds = f"from {low:g} to {high:g}" if inclusive else f"strictly between {low:g} and {high:g}"
+        raise ValueError(f"{what} must be a number {bounds}, got {value!r}")
+    return number
 
 
 def build_info_command(python: PathLike, model_dir: PathLike | None = None) -> list[str]:

@@ -25,6 +25,8 @@ class DetectParameters:
     device: str = "auto"
     skull: str = "auto"
     threshold: float | None = None
+    alpha: float = 0.05
+    age: float | None = None  # years; None: p-values against every calibration scan
 
     @classmethod
     def fromParameterNode(cls, node: Any) -> DetectParameters:
@@ -33,12 +35,15 @@ class DetectParameters:
         modelPath = None if modelPath is None or str(modelPath).strip() in ("", ".") else Path(modelPath)
         scorer = (getattr(node, "scorer", "") or "").strip() or None
         threshold = float(node.threshold) if getattr(node, "overrideThreshold", False) else None
-        return cls(modelPath, scorer, node.device, node.skullMode, threshold)
+        age = float(getattr(node, "patientAge", -1.0))
+        alpha = float(getattr(node, "alpha", 0.05))
+        return cls(modelPath, scorer, node.device, node.skullMode, threshold, alpha, age if age >= 0 else None)
 
     def command(self, python: str, inputPath: str | Path, outputDir: str | Path, modelPath: Path | None) -> list[str]:
         """The ``detect`` command line for these parameters (``ValueError`` when one is invalid)."""
         return build_detect_command(
-            python, inputPath, outputDir, modelPath, self.scorer, self.device, self.skull, self.threshold
+            python, inputPath, outputDir, modelPath, self.scorer, self.device, self.skull, self.threshold, self.alpha,
+            self.age,
         )
 
 

@@ -31,6 +31,8 @@ class LatentAnomalyParameterNode:
     overrideThreshold - use ``threshold`` instead of the calibrated voxel threshold when detecting.
     threshold - voxel threshold (also what the slider re-thresholds the loaded heatmap with).
     createSegmentation - also convert the label map to a segmentation (for editing and DICOM SEG export).
+    alpha - false-positive rate of the subject flag (``--alpha``).
+    patientAge - years, for age-matched p-values (``--age``); -1 means unknown (p-values against every calibration scan).
     heatmapOpacity - opacity of the heatmap over the scan in the slice views (0 hidden, 1 opaque).
     groundTruth - optional lesion label map or segmentation; Dice, AUROC and AUPRC are shown when set.
         (``typing.Union`` with ``None``, the form Slicer's wrapper documents for a combo box of several node types.)
@@ -46,5 +48,7 @@ class LatentAnomalyParameterNode:
     overrideThreshold: bool = False
     threshold: float = 0.0
     createSegmentation: bool = False
+    alpha: Annotated[float, WithinRange(0.001, 0.5)] = 0.05
+    patientAge: Annotated[float, WithinRange(-1.0, 130.0)] = -1.0
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     groundTruth: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode, None]  # noqa: UP007

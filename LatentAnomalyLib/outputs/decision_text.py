@@ -33,6 +33,15 @@ def flag_conditions_text(summary: dict[str, Any]) -> str | None:
     return peak[:-1] + f", or when the subject score is above {score_threshold:.2f})"
 
 
+def age_matching_text(summary: dict[str, Any]) -> str | None:
+    """"age-matched: against the N calibration scans aged BAND (age A)" when ``--age`` was given, else None."""
+    matched = summary.get("age_matching")
+    if not isinstance(matched, dict):
+        return None
+    return (f"age-matched: against the {matched.get('n_calibration_scans_in_band')} calibration scans aged "
+            f"{matched.get('age_band')} (age {matched.get('age'):g})")
+
+
 def shows_flagged_scan_regions(summary: dict[str, Any]) -> bool:
     """Whether the calibrated label map shows every region of a flagged scan (rather than regions by p-value)."""
     conformal = summary.get("conformal")

@@ -263,3 +263,31 @@ def test_format_model_info():
         "Scorers: knn, gaussian (default)",
         "  knn: voxel threshold 0.500 (p99), subject threshold 1.250",
     ]
+
+
+def test_alpha_and_age_reach_the_command_line_and_the_library_parser():
+    from LatentAnomalyLib.cli.main import build_parser
+
+    plain = command.build_detect_command("py", "in.nii", "out")
+    assert "--alpha" not in plain and "--age" not in plain  # the command line's defaults: 0.05, no age
+    args = command.build_detect_command("py", "in.nii", "out", alpha=0.1, age=67.0)
+    parsed = build_parser().parse_args(args[3:])
+    assert (parsed.alpha, parsed.age) == (0.1, 67.0)
+    assert command.build_detect_command("py", "in.nii", "out", age=0.0)[-2:] == ["--age", "0.0"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0.0}, "alpha must be a number strictly between 0 and 1"),
+        ({"alpha": 1.0}, "alpha must be a number strictly between 0 and 1"),
+        ({"alpha": float("nan")}, "alpha must be a number strictly between 0 and 1"),
+        ({"alpha": "0.1"}, "alpha must be a number, got '0.1'"),
+        ({"age": -1.0}, "age must be a number from 0 to 130"),
+        ({"age": 131.0}, "age must be a number from 0 to 130"),
+        ({"age": True}, "age must be a number, got True"),
+    ],
+)
+def test_alpha_and_age_validation(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        command.build_detect_command("py", "in.nii", "out", **kwargs)

@@ -273,3 +273,10 @@ def test_detect_parameters_from_the_panel_in_one_place(tmp_path):
     assert args[args.index("--threshold") + 1] == "0.7" and args[args.index("--model") + 1] == str(tmp_path)
     with pytest.raises(ValueError, match="device must be one of"):
         DetectParameters(device="tpu").command("py", "/in.nrrd", "/out", None)
+    panel.alpha, panel.patientAge = 0.1, 67.0  # the panel's alpha and age (-1: unknown) reach the command line
+    aged = detection.DetectParameters.fromParameterNode(panel)
+    assert (aged.alpha, aged.age) == (0.1, 67.0)
+    args = aged.command("py", "/in.nrrd", "/out", None)
+    assert args[args.index("--alpha") + 1] == "0.1" and args[args.index("--age") + 1] == "67.0"
+    panel.patientAge = -1.0
+    assert detection.DetectParameters.fromParameterNode(panel).age is None

@@ -38,3 +38,18 @@ def test_score_warning_uses_the_scores_own_threshold_when_the_region_peak_decide
     assert len(warned) == 1 and "more than 3x the threshold (6.00)" in warned[0]
     assert out_of_distribution_warnings({**base, "subject_threshold": 6.0}) != []  # 1.5.x summaries
     assert out_of_distribution_warnings({**base, "subject_score": 12.0, "subject_score_threshold": 6.0}) == []
+
+
+def test_age_matching_is_named_in_the_slicer_and_review_texts():
+    from LatentAnomalyLib.outputs.decision_text import age_matching_text
+    from LatentAnomalyReview.summary import subject_lines
+    from tests.slicer_gui import results
+
+    summary = {"subject_p_value": 0.2, "alpha": 0.05, "subject_flagged": False, "subject_score": 3.0,
+               "subject_region_peak": 6.0, "subject_region_peak_threshold": 13.0, "subject_threshold": None,
+               "model": {"name": "m", "version": "1.8.0", "scorer": "s"}, "components": [], "n_components": 0,
+               "age_matching": {"age": 67.0, "age_band": "60 or older", "n_calibration_scans_in_band": 34}}
+    text = "age-matched: against the 34 calibration scans aged 60 or older (age 67)"
+    assert age_matching_text(summary) == text and age_matching_text({**summary, "age_matching": None}) is None
+    assert subject_lines(summary)[1] == text
+    assert "Age-matched: against the 34 calibration scans aged 60 or older (age 67)" in results.format_summary(summary)
