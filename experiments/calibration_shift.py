@@ -23,7 +23,6 @@ Nothing is chosen from these figures.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from common import machine, require_data
 from scipy import stats
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.datasets import participant_ages
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.score.age_bands import band_index, band_label
@@ -77,8 +77,7 @@ def main() -> None:
         raise SystemExit("the default scorer has no region-peak calibration sets")
     entry = model.calibration["scorers"][model.default_scorer]["conformal"]
     calibration = dict(zip(entry["case_ids"], sets.region_max.tolist()))
-    with open(root / "ixi-t1" / "participants.csv", newline="") as handle:
-        ages = {row["MRID"]: float(row["Age"]) for row in csv.DictReader(handle) if row["Age"]}
+    ages = participant_ages(root / "ixi-t1" / "participants.csv")
     found = {name: peaks(model, name, args.cache, ages) for name in ("ixi-test", "other-sites")}
     sets_peaks = {name: {c: v[0] for c, v in values.items()} for name, values in found.items()}
 
