@@ -34,6 +34,11 @@ from .ui import build_page
 VIEWS = {"axial": "Red", "coronal": "Green", "sagittal": "Yellow"}
 
 
+def _p(region: dict[str, Any]) -> float | None:
+    value = region.get("p_value")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def summary_text(data: CaseData) -> str:
     """The case's summary as a few lines (see :func:`LatentAnomalyReview.summary.summary_text`)."""
     return case_summary_text(data.summary, data.case.case_id, data.scan_found, data.case.scan_path)
@@ -80,6 +85,7 @@ class ReviewApp:
         self._show_case()
         self.ctrl.trigger("select_case")(self.select_case)
         self.ctrl.trigger("jump_region")(self.jump_region)
+        self.ctrl.trigger("jump_near_miss")(self.jump_near_miss)
         self.ctrl.trigger("save_labels")(self.save_labels)
         self.state.change("opacity")(self._on_opacity)
         self.state.change("threshold")(self._on_threshold)
@@ -114,6 +120,8 @@ class ReviewApp:
                 "opacity": self.scene.opacity,
                 "save_message": "",
                 "region_note": "",
+                "near_misses": [],
+                "focus_note": "",
             }
         )
 
@@ -137,8 +145,11 @@ class ReviewApp:
             }
         )
         self._publish_labels()
-        if self.data.components:
-            self.scene.jump_to(self.data.components[0]["centroid_ras_mm"])
+        self._publish_near_misses()
+        point, why = self.data.focus_ras()
+        self.state.focus_note = f"views open on the {why}"
+        if point is not None:  # a scan not flagged has no region shown: without this the views stay at 0 mm
+            self.scene.jump_to(point)
 
     def _case_files(self) -> list[dict[str, str]]:
         """Links to the case's output files, served by ``/results/`` (see :mod:`LatentAnomalyReview.files`)."""
@@ -154,6 +165,11 @@ class ReviewApp:
         self.state.label_ml = f"{voxels * self.data.voxel_ml:.2f}"
         self.state.regions = region_rows(self.data.components, self.data.region_p_values(), self.data.summary.get("alpha"))
         self.state.region_note = "" if self.data.at_calibrated_threshold else REGION_P_NOTE
+
+    def _publish_near_misses(self) -> None:
+        """Regions above the voxel threshold that detect's label map does not show, each with its p-value."""
+        missed = self.data.near_misses()
+        self.state.near_misses = region_rows(missed, [_p(r) for r in missed], self.data.summary.get("alpha"))
 
     def select_case(self, index: int) -> None:
         index = int(index)
@@ -172,6 +188,12 @@ class ReviewApp:
         index = int(index)
         if 0 <= index < len(self.data.components):
             self.scene.jump_to(self.data.components[index]["centroid_ras_mm"])
+
+    def jump_near_miss(self, index: int) -> None:
+        index = int(index)
+        missed = self.data.near_misses()
+        if 0 <= index < len(missed) and missed[index].get("centroid_ras_mm") is not None:
+            self.scene.jump_to(missed[index]["centroid_ras_mm"])
 
     def save_labels(self) -> None:
         try:

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from LatentAnomalyLib.bundle.contents import min_component_ml as bundle_min_component_ml
 from LatentAnomalyLib.errors import InputError
 from LatentAnomalyLib.io.write import copy_geometry, write_image, write_json
+from LatentAnomalyLib.outputs.focus import focus_region, hottest_voxel_ijk, near_misses
 from LatentAnomalyLib.outputs.viewing import heatmap_display_range, scan_window
 from LatentAnomalyLib.score.components import label_components
 
@@ -150,6 +151,22 @@ class CaseData:
         bits = np.array(list(np.ndindex(2, 2, 2)), dtype=bool)  # the 8 corners, (z, y, x) order
         ijk = np.where(bits, np.array(highs), np.array(lows))[:, ::-1]
         return (ras_matrix(self.reference) @ np.c_[ijk, np.ones(8)].T).T[:, :3]
+
+    def focus_ras(self) -> tuple[list[float] | None, str]:
+        """(RAS point, why) the views open on: the largest region shown, else the strongest near miss, else the
+        hottest voxel, else the brain's centre (:mod:`LatentAnomalyLib.outputs.focus`); (None, ...) for an empty map."""
+        region, why = focus_region(self.summary)
+        if region is not None and region.get("centroid_ras_mm") is not None:
+            return [float(v) for v in region["centroid_ras_mm"]], why
+        ijk = hottest_voxel_ijk(self.heatmap)
+        if ijk is not None:
+            return [float(v) for v in (ras_matrix(self.reference) @ [*ijk, 1.0])[:3]], "hottest voxel"
+        corners = self.brain_corners_ras
+        return (None, "empty heatmap") if corners is None else ([float(v) for v in corners.mean(axis=0)], "brain centre")
+
+    def near_misses(self) -> list[dict[str, Any]]:
+        """Detect's regions above the voxel threshold that its label map does not show, strongest first."""
+        return near_misses(self.summary)
 
     @property
     def peak(self) -> float:

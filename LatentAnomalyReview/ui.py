@@ -2,7 +2,7 @@
 
 Only widgets and bindings live here; every action is a method of :class:`LatentAnomalyReview.app.ReviewApp` reached
 through ``trigger(...)`` or a state change. Element ids (``case-row-N``, ``region-row-N``, ``threshold-slider``,
-``label-voxels``, ``region-note``, ``slice-positions``, ``save-button``, ``save-message``) are what the browser tests
+``label-voxels``, ``region-note``, ``near-miss-row-N``, ``focus-note``, ``slice-positions``, ``save-button``, ``save-message``) are what the browser tests
 use. The region list shows each region's p-value and whether it is at most alpha ("n/a" without one).
 """
 
@@ -59,7 +59,7 @@ def _case_list() -> None:
 
 
 def _region_list() -> None:
-    html.Div("Regions (click to go there)", classes="text-subtitle-2 mt-3")
+    html.Div("Regions in the label map (click to go there)", classes="text-subtitle-2 mt-3")
     with html.Table(style=_TABLE, id="region-list"):
         with html.Tr():
             for title in ("#", "volume mL", "peak", "p", "p \u2264 \u03b1", "centroid RAS mm"):
@@ -77,8 +77,31 @@ def _region_list() -> None:
             html.Td("{{ r.p_value }}")
             html.Td("{{ r.kept }}")
             html.Td("{{ r.centroid }}")
-    html.Div("no region above the threshold", v_if=("regions.length === 0",), classes="text-caption")
+    html.Div("no region in the label map", v_if=("regions.length === 0",), classes="text-caption")
     html.Div("{{ region_note }}", v_if=("region_note",), id="region-note", classes="text-caption")
+    _near_miss_list()
+
+
+def _near_miss_list() -> None:
+    """Detect's regions above the voxel threshold that its label map does not show (the near misses of a scan
+    not flagged), with their p-values; a click goes there."""
+    with html.Div(v_if=("near_misses.length > 0",), id="near-misses"):
+        html.Div("Not in the label map: regions above the voxel threshold not kept (click to go there)",
+                 classes="text-subtitle-2 mt-3")  # fmt: skip
+        with html.Table(style=_TABLE, id="near-miss-list"):
+            with html.Tr():
+                for title in ("#", "volume mL", "peak", "p", "p \u2264 \u03b1", "centroid RAS mm"):
+                    html.Th(title, style="text-align: left")
+            with html.Tr(
+                v_for="(r, i) in near_misses",
+                key="i",
+                id=("`near-miss-row-${i}`",),
+                click="trigger('jump_near_miss', [i])",
+                style="cursor: pointer",
+            ):
+                for cell in ("id", "volume", "peak", "p_value", "kept", "centroid"):
+                    html.Td(f"{{{{ r.{cell} }}}}")
+    html.Div("{{ focus_note }}", v_if=("focus_note",), id="focus-note", classes="text-caption")
 
 
 def build_page(server: Server, layout_manager: LayoutManager, slice_keys: dict[str, str]) -> VAppLayout:

@@ -9,7 +9,10 @@ regions, each with its own p-value); regions recomputed at another threshold hav
 calibration holds at the calibrated voxel threshold only), and a model without calibration leaves both cells empty.
 Centroids are in the scan's own RAS millimetres (``LatentAnomalyLib.score.components`` converts
 SimpleITK's LPS), which is what Slicer calls RAS for the untransformed volume; when a summary has only
-the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Plain Python: tested without Slicer.
+the voxel centroid, the volume's IJK-to-RAS matrix gives the same point. Below the label map's regions the table
+lists detect's near misses (regions above the voxel threshold that the label map does not show, strongest first,
+"(not shown)" after their number), so a scan that is not flagged still has its strongest evidence one click away.
+Plain Python: tested without Slicer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from LatentAnomalyLib.outputs.focus import near_misses
 from LatentAnomalyLib.score.conformal import finite_number
 
 COLUMNS = ("#", "Volume (mL)", "Peak score", "p-value", "p \u2264 alpha", "Centroid R, A, S (mm)")
@@ -37,6 +41,7 @@ class RegionRow:
     p_value: float | None = None
     kept: bool | None = None
     calibrated: bool = False
+    shown: bool = True
 
     def cells(self) -> tuple[str, str, str, str, str, str]:
         """The table cells, in :data:`COLUMNS` order (p-value cells: "n/a" for a calibrated model's region without
@@ -46,7 +51,8 @@ class RegionRow:
         missing = NOT_AVAILABLE if self.calibrated else ""
         p = missing if self.p_value is None else f"{self.p_value:.3g}"
         kept = missing if self.kept is None else ("yes" if self.kept else "no")
-        return str(self.number), f"{self.volume_ml:.2f}", peak, p, kept, where
+        number = str(self.number) if self.shown else f"{self.number} (not shown)"
+        return number, f"{self.volume_ml:.2f}", peak, p, kept, where
 
 
 
@@ -88,19 +94,37 @@ def region_rows(summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | 
             -(finite_number(c.get("mean_score")) or 0.0),
         )
     )
+    return _rows(components, summary, ijk_to_ras_matrix, start=1, shown=True)
+
+
+def near_miss_rows(
+    summary: Mapping[str, Any] | None, ijk_to_ras_matrix: Matrix4 | None = None, start: int = 1
+) -> list[RegionRow]:
+    """Rows for detect's near misses (``regions_not_kept``, strongest first), numbered from ``start``; none once the
+    threshold moved away from detect's (they describe detect's label map, not the one on screen)."""
+    detected = finite_number((summary or {}).get("detected_voxel_threshold"))
+    if detected is not None and detected != finite_number((summary or {}).get("voxel_threshold")):
+        return []
+    return _rows(near_misses(summary), summary, ijk_to_ras_matrix, start=start, shown=False)
+
+
+def _rows(
+    regions: list[Mapping[str, Any]], summary: Mapping[str, Any] | None, matrix: Matrix4 | None, start: int, shown: bool
+) -> list[RegionRow]:
     alpha = finite_number((summary or {}).get("alpha"))
     rows = []
-    for number, component in enumerate(components, start=1):
+    for number, component in enumerate(regions, start=start):
         p = finite_number(component.get("p_value"))
         rows.append(
             RegionRow(
                 number,
                 finite_number(component.get("volume_ml")) or 0.0,
                 finite_number(component.get("peak_score")),
-                centroid_ras(component, ijk_to_ras_matrix),
+                centroid_ras(component, matrix),
                 p_value=p,
                 kept=None if p is None or alpha is None else p <= alpha,
                 calibrated=alpha is not None,
+                shown=shown,
             )
         )
     return rows

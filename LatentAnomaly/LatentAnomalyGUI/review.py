@@ -16,7 +16,7 @@ import numpy as np
 from .display import ResultDisplay
 from .ground_truth import ground_truth_metrics, resample_like
 from .nodes import SceneNodes, array_of, ijk_to_ras, sitk_image, to_world
-from .regions import RegionRow, region_rows
+from .regions import RegionRow, centroid_ras, near_miss_rows, region_rows
 from .rethreshold import calibrated_subset, min_component_ml, relabel, summary_after_rethreshold, voxel_volume_ml
 
 SUMMARY_ATTRIBUTE = "LatentAnomaly.Summary"  # on the label map node: the summary survives scene save/load
@@ -62,9 +62,27 @@ class ReviewTools:
 
     @staticmethod
     def regionRows(labelNode: Any, summary: dict[str, Any] | None) -> list[RegionRow]:
-        """Table rows of the summary's components, centroids taken from the label map's geometry if needed."""
+        """Table rows of the summary's components, then detect's near misses (regions not shown), centroids taken
+        from the label map's geometry if needed."""
         matrix = ijk_to_ras(labelNode).tolist() if labelNode is not None else None
-        return region_rows(summary, matrix)
+        shown = region_rows(summary, matrix)
+        return shown + near_miss_rows(summary, matrix, start=len(shown) + 1)
+
+    @staticmethod
+    def focusPoint(heatmapNode: Any, labelNode: Any) -> tuple[tuple[float, float, float] | None, str]:
+        """(RAS point, why) a loaded result opens on: the largest region shown, else the strongest near miss, else the
+        heatmap's hottest voxel (a scan not flagged has no region shown; without this the views stay where they were,
+        often outside the volume)."""
+        from LatentAnomalyLib.outputs.focus import focus_region, hottest_voxel_ijk
+
+        region, why = focus_region(summary_of(labelNode))
+        matrix = ijk_to_ras(labelNode).tolist() if labelNode is not None else None
+        point = centroid_ras(region, matrix) if region is not None else None
+        if point is None and heatmapNode is not None:
+            ijk = hottest_voxel_ijk(np.asarray(array_of(heatmapNode)))
+            if ijk is not None:
+                point, why = tuple(float(v) for v in (ijk_to_ras(heatmapNode) @ [*ijk, 1.0])[:3]), "hottest voxel"
+        return (None, why) if point is None else (to_world(heatmapNode or labelNode, point), why)
 
     def jumpToRegion(self, row: RegionRow, referenceNode: Any = None) -> tuple[float, float, float] | None:
         """Centre all slice views on the region's centroid (through the node's parent transform, if any)."""

@@ -2,7 +2,8 @@
 
 :class:`ResultLoader` reads ``heatmap.nii.gz`` and ``labelmap.nii.gz`` with the volumes logic (the label map as a
 label map node), forgets their temporary files so a saved scene carries the data, puts them under the input's
-parent transform, stores the summary on the label map node and shows them. A failure removes every node it added:
+parent transform, stores the summary on the label map node, shows them and centres the views on the largest region
+shown, else the strongest near miss, else the hottest voxel. A failure removes every node it added:
 the scene is left as it was. Works on any MRML scene; ``slicer`` is imported inside the methods it calls.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from .detection import DetectionOutcome
 from .display import ResultDisplay, Shown
 from .nodes import SceneNodes
-from .review import MODEL_ATTRIBUTE, SUMMARY_ATTRIBUTE
+from .review import MODEL_ATTRIBUTE, SUMMARY_ATTRIBUTE, ReviewTools
 
 
 class ResultLoader:
@@ -25,6 +26,7 @@ class ResultLoader:
         self.nodes = nodes
         self.display = display
         self.lastShown: Shown | None = None
+        self.lastFocus = ""  # which point the views opened on (see ReviewTools.focusPoint)
 
     def exportInput(self, volumeNode: Any, path: str | Path) -> Path:
         """Write the input volume for the CLI (NRRD, uncompressed); the node keeps its own storage."""
@@ -46,6 +48,9 @@ class ResultLoader:
             if outcome.modelPath is not None:
                 label.SetAttribute(MODEL_ATTRIBUTE, str(outcome.modelPath))
             self.lastShown = self.display.show(inputVolume, heatmap, label, float(outcome.summary["voxel_threshold"]))
+            point, self.lastFocus = ReviewTools.focusPoint(heatmap, label)
+            if point is not None:  # a scan not flagged shows no region: open on its near miss or hottest voxel
+                self.display.jumpTo(point)
         except Exception:
             for node in added:  # a half-loaded result would be left behind: leave the scene as it was
                 self.removeWithDisplay(node)

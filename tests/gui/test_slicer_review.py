@@ -264,3 +264,22 @@ def test_back_at_the_detected_threshold_a_calibrated_label_map_keeps_only_detect
     assert int(labels.sum()) == 133 and len(shown) == 2  # another threshold: every region above it
     everything = {**detected, "regions": "all"}  # --regions all: every region, also at the detected threshold
     assert int(rethreshold.calibrated_subset(everything, 0.5, ids, components)[0].sum()) == 133
+
+
+def test_near_misses_follow_the_regions_shown_at_the_detected_threshold_only():
+    image = _heatmap_image()
+    voxel_ml = rethreshold.voxel_volume_ml(image.GetSpacing())
+    detected = _detected(image, 0.5)
+    missed = regions.near_miss_rows(detected, start=2)
+    assert [(r.number, r.p_value, r.kept, r.shown) for r in missed] == [(2, 0.6, False, False)]
+    assert missed[0].cells()[0] == "2 (not shown)" and missed[0].ras == tuple(detected["regions_not_kept"][0]["centroid_ras_mm"])
+    not_flagged = {**detected, "components": [], "n_components": 0,
+                   "regions_not_kept": [*detected["regions_not_kept"], *detected["components"]]}  # fmt: skip
+    # a scan not flagged: every region above the voxel threshold is a near miss, strongest (smallest p) first
+    assert [r.p_value for r in regions.near_miss_rows(not_flagged)] == [0.01, 0.6]
+    labels, components = rethreshold.relabel(image, 1.5, 0.05)
+    moved = rethreshold.summary_after_rethreshold(detected, 1.5, labels, components, voxel_ml)
+    assert regions.near_miss_rows(moved) == []  # they describe detect's label map, not the one on screen
+    labels, components = rethreshold.relabel(image, 0.5, 0.05)
+    back = rethreshold.summary_after_rethreshold(moved, 0.5, labels, components, voxel_ml)
+    assert regions.near_miss_rows(back) == []  # back at detect's threshold the region is in the table already

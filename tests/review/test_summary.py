@@ -8,9 +8,10 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from LatentAnomalyReview.case_data import CaseData
+from LatentAnomalyReview.case_data import CaseData, ras_matrix
 from LatentAnomalyReview.results import load_results
 from LatentAnomalyReview.summary import region_rows, summary_text
 
@@ -116,3 +117,23 @@ def test_summary_of_a_model_1_6_summary_states_the_region_peak_and_the_rule() ->
     assert "label map: every region of a flagged scan; 2 region(s) above the voxel threshold not kept" in lines
     no_threshold = summary_text({**summary, "subject_region_peak_threshold": None}, "a", True, "")
     assert "largest region peak 9.25 (no threshold at this alpha)" in no_threshold.splitlines()
+
+
+@pytest.mark.slow  # shares test_null_threshold_case_from_detect's detect run
+def test_a_case_not_flagged_opens_on_its_near_miss_inside_the_volume(low_alpha_case: Path) -> None:
+    """The views of a scan that is not flagged go to its strongest near miss (they stayed at 0 mm, outside a
+    volume such as BraTS's, before), and the near misses are listed with their p-values."""
+    summary = json.loads((low_alpha_case / "summary.json").read_text())
+    data = CaseData.load(load_results(low_alpha_case).cases[0], low_alpha_case)
+    missed = data.near_misses()
+    assert summary["components"] == [] and len(missed) == len(summary["regions_not_kept"]) >= 1
+    ps = [m["p_value"] for m in missed]
+    assert ps == sorted(ps) and all(p > summary["alpha"] for p in ps)
+    point, why = data.focus_ras()
+    assert "near miss" in why and point == missed[0]["centroid_ras_mm"]
+    corners = data.brain_corners_ras
+    assert np.all(point >= corners.min(axis=0)) and np.all(point <= corners.max(axis=0))
+    data.summary = {**data.summary, "regions_not_kept": []}  # no region at all: the hottest voxel
+    point, why = data.focus_ras()
+    k, j, i = np.unravel_index(int(np.argmax(data.heatmap)), data.heatmap.shape)
+    assert why == "hottest voxel" and point == pytest.approx((ras_matrix(data.reference) @ [i, j, k, 1.0])[:3])

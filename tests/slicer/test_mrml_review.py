@@ -187,3 +187,59 @@ def test_reset_of_a_calibrated_label_map_gives_detects_label_map_again(mrml, tmp
     assert back["n_components"] == detected["n_components"] and len(mrml.logic.review.regionRows(label, back)) == len(
         detected["components"]
     )
+
+
+def _unflagged_copy(sample_detection, tmp_path, keep_regions: bool):
+    """The shared detection as a scan not flagged: an empty label map, its regions moved to ``regions_not_kept``
+    (or dropped, ``keep_regions`` False)."""
+    import shutil
+
+    import SimpleITK as sitk
+
+    from tests.slicer.conftest import saved_outcome
+
+    for path in sample_detection.files.iterdir():
+        shutil.copy2(path, tmp_path / path.name)
+    labels = sitk.ReadImage(str(tmp_path / "labelmap.nii.gz"))
+    empty = sitk.Image(labels.GetSize(), labels.GetPixelID())
+    empty.CopyInformation(labels)
+    sitk.WriteImage(empty, str(tmp_path / "labelmap.nii.gz"))
+    outcome = saved_outcome(sample_detection, tmp_path)
+    regions = outcome.summary["components"]
+    assert regions, "the shared detection has regions at the calibrated voxel threshold"
+    outcome.summary = {**outcome.summary, "components": [], "n_components": 0, "subject_flagged": False,
+                       "regions_not_kept": [{**r, "p_value": 0.2 + i / 100} for i, r in enumerate(regions)] if keep_regions else []}  # fmt: skip
+    return outcome
+
+
+def _through(logic, point) -> None:
+    for sliceNode in logic.display.sliceNodes():
+        inSlice = np.linalg.inv(_matrix(sliceNode.GetSliceToRAS())) @ [*point, 1.0]
+        assert abs(inSlice[2]) < 1e-3, sliceNode.GetName()  # the slice plane passes through the point
+
+
+def test_a_scan_not_flagged_opens_on_its_near_miss_and_lists_it(sample_detection, mrml, tmp_path):
+    from tests.slicer_gui import SAMPLE
+
+    outcome = _unflagged_copy(sample_detection, tmp_path, keep_regions=True)
+    inputVolume = mrml.logic.nodes.readVolume(SAMPLE, "IXI sample")
+    _heatmap, label = mrml.logic.loader.loadResults(outcome, inputVolume)
+    assert "near miss" in mrml.logic.loader.lastFocus
+    nearest = outcome.summary["regions_not_kept"][0]  # the smallest p-value
+    _through(mrml.logic, nearest["centroid_ras_mm"])
+    rows = mrml.logic.review.regionRows(label, review.summary_of(label))
+    assert [r.shown for r in rows] == [False] * len(outcome.summary["regions_not_kept"])
+    assert rows[0].ras == pytest.approx(nearest["centroid_ras_mm"]) and rows[0].cells()[0] == "1 (not shown)"
+
+
+def test_a_scan_without_any_region_opens_on_its_hottest_voxel(sample_detection, mrml, tmp_path):
+    from tests.slicer_gui import SAMPLE
+
+    outcome = _unflagged_copy(sample_detection, tmp_path, keep_regions=False)
+    inputVolume = mrml.logic.nodes.readVolume(SAMPLE, "IXI sample")
+    heatmap, label = mrml.logic.loader.loadResults(outcome, inputVolume)
+    assert mrml.logic.loader.lastFocus == "hottest voxel"
+    array = np.asarray(nodes.array_of(heatmap))
+    k, j, i = np.unravel_index(int(np.argmax(array)), array.shape)
+    _through(mrml.logic, (nodes.ijk_to_ras(heatmap) @ [i, j, k, 1.0])[:3])
+    assert mrml.logic.review.regionRows(label, review.summary_of(label)) == []
