@@ -58,49 +58,34 @@ def _case_list() -> None:
             html.Td("{{ c.flagged }}")
 
 
-def _region_list() -> None:
-    html.Div("Regions in the label map (click to go there)", classes="text-subtitle-2 mt-3")
-    with html.Table(style=_TABLE, id="region-list"):
+def _region_table(rows_key: str, row_prefix: str, trigger: str, table_id: str) -> None:
+    """A table of region rows (``LatentAnomalyReview.summary.region_rows``) whose click calls ``trigger(i)``."""
+    with html.Table(style=_TABLE, id=table_id):
         with html.Tr():
             for title in ("#", "volume mL", "peak", "p", "p \u2264 \u03b1", "centroid RAS mm"):
                 html.Th(title, style="text-align: left")
         with html.Tr(
-            v_for="(r, i) in regions",
+            v_for=f"(r, i) in {rows_key}",
             key="i",
-            id=("`region-row-${i}`",),
-            click="trigger('jump_region', [i])",
+            id=(f"`{row_prefix}${{i}}`",),
+            click=f"trigger('{trigger}', [i])",
             style="cursor: pointer",
         ):
-            html.Td("{{ r.id }}")
-            html.Td("{{ r.volume }}")
-            html.Td("{{ r.peak }}")
-            html.Td("{{ r.p_value }}")
-            html.Td("{{ r.kept }}")
-            html.Td("{{ r.centroid }}")
+            for cell in ("id", "volume", "peak", "p_value", "kept", "centroid"):
+                html.Td(f"{{{{ r.{cell} }}}}")
+
+
+def _region_list() -> None:
+    html.Div("Regions in the label map (click to go there)", classes="text-subtitle-2 mt-3")
+    _region_table("regions", "region-row-", "jump_region", "region-list")
     html.Div("no region in the label map", v_if=("regions.length === 0",), classes="text-caption")
     html.Div("{{ region_note }}", v_if=("region_note",), id="region-note", classes="text-caption")
-    _near_miss_list()
-
-
-def _near_miss_list() -> None:
-    """Detect's regions above the voxel threshold that its label map does not show (the near misses of a scan
-    not flagged), with their p-values; a click goes there."""
+    # Detect's regions above the voxel threshold that its label map does not show (every region of a scan that is
+    # not flagged), with their p-values: a near miss is one click away.
     with html.Div(v_if=("near_misses.length > 0",), id="near-misses"):
         html.Div("Not in the label map: regions above the voxel threshold not kept (click to go there)",
                  classes="text-subtitle-2 mt-3")  # fmt: skip
-        with html.Table(style=_TABLE, id="near-miss-list"):
-            with html.Tr():
-                for title in ("#", "volume mL", "peak", "p", "p \u2264 \u03b1", "centroid RAS mm"):
-                    html.Th(title, style="text-align: left")
-            with html.Tr(
-                v_for="(r, i) in near_misses",
-                key="i",
-                id=("`near-miss-row-${i}`",),
-                click="trigger('jump_near_miss', [i])",
-                style="cursor: pointer",
-            ):
-                for cell in ("id", "volume", "peak", "p_value", "kept", "centroid"):
-                    html.Td(f"{{{{ r.{cell} }}}}")
+        _region_table("near_misses", "near-miss-row-", "jump_near_miss", "near-miss-list")
     html.Div("{{ focus_note }}", v_if=("focus_note",), id="focus-note", classes="text-caption")
 
 

@@ -13,6 +13,8 @@ import copy
 import os
 from typing import Any
 
+from LatentAnomalyLib.outputs.focus import same_region  # same volume and RAS centroid, as detect rounds them
+
 DEFAULT_MIN_COMPONENT_ML = 0.1  # the pipeline's default when the calibration does not say
 SOURCE_SLICER = "re-thresholded in Slicer"
 
@@ -49,7 +51,7 @@ def calibrated_subset(summary: dict[str, Any], threshold: float, ids: Any, compo
     if summary.get("regions") != "calibrated" or detected is None or float(threshold) != float(detected):
         return (np.asarray(ids) > 0).astype(np.uint8), components
     known = summary.get("detected_components", summary.get("components")) or []
-    kept = [c for c in components if any(_same_region(c, k) for k in known)]
+    kept = [c for c in components if any(same_region(c, k) for k in known)]
     labels = np.isin(ids, [c["id"] for c in kept]).astype(np.uint8)
     return labels, [{**c, "id": number} for number, c in enumerate(kept, start=1)]
 
@@ -91,21 +93,9 @@ def summary_after_rethreshold(
     return out
 
 
-def _same_region(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Same connected component: same volume and RAS centroid (rounded to 0.01 mm by the library; the voxel
-    centroid is not compared: Slicer's heatmap image may index the grid in another axis order than the file)."""
-    try:
-        ras_a, ras_b = a["centroid_ras_mm"], b["centroid_ras_mm"]
-        if len(ras_a) != len(ras_b) or any(abs(float(x) - float(y)) > 0.011 for x, y in zip(ras_a, ras_b)):
-            return False
-        return abs(float(a["volume_ml"]) - float(b["volume_ml"])) <= 1e-6
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
 def _with_p_value(component: dict[str, Any], known: list[dict[str, Any]]) -> dict[str, Any]:
     """``component`` with the p-value fields of the same region in ``known`` (unchanged when none has one)."""
-    match = next((k for k in known if "p_value" in k and _same_region(component, k)), None)
+    match = next((k for k in known if "p_value" in k and same_region(component, k)), None)
     if match is None:
         return component
     fields = ("region_statistic", "p_value", "p_value_at_most_alpha")
