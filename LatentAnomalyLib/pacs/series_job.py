@@ -1,0 +1,146 @@
+"""One source series through the PACS door: retrieve, check, detect, make the SEG and SR, store them, record it.
+
+The order is chosen so that nothing reaches the PACS for a series that fails: everything that decides whether a SEG
+can be made is checked on the retrieved headers before the detection, the SEG and SR are made locally, and only then
+are they stored, in one STOW-RS request, skipping any the PACS already holds (an earlier attempt killed after
+storing). The detection is ``outputs.detection.detect_file``, the same as ``latent-anomaly detect``; its files stay in
+``<out>/results/<SeriesInstanceUID>/`` with ``measurements.sr.dcm``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import LatentAnomalyError
+from .dicomweb import DicomWebClient, PacsAuthError, PacsError, PacsUnavailable
+from .state import RunState
+from .uids import ResultUids, result_uids
+
+SR_NAME = "measurements.sr.dcm"
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """What the detection of every series uses (the options of ``detect`` that the PACS door offers)."""
+
+    alpha: float = 0.05
+    device: str = "auto"
+    scorer: str | None = None
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """A series found in the PACS: its study and series UIDs."""
+
+    study: str
+    series: str
+
+
+class SeriesJob:
+    """Processes series one at a time (one instance per worker thread; the model is shared and read-only)."""
+
+    def __init__(
+        self,
+        client: DicomWebClient,
+        state: RunState,
+        model: Any,
+        settings: DetectSettings,
+        log: Callable[[str], None],
+    ) -> None:
+        self.client, self.state, self.model, self.settings, self.log = client, state, model, settings, log
+
+    def uids(self, series: str) -> ResultUids:
+        scorer = self.settings.scorer or self.model.default_scorer
+        return result_uids(series, self.model.name, self.model.version, scorer, self.settings.alpha)
+
+    def in_pacs(self, ref: SeriesRef, uids: ResultUids) -> list[str]:
+        """The kinds (seg, sr) of this series' results that the PACS already holds."""
+        found = []
+        for kind, uid in uids.series().items():
+            if self.client.search_series({"SeriesInstanceUID": uid}, study=ref.study):
+                found.append(kind)
+        return found
+
+    def run(self, ref: SeriesRef) -> str:
+        """Process ``ref``; return "done" or "failed" (recorded in the state). A PACS that stays unreachable or
+        refuses the credentials ends the run instead (nothing is recorded, so the series is done on the next one)."""
+        work = self.state.folder / "work" / ref.series
+        try:
+            stored, found = self._process(ref, work)
+        except (PacsAuthError, PacsUnavailable):
+            raise
+        except (LatentAnomalyError, FileNotFoundError) as error:
+            return self._failed(ref, str(error))
+        except Exception as error:  # a bug must not stop the other series; the reason is kept
+            return self._failed(ref, f"unexpected failure ({type(error).__name__}: {error})")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self.state.done(ref.series, ref.study, stored, found)
+        what = f"stored {', '.join(stored)}" if stored else "already in the PACS"
+        self.log(f"series {ref.series}: done ({what})")
+        return "done"
+
+    def _failed(self, ref: SeriesRef, reason: str) -> str:
+        reason = " ".join(reason.split())
+        self.state.failed(ref.series, ref.study, reason)
+        self.log(f"series {ref.series}: failed: {reason}")
+        return "failed"
+
+    def _process(self, ref: SeriesRef, work: Path) -> tuple[list[str], list[str]]:
+        uids = self.uids(ref.series)
+        found = self.in_pacs(ref, uids)
+        if len(found) == len(uids.series()):
+            return [], [uids.seg_series, uids.sr_series]
+        files = self._retrieve(ref, work / "dicom")
+        results = self._detect(ref, files, work, uids)
+        objects = {"seg": results / "labelmap.seg.dcm", "sr": results / SR_NAME}
+        missing = [kind for kind in objects if kind not in found]
+        self.client.store(ref.study, [objects[kind].read_bytes() for kind in missing])
+        series = uids.series()
+        return [series[k] for k in missing], [series[k] for k in found]
+
+    def _retrieve(self, ref: SeriesRef, folder: Path) -> list[Path]:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        files = []
+        for number, data in enumerate(self.client.retrieve_series(ref.study, ref.series)):
+            path = folder / f"{number:05d}.dcm"
+            path.write_bytes(data)
+            files.append(path)
+        if not files:
+            raise PacsError(f"series {ref.series}: the PACS returned no instances")
+        return files
+
+    def _detect(self, ref: SeriesRef, files: list[Path], work: Path, uids: ResultUids) -> Path:
+        import pydicom
+
+        from ..io.publish import output_folder
+        from ..io.write import atomic_path
+        from ..outputs.detection import RESULT_NAMES, detect_file
+        from ..outputs.dicom_sources import SegUnavailable, seg_sources
+        from ..outputs.dicom_sr import build_report
+        from ..outputs.library_messages import library_messages
+
+        try:
+            sources = seg_sources(files)  # before the detection: a series that cannot carry a SEG is refused now
+        except SegUnavailable as error:
+            raise SegUnavailable(f"cannot make a DICOM SEG: {error}") from None
+        results = self.state.folder / "results" / ref.series
+        with output_folder(results, True, {*RESULT_NAMES, SR_NAME}, inputs=(work,)) as staging:
+            summary = detect_file(
+                work / "dicom", staging, final_dir=results, model=self.model, device=self.settings.device,
+                scorer=self.settings.scorer, alpha=self.settings.alpha, progress="none",
+                dicom_uids=(uids.seg_series, uids.seg_instance), dicom_seg_sources=sources,
+            )  # fmt: skip
+            if not (staging / "labelmap.seg.dcm").is_file():
+                raise SegUnavailable(f"cannot make a DICOM SEG: {'; '.join(summary['warnings'])}")
+            with library_messages(sources.notes):
+                seg = pydicom.dcmread(staging / "labelmap.seg.dcm")
+                report = build_report(summary, sources.datasets, seg, uids.sr_series, uids.sr_instance)
+                with atomic_path(staging / SR_NAME) as tmp:
+                    report.save_as(tmp)
+        return results

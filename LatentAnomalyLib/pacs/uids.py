@@ -1,0 +1,39 @@
+"""UIDs of the objects stored for a series, derived from what they are made of rather than drawn at random.
+
+Why: a run killed after storing a SEG but before recording it must not store a second SEG on the restart. With the
+UIDs derived from the source series, the model (name, version, scorer) and alpha, a rerun makes objects with the same
+UIDs, so the PACS can be asked whether they are there already, and a PACS that receives one again keeps one copy.
+Another model version or alpha gives other UIDs: a new result, stored beside the old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OBJECTS = ("seg", "sr")
+
+
+@dataclass(frozen=True)
+class ResultUids:
+    """Series and SOP Instance UIDs of the SEG and the SR made for one source series."""
+
+    seg_series: str
+    seg_instance: str
+    sr_series: str
+    sr_instance: str
+
+    def series(self) -> dict[str, str]:
+        """Kind -> series UID, for asking the PACS which are already stored."""
+        return {"seg": self.seg_series, "sr": self.sr_series}
+
+
+def result_uids(source_series: str, model_name: str, model_version: str, scorer: str, alpha: float) -> ResultUids:
+    """The UIDs (``2.25.<integer>``, from a hash of the inputs) of the objects made for ``source_series``."""
+    from pydicom.uid import generate_uid
+
+    base = [source_series, model_name, model_version, scorer, f"{alpha:.6g}"]
+
+    def uid(part: str) -> str:
+        return str(generate_uid(prefix=None, entropy_srcs=[*base, part]))
+
+    return ResultUids(uid("seg series"), uid("seg instance"), uid("sr series"), uid("sr instance"))
