@@ -8,6 +8,8 @@ Another model version or alpha gives other UIDs: a new result, stored beside the
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
 
 OBJECTS = ("seg", "sr")
@@ -27,13 +29,19 @@ class ResultUids:
         return {"seg": self.seg_series, "sr": self.sr_series}
 
 
-def result_uids(source_series: str, model_name: str, model_version: str, scorer: str, alpha: float) -> ResultUids:
-    """The UIDs (``2.25.<integer>``, from a hash of the inputs) of the objects made for ``source_series``."""
-    from pydicom.uid import generate_uid
+def hashed_uid(*parts: str) -> str:
+    """``2.25.<integer>``: a UID under the UUID root (ISO/IEC 9834-8) whose 128 bits are a SHA-256 of ``parts``, so
+    the same parts give the same UID in every process (pydicom's ``generate_uid`` ignores its entropy sources
+    without a prefix)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return f"2.25.{uuid.UUID(bytes=digest[:16], version=5).int}"
 
+
+def result_uids(source_series: str, model_name: str, model_version: str, scorer: str, alpha: float) -> ResultUids:
+    """The UIDs of the objects made for ``source_series`` by this model, scorer and alpha."""
     base = [source_series, model_name, model_version, scorer, f"{alpha:.6g}"]
 
     def uid(part: str) -> str:
-        return str(generate_uid(prefix=None, entropy_srcs=[*base, part]))
+        return hashed_uid(*base, part)
 
     return ResultUids(uid("seg series"), uid("seg instance"), uid("sr series"), uid("sr instance"))

@@ -39,7 +39,11 @@ def write_series(
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids["study"], uids["series"], uids["frame"]
         ds.Modality, ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "MR", "Doe^Jane", "P1", "", "F"
         ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (
-            "20260101", "120000", "1", "A1", ""
+            "20260101",
+            "120000",
+            "1",
+            "A1",
+            "",
         )
         ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = 7, k + 1, "test"
         ds.SeriesDescription = description
