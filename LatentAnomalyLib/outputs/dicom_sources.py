@@ -98,6 +98,12 @@ def _complete(datasets: Sequence[Any]) -> list[str]:
                 setattr(dataset, keyword, "")
     if empty:
         derived.append(f"{', '.join(empty)} left empty (absent from the series)")
+    sexes = {str(d.get("PatientSex", "") or "") for d in datasets} - {"M", "F", "O", ""}
+    if sexes:  # "Female", "male", "U": not one of the values the standard allows (highdicom refuses them)
+        for dataset in datasets:
+            value = str(dataset.get("PatientSex", "") or "").strip().upper()
+            dataset.PatientSex = value[:1] if value[:1] in ("M", "F") else "O" if value == "O" else ""
+        derived.append(f"Patient's Sex {', '.join(sorted(sexes))} written as {datasets[0].PatientSex or 'empty'}")
     if any(not str(d.get("Modality", "") or "").strip() for d in datasets):
         for dataset in datasets:
             dataset.Modality = "MR"

@@ -24,13 +24,14 @@ class _Collect(logging.Handler):
         self.sink = sink
 
     def emit(self, record: logging.LogRecord) -> None:
-        _add(self.sink, f"{record.name.split('.')[0]}: {record.getMessage()}")
+        _add(self.sink, record.name.split(".")[0], record.getMessage())
 
 
-def _add(sink: list[str], text: str) -> None:
-    line = " ".join(text.split())
-    if line and line not in sink:
-        sink.append(line)
+def _add(sink: list[str], library: str, text: str) -> None:
+    """Add ``library: text`` once (pydicom both logs and warns the same text; its link to the standard is dropped)."""
+    text = " ".join(text.split(" Please see <")[0].split())
+    if text and not any(line.split(": ", 1)[-1] == text for line in sink):
+        sink.append(f"{library}: {text}")
 
 
 @contextlib.contextmanager
@@ -51,7 +52,8 @@ def library_messages(sink: list[str] | None = None) -> Iterator[list[str]]:
             warnings.simplefilter("always")
             yield messages
         for warning in caught:
-            _add(messages, f"{warning.category.__name__}: {warning.message}")
+            origin = next((n for n in LIBRARY_LOGGERS if f"/{n}/" in warning.filename), warning.category.__name__)
+            _add(messages, origin, str(warning.message))
     finally:
         for logger, propagate in saved:
             logger.removeHandler(handler)
