@@ -64,6 +64,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="how long to keep retrying an unreachable PACS, with back-off, before giving up (default 600)",
     )
+    p.add_argument(
+        "--key-slices",
+        action="store_true",
+        help="also store a secondary-capture image of the key slices with the heatmap overlay (for viewers that show "
+        "neither DICOM SEG nor SR)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="try again the series an earlier run recorded as failed")
 
 
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             scorer=args.scorer,
             retry_for_s=args.retry_for,
             retry_failed=args.retry_failed,
+            key_slices=args.key_slices,
         )
     )
     print(

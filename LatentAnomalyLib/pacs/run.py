@@ -42,10 +42,13 @@ class PacsOptions:
     scorer: str | None = None
     retry_for_s: float = 600.0
     retry_failed: bool = False
+    key_slices: bool = False
     settings: DetectSettings = field(init=False)
 
     def __post_init__(self) -> None:
-        self.settings = DetectSettings(alpha=self.alpha, device=self.device, scorer=self.scorer)
+        self.settings = DetectSettings(
+            alpha=self.alpha, device=self.device, scorer=self.scorer, key_slices=self.key_slices
+        )
 
 
 def stderr_log(message: str) -> None:

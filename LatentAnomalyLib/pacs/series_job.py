@@ -21,6 +21,7 @@ from .state import RunState
 from .uids import ResultUids, result_uids
 
 SR_NAME = "measurements.sr.dcm"
+SC_NAME = "key_slices.sc.dcm"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class DetectSettings:
     alpha: float = 0.05
     device: str = "auto"
     scorer: str | None = None
+    key_slices: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class SeriesJob:
     def in_pacs(self, ref: SeriesRef, uids: ResultUids) -> list[str]:
         """The kinds (seg, sr) of this series' results that the PACS already holds."""
         found = []
-        for kind, uid in uids.series().items():
+        for kind, uid in uids.series(self.settings.key_slices).items():
             if self.client.search_series({"SeriesInstanceUID": uid}, study=ref.study):
                 found.append(kind)
         return found
@@ -93,14 +95,14 @@ class SeriesJob:
     def _process(self, ref: SeriesRef, work: Path) -> tuple[list[str], list[str]]:
         uids = self.uids(ref.series)
         found = self.in_pacs(ref, uids)
-        if len(found) == len(uids.series()):
-            return [], [uids.seg_series, uids.sr_series]
+        series = uids.series(self.settings.key_slices)
+        if len(found) == len(series):
+            return [], list(series.values())
         files = self._retrieve(ref, work / "dicom")
         results = self._detect(ref, files, work, uids)
-        objects = {"seg": results / "labelmap.seg.dcm", "sr": results / SR_NAME}
-        missing = [kind for kind in objects if kind not in found]
+        objects = {"seg": results / "labelmap.seg.dcm", "sr": results / SR_NAME, "sc": results / SC_NAME}
+        missing = [kind for kind in series if kind not in found]
         self.client.store(ref.study, [objects[kind].read_bytes() for kind in missing])
-        series = uids.series()
         return [series[k] for k in missing], [series[k] for k in found]
 
     def _retrieve(self, ref: SeriesRef, folder: Path) -> list[Path]:
@@ -130,7 +132,7 @@ class SeriesJob:
         except SegUnavailable as error:
             raise SegUnavailable(f"cannot make a DICOM SEG: {error}") from None
         results = self.state.folder / "results" / ref.series
-        with output_folder(results, True, {*RESULT_NAMES, SR_NAME}, inputs=(work,)) as staging:
+        with output_folder(results, True, {*RESULT_NAMES, SR_NAME, SC_NAME}, inputs=(work,)) as staging:
             summary = detect_file(
                 work / "dicom", staging, final_dir=results, model=self.model, device=self.settings.device,
                 scorer=self.settings.scorer, alpha=self.settings.alpha, progress="none",
@@ -143,4 +145,21 @@ class SeriesJob:
                 report = build_report(summary, sources.datasets, seg, uids.sr_series, uids.sr_instance)
                 with atomic_path(staging / SR_NAME) as tmp:
                     report.save_as(tmp)
+                if self.settings.key_slices:
+                    self._key_slices(staging, work / "dicom", sources.datasets[0], summary, uids)
         return results
+
+    def _key_slices(self, staging: Path, scan: Path, reference: Any, summary: dict[str, Any], uids: ResultUids) -> None:
+        """The key-slices capture (``--key-slices``) of the scan and the detection's maps, beside the SEG and SR."""
+        import SimpleITK as sitk
+
+        from ..io.read import read_image
+        from ..io.write import atomic_path
+        from ..outputs.key_slices import key_slices_capture, key_slices_picture
+
+        maps = [sitk.ReadImage(str(staging / f"{name}.nii.gz")) for name in ("heatmap", "labelmap")]
+        picture = key_slices_picture(read_image(scan), *maps, float(summary["voxel_threshold"]))
+        number = 1002 + int(getattr(reference, "SeriesNumber", 0) or 0)
+        capture = key_slices_capture(picture, reference, uids.sc_series, uids.sc_instance, number)
+        with atomic_path(staging / SC_NAME) as tmp:
+            capture.save_as(tmp)

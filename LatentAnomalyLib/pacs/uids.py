@@ -12,21 +12,22 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-OBJECTS = ("seg", "sr")
-
 
 @dataclass(frozen=True)
 class ResultUids:
-    """Series and SOP Instance UIDs of the SEG and the SR made for one source series."""
+    """Series and SOP Instance UIDs of the SEG, the SR and the key-slices capture made for one source series."""
 
     seg_series: str
     seg_instance: str
     sr_series: str
     sr_instance: str
+    sc_series: str
+    sc_instance: str
 
-    def series(self) -> dict[str, str]:
-        """Kind -> series UID, for asking the PACS which are already stored."""
-        return {"seg": self.seg_series, "sr": self.sr_series}
+    def series(self, key_slices: bool = False) -> dict[str, str]:
+        """Kind -> series UID of the objects made (the key-slices capture only with ``key_slices``)."""
+        made = {"seg": self.seg_series, "sr": self.sr_series}
+        return made | {"sc": self.sc_series} if key_slices else made
 
 
 def hashed_uid(*parts: str) -> str:
@@ -44,4 +45,5 @@ def result_uids(source_series: str, model_name: str, model_version: str, scorer:
     def uid(part: str) -> str:
         return hashed_uid(*base, part)
 
-    return ResultUids(uid("seg series"), uid("seg instance"), uid("sr series"), uid("sr instance"))
+    parts = ("seg series", "seg instance", "sr series", "sr instance", "sc series", "sc instance")
+    return ResultUids(*(uid(part) for part in parts))

@@ -42,12 +42,18 @@ def test_once_stores_a_seg_and_an_sr_equal_to_the_outputs_and_never_twice(
     uploaded = orthanc.count_instances()
     out = tmp_path / "state"
 
-    assert run_pacs(orthanc.url, out) == 0, capsys.readouterr().err
+    assert run_pacs(orthanc.url, out, "--key-slices") == 0, capsys.readouterr().err
     printed = capsys.readouterr()
     assert "1 series matched (1 MR series not matched): 1 done" in printed.out
     assert "Doe" not in printed.err and "P1" not in printed.err.split()  # no patient data in the log
     segs, srs = orthanc.series_of("SEG"), orthanc.series_of("SR")
-    assert len(segs) == len(srs) == 1 and orthanc.count_instances() == uploaded + 2
+    captures = orthanc.series_of("OT")
+    assert len(segs) == len(srs) == len(captures) == 1 and orthanc.count_instances() == uploaded + 3
+    capture = read(orthanc.instance_files(captures[0])[0])
+    assert capture.StudyInstanceUID == uids["study"] and capture.BurnedInAnnotation == "NO"
+    picture = capture.pixel_array
+    assert picture.ndim == 3 and picture.shape[0] >= 256 and picture.shape[2] == 3
+    assert np.all(picture == (0, 255, 51), axis=-1).any()  # the label map's green outline is drawn
     seg_data, sr_data = orthanc.instance_files(segs[0])[0], orthanc.instance_files(srs[0])[0]
 
     results = out / "results" / uids["series"]
@@ -99,18 +105,17 @@ def test_once_stores_a_seg_and_an_sr_equal_to_the_outputs_and_never_twice(
         assert referenced.source_series_for_segmentation.value == uids["series"]
 
     # a second run adds nothing
-    assert run_pacs(orthanc.url, out) == 0
+    assert run_pacs(orthanc.url, out, "--key-slices") == 0
     assert "0 done, 1 done before" in capsys.readouterr().out
-    assert orthanc.count_instances() == uploaded + 2
+    assert orthanc.count_instances() == uploaded + 3
     # killed after storing, before recording: the PACS is asked, and the same objects are not stored again
     (out / "state" / f"{uids['series']}.json").unlink()
-    assert run_pacs(orthanc.url, out) == 0
+    assert run_pacs(orthanc.url, out, "--key-slices") == 0
     assert "already in the PACS" in capsys.readouterr().err
-    assert orthanc.count_instances() == uploaded + 2
+    assert orthanc.count_instances() == uploaded + 3
     record = json.loads((out / "state" / f"{uids['series']}.json").read_text())
-    assert record["status"] == "done" and sorted(record["already_in_pacs"]) == sorted(
-        [segs[0]["MainDicomTags"]["SeriesInstanceUID"], srs[0]["MainDicomTags"]["SeriesInstanceUID"]]
-    )
+    stored = {s["MainDicomTags"]["SeriesInstanceUID"] for s in [*segs, *srs, *captures]}
+    assert record["status"] == "done" and set(record["already_in_pacs"]) == stored
 
 
 def test_wrong_credentials_give_one_line_and_exit_2(orthanc, ixi_sample, tmp_path, capsys, monkeypatch):
