@@ -83,6 +83,11 @@ def run_pacs(options: PacsOptions, log: Callable[[str], None] = stderr_log) -> d
 
     if options.workers < 1:
         raise InputError(f"--workers must be at least 1, got {options.workers}")
+    try:
+        import highdicom  # noqa: F401
+        import pydicom  # noqa: F401
+    except ImportError:
+        raise InputError("the pacs command needs highdicom and pydicom: pip install 'latent-anomaly[dicom]'") from None
     rules = parse_rules(options.series_match)
     client = DicomWebClient(
         options.url, load_credentials(options.credentials), RetryPolicy(retry_for_s=options.retry_for_s), log=log

@@ -167,5 +167,50 @@ def test_result_uids_are_the_same_in_every_process_and_differ_by_model_and_alpha
     uids = result_uids("1.2.3", "m", "1.0", "s", 0.05)
     assert str(uids) == printed.pop().strip()
     assert all(len(u) <= 64 and u.startswith("2.25.") for u in vars(uids).values())
-    assert len(set(vars(uids).values())) == 4
+    assert len(set(vars(uids).values())) == 6  # SEG, SR and capture: series and instance each
     assert result_uids("1.2.3", "m", "1.1", "s", 0.05) != uids != result_uids("1.2.3", "m", "1.0", "s", 0.1)
+
+
+def test_watch_looks_again_every_period_and_once_does_not(tmp_path, monkeypatch):
+    import LatentAnomalyLib.pacs.run as run
+
+    looks, sleeps = [], []
+
+    def no_series(client, rules, study):
+        looks.append(study)
+        return [], 2
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt  # how a watching run is stopped
+
+    monkeypatch.setattr(run, "find_series", no_series)
+    monkeypatch.setattr(run.time, "sleep", sleep)
+    options = run.PacsOptions(url="http://127.0.0.1:9/dicom-web", out=tmp_path / "w", watch_s=30.0, study="1.2")
+    with pytest.raises(KeyboardInterrupt):
+        run.run_pacs(options, log=lambda message: None)
+    assert looks == ["1.2"] * 3 and sleeps == [30.0] * 3
+    looks.clear()
+    report = run.run_pacs(run.PacsOptions(url="http://127.0.0.1:9/dicom-web", out=tmp_path / "o"), lambda m: None)
+    assert looks == [None] and report == {"found": 0, "refused": 2, "done": 0, "failed": 0, "already": 0}
+    assert not (tmp_path / "o" / ".pacs.lock").exists()  # the lock goes with the run
+
+
+def test_without_the_dicom_extra_one_line_names_it(tmp_path, monkeypatch, capsys):
+    import sys as system
+
+    from LatentAnomalyLib.cli.main import main
+
+    monkeypatch.setitem(system.modules, "highdicom", None)
+    assert main(["pacs", "http://127.0.0.1:9/dicom-web", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'latent-anomaly[dicom]'" in err[0]
+
+
+def test_a_url_that_is_not_dicomweb_is_one_line(tmp_path, capsys):
+    from LatentAnomalyLib.cli.main import main
+
+    assert main(["pacs", "pacs.example.org", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a DICOMweb service URL" in err[0]
