@@ -10,6 +10,7 @@ storing). The detection is ``outputs.detection.detect_file``, the same as ``late
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,8 @@ class SeriesJob:
         refuses the credentials ends the run instead (nothing is recorded, so the series is done on the next one)."""
         work = self.state.folder / "work" / ref.series
         try:
-            stored, found = self._process(ref, work)
+            timings: dict[str, float] = {}
+            stored, found = self._process(ref, work, timings)
         except (PacsAuthError, PacsUnavailable):
             raise
         except (LatentAnomalyError, FileNotFoundError) as error:
@@ -81,7 +83,7 @@ class SeriesJob:
             return self._failed(ref, f"unexpected failure ({type(error).__name__}: {error})")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        self.state.done(ref.series, ref.study, stored, found)
+        self.state.done(ref.series, ref.study, stored, found, timings)
         what = f"stored {', '.join(stored)}" if stored else "already in the PACS"
         self.log(f"series {ref.series}: done ({what})")
         return "done"
@@ -92,17 +94,28 @@ class SeriesJob:
         self.log(f"series {ref.series}: failed: {reason}")
         return "failed"
 
-    def _process(self, ref: SeriesRef, work: Path) -> tuple[list[str], list[str]]:
+    def _process(self, ref: SeriesRef, work: Path, timings: dict[str, float]) -> tuple[list[str], list[str]]:
+        """Stored and already-present series UIDs; ``timings`` gets the seconds of each step (for the state record)."""
+        clock = time.perf_counter()
+
+        def lap(step: str) -> None:
+            nonlocal clock
+            timings[step] = round(time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+
         uids = self.uids(ref.series)
         found = self.in_pacs(ref, uids)
         series = uids.series(self.settings.key_slices)
+        lap("ask_pacs")
         if len(found) == len(series):
             return [], list(series.values())
         files = self._retrieve(ref, work / "dicom")
-        results = self._detect(ref, files, work, uids)
+        lap("retrieve")
+        results = self._detect(ref, files, work, uids, lap)
         objects = {"seg": results / "labelmap.seg.dcm", "sr": results / SR_NAME, "sc": results / SC_NAME}
         missing = [kind for kind in series if kind not in found]
         self.client.store(ref.study, [objects[kind].read_bytes() for kind in missing])
+        lap("store")
         return [series[k] for k in missing], [series[k] for k in found]
 
     def _retrieve(self, ref: SeriesRef, folder: Path) -> list[Path]:
@@ -117,7 +130,9 @@ class SeriesJob:
             raise PacsError(f"series {ref.series}: the PACS returned no instances")
         return files
 
-    def _detect(self, ref: SeriesRef, files: list[Path], work: Path, uids: ResultUids) -> Path:
+    def _detect(
+        self, ref: SeriesRef, files: list[Path], work: Path, uids: ResultUids, lap: Callable[[str], None]
+    ) -> Path:
         import pydicom
 
         from ..io.publish import output_folder
@@ -131,6 +146,7 @@ class SeriesJob:
             sources = seg_sources(files)  # before the detection: a series that cannot carry a SEG is refused now
         except SegUnavailable as error:
             raise SegUnavailable(f"cannot make a DICOM SEG: {error}") from None
+        lap("check_seg_sources")
         results = self.state.folder / "results" / ref.series
         with output_folder(results, True, {*RESULT_NAMES, SR_NAME, SC_NAME}, inputs=(work,)) as staging:
             summary = detect_file(
@@ -138,6 +154,7 @@ class SeriesJob:
                 scorer=self.settings.scorer, alpha=self.settings.alpha, progress="none",
                 dicom_uids=(uids.seg_series, uids.seg_instance), dicom_seg_sources=sources,
             )  # fmt: skip
+            lap("detect")
             if not (staging / "labelmap.seg.dcm").is_file():
                 raise SegUnavailable(f"cannot make a DICOM SEG: {'; '.join(summary['warnings'])}")
             with library_messages(sources.notes):
@@ -147,6 +164,7 @@ class SeriesJob:
                     report.save_as(tmp)
                 if self.settings.key_slices:
                     self._key_slices(staging, work / "dicom", sources.datasets[0], summary, uids)
+        lap("report")
         return results
 
     def _key_slices(self, staging: Path, scan: Path, reference: Any, summary: dict[str, Any], uids: ResultUids) -> None:

@@ -57,8 +57,9 @@ class RunState:
         record = self.record(series)
         return record is not None and (record.get("status") == "done" or not retry_failed)
 
-    def done(self, series: str, study: str, stored: list[str], found: list[str]) -> None:
-        self._write(series, {"status": "done", "study": study, "stored": stored, "already_in_pacs": found})
+    def done(self, series: str, study: str, stored: list[str], found: list[str], timings: dict[str, float]) -> None:
+        record = {"status": "done", "study": study, "stored": stored, "already_in_pacs": found, "timings_s": timings}
+        self._write(series, record)
 
     def failed(self, series: str, study: str, reason: str) -> None:
         self._write(series, {"status": "failed", "study": study, "reason": reason})

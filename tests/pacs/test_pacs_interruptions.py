@@ -72,11 +72,14 @@ def test_orthanc_stopped_during_the_detection_loses_nothing(orthanc, ixi_sample,
     assert not any(line.startswith("error") or "Traceback" in line for line in lines)
 
 
-def test_killed_mid_run_then_rerun_stores_each_object_once_and_leaves_nothing(
+def test_killed_mid_run_then_rerun_with_two_workers_stores_each_object_once_and_leaves_nothing(
     orthanc, pacs_login, ixi_sample, tmp_path
 ):
-    uids = write_series(sitk.ReadImage(str(ixi_sample)), tmp_path / "t1")
+    image = sitk.ReadImage(str(ixi_sample))
+    first = write_series(image, tmp_path / "t1")
+    second = write_series(image, tmp_path / "t1_other_study", description="MPRAGE")
     orthanc.upload(tmp_path / "t1")
+    orthanc.upload(tmp_path / "t1_other_study")
     uploaded = orthanc.count_instances()
     out = tmp_path / "state"
     process, _ = start_pacs(orthanc.url, out)
@@ -85,16 +88,15 @@ def test_killed_mid_run_then_rerun_stores_each_object_once_and_leaves_nothing(
     finally:
         process.kill()  # SIGKILL: no clean-up code runs
         process.wait()
-    assert main(["pacs", orthanc.url, "--out", str(out), "--once", "--device", "cpu", "--alpha", "0.7"]) == 0
-    assert len(orthanc.series_of("SEG")) == len(orthanc.series_of("SR")) == 1
-    assert orthanc.count_instances() == uploaded + 2
+    argv = ["pacs", orthanc.url, "--out", str(out), "--once", "--device", "cpu", "--alpha", "0.7", "--workers", "2"]
+    assert main(argv) == 0
+    assert len(orthanc.series_of("SEG")) == len(orthanc.series_of("SR")) == 2
+    assert orthanc.count_instances() == uploaded + 4
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    results = f"results/{uids['series']}"
-    assert left == sorted(
-        [
-            f"state/{uids['series']}.json",
-            *(f"{results}/{name}" for name in ("heatmap.nii.gz", "labelmap.nii.gz", "labelmap.seg.dcm")),
-            f"{results}/measurements.sr.dcm",
-            f"{results}/summary.json",
-        ]
-    ), left
+    names = ("heatmap.nii.gz", "labelmap.nii.gz", "labelmap.seg.dcm", "measurements.sr.dcm", "summary.json")
+    expected = []
+    for uids in (first, second):
+        expected += [f"state/{uids['series']}.json", *(f"results/{uids['series']}/{name}" for name in names)]
+        record = json.loads((out / "state" / f"{uids['series']}.json").read_text())
+        assert record["status"] == "done" and len(record["stored"]) + len(record["already_in_pacs"]) == 2
+    assert left == sorted(expected), left
