@@ -96,7 +96,7 @@ def main() -> None:
                     "pacs --once s": pacs,
                     "overhead vs detect s": pacs - detect,
                     "overhead vs detect --dicom-seg s": pacs - with_seg,
-                    **{f"{step} s": float(value) for step, value in steps.items()},
+                    **{f"pacs: {step} s": float(value) for step, value in steps.items()},
                     "door steps s": sum(float(v) for k, v in steps.items() if k != "detect"),
                 }
             )

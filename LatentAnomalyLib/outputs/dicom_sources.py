@@ -114,8 +114,8 @@ def _complete(datasets: Sequence[Any]) -> list[str]:
 def seg_sources(files: Sequence[str | os.PathLike[str]]) -> SegSources:
     """Read, check and complete the headers of ``files`` (one series); :class:`SegUnavailable` when no SEG can be made.
 
-    Also builds a SEG of one flagged voxel in memory from them, so that whatever highdicom would refuse is found now,
-    before a detection, rather than after it.
+    Also builds a SEG of one flagged voxel in memory on the first and last image (the attributes of every image are
+    checked one by one before), so that whatever highdicom would refuse is found now, before a detection.
     """
     with library_messages() as notes:
         datasets = _read(files)
@@ -123,10 +123,11 @@ def seg_sources(files: Sequence[str | os.PathLike[str]]) -> SegSources:
             raise SegUnavailable("the series holds no images")
         _check(datasets)
         derived = _complete(datasets)
-        trial = np.zeros((len(datasets), int(datasets[0].Rows), int(datasets[0].Columns)), np.uint8)
+        ends = [datasets[0], datasets[-1]] if len(datasets) > 1 else datasets  # every image was checked above;
+        trial = np.zeros((len(ends), int(datasets[0].Rows), int(datasets[0].Columns)), np.uint8)  # 0.05 s, not 1.5
         trial[0, 0, 0] = 1
         try:
-            build_segmentation(datasets, trial, "check", "0")
+            build_segmentation(ends, trial, "check", "0")
         except (ValueError, TypeError, AttributeError, KeyError) as error:
             raise SegUnavailable(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
     return SegSources(datasets, derived, list(notes))
