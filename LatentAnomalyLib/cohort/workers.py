@@ -137,7 +137,8 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
         flagged = bool(summary["subject_flagged"])
         export = options.export == "all" or (options.export == "flagged" and flagged)
         if export:
-            summary["outputs"] = {k: str(v) for k, v in output_paths(final, dicom_seg=dicom_seg).items()}
+            wrote_seg = "dicom_seg" in summary["outputs"]  # not when the series cannot carry one (a warning says why)
+            summary["outputs"] = {k: str(v) for k, v in output_paths(final, dicom_seg=wrote_seg).items()}
             write_json(summary, output_paths(staging)["summary"])
             shutil.rmtree(final, ignore_errors=True)
             os.replace(staging, final)

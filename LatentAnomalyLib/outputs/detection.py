@@ -64,6 +64,39 @@ def thick_slice_warnings(spacing: tuple[float, ...], grid_mm: float) -> list[str
     ]
 
 
+def check_seg_before_detection(input_path: str | Path, series: str | None) -> tuple[Any, list[str]]:
+    """The completed SEG sources of a DICOM series input and the warnings to give (what was derived), or None and
+    the one warning saying why no SEG can be made. Refuses (``InputError``) a file input or a missing highdicom."""
+    from .dicom_seg import check_dicom_seg_input, seg_source_files
+    from .dicom_sources import SegUnavailable, seg_sources
+
+    check_dicom_seg_input(input_path)
+    files = seg_source_files(input_path, series)
+    try:
+        sources = seg_sources(files)
+    except SegUnavailable as error:
+        return None, [f"no DICOM SEG was written: {error}; the other outputs are complete"]
+    return sources, [f"DICOM SEG: {item}" for item in sources.derived]
+
+
+def write_seg(result: Any, input_path: str | Path, path: Path, model: Any, sources: Any, uids: Any) -> list[str]:
+    """Write the SEG of ``result``'s label map; a failure here is one warning, never a lost detection."""
+    from .dicom_seg import write_dicom_seg
+    from .dicom_sources import SegUnavailable
+
+    used = result.summary["model"]
+    parameters = {"scorer": used["scorer"], "voxel_threshold": result.summary["voxel_threshold"]}
+    series_uid, sop_uid = uids or (None, None)
+    try:
+        write_dicom_seg(
+            result.labelmap, input_path, path, model_name=model.name, model_version=model.version,
+            parameters=parameters, sources=sources, series_instance_uid=series_uid, sop_instance_uid=sop_uid,
+        )  # fmt: skip
+    except SegUnavailable as error:
+        return [f"no DICOM SEG was written: {error}; the other outputs are complete"]
+    return []
+
+
 RESULT_NAMES = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd", "mha")} | {"summary.json", DICOM_SEG_NAME}
 
 
@@ -98,6 +131,8 @@ def detect_file(
     alpha: float = 0.05,
     regions: str | None = None,
     age: float | None = None,
+    dicom_uids: tuple[str, str] | None = None,
+    dicom_seg_sources: Any = None,
 ) -> dict[str, Any]:
     """Detect anomalies in ``input_path`` and write heatmap, label map and summary into ``out_dir``.
 
@@ -105,7 +140,10 @@ def detect_file(
     outputs there.
 
     ``dicom_seg`` (DICOM series folder inputs only, checked before any work) also writes the label map
-    as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`).
+    as a DICOM Segmentation referencing the series (``labelmap.seg.dcm``, see :mod:`.dicom_seg`); whether the
+    series can carry one is decided before the detection, and when it cannot, the other outputs are still written
+    and the reason is one warning. ``dicom_uids`` (series and SOP instance UID of the SEG) default to new ones;
+    ``dicom_seg_sources`` (from :func:`.dicom_sources.seg_sources`) implies ``dicom_seg`` and skips reading them again.
 
     ``alpha`` and ``regions`` set the conformal subject flag and label-map rule (see :mod:`..score.conformal`);
     ``age`` (years) compares the scan with the calibration scans of its age band (see :mod:`..score.age_bands`).
@@ -117,10 +155,13 @@ def detect_file(
     from ..pipeline import DetectOptions, Detector
 
     t_start = time.perf_counter()
-    if dicom_seg:
-        from .dicom_seg import check_dicom_seg_input
-
-        check_dicom_seg_input(input_path)
+    if dicom_seg_sources is not None:  # checked by the caller (the PACS door refuses a series without a SEG)
+        seg_sources, seg_warnings = dicom_seg_sources, [f"DICOM SEG: {item}" for item in dicom_seg_sources.derived]
+    elif dicom_seg:
+        seg_sources, seg_warnings = check_seg_before_detection(input_path, series)
+    else:
+        seg_sources, seg_warnings = None, []
+    dicom_seg = seg_sources is not None
     paths = output_paths(out_dir, image_format, dicom_seg)
     source = Path(input_path).resolve()
     for path in [*paths.values(), *output_paths(final_dir or out_dir, image_format, dicom_seg).values()]:
@@ -151,15 +192,8 @@ def detect_file(
     t = time.perf_counter()
     write_image(result.heatmap, paths["heatmap"])
     write_image(result.labelmap, paths["labelmap"])
-    if dicom_seg:
-        from .dicom_seg import write_dicom_seg
-
-        used = result.summary["model"]
-        parameters = {"scorer": used["scorer"], "voxel_threshold": result.summary["voxel_threshold"]}
-        write_dicom_seg(
-            result.labelmap, input_path, paths["dicom_seg"], model_name=model.name, model_version=model.version,
-            series=series, parameters=parameters,
-        )
+    if seg_sources is not None:
+        seg_warnings += write_seg(result, input_path, paths["dicom_seg"], model, seg_sources, dicom_uids)
     write_s = time.perf_counter() - t
     summary = result.summary
     spacing = tuple(float(s) for s in image.GetSpacing())
@@ -167,8 +201,11 @@ def detect_file(
         *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
         *kind_warnings,
         *out_of_distribution_warnings(summary),
+        *seg_warnings,
     ]
-    summary["messages"] = [*summary.get("messages", []), *summary["warnings"]]
+    notes = seg_sources.notes if seg_sources is not None else []
+    summary["messages"] = [*summary.get("messages", []), *notes, *summary["warnings"]]
+    dicom_seg = seg_sources is not None and paths["dicom_seg"].is_file()
     summary["input"] = {"path": str(input_path), "voxel_size_mm": list(spacing), "geometry": geometry(image), **kind}
     summary["outputs"] = {k: str(v) for k, v in output_paths(final_dir or out_dir, image_format, dicom_seg).items()}
     summary["timings_s"] = {

@@ -22,6 +22,8 @@ from .. import __version__
 from ..errors import InputError
 from ..io.read import dicom_series_files
 from ..io.write import atomic_path
+from .dicom_sources import SegSources, SegUnavailable, build_segmentation, seg_sources
+from .library_messages import library_messages
 
 INSTALL_HINT = "pip install latent-anomaly[dicom]"
 SEG_NAME = "labelmap.seg.dcm"
@@ -54,27 +56,6 @@ def _source_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             raise InputError(f"{folder}: not a DICOM series folder")
         return dicom_series_files(folder, series)
     return [str(f) for f in source]
-
-
-def _read_sources(files: Sequence[str]) -> list[Any]:
-    import pydicom
-
-    datasets = []
-    for name in files:
-        try:
-            dataset = pydicom.dcmread(name, stop_before_pixels=True)
-        except (OSError, pydicom.errors.InvalidDicomError) as error:
-            raise InputError(f"{name}: not a readable DICOM file ({error})") from None
-        if int(getattr(dataset, "NumberOfFrames", 1) or 1) > 1:
-            raise InputError(f"{name}: multi-frame DICOM images are not supported for SEG export")
-        for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
-            if keyword not in dataset:
-                raise InputError(f"{name}: has no {keyword}; cannot place the segmentation on it")
-        datasets.append(dataset)
-    uids = {str(d.SeriesInstanceUID) for d in datasets}
-    if len(uids) != 1:
-        raise InputError(f"the source files belong to {len(uids)} DICOM series; give the files of one series")
-    return datasets
 
 
 def _series_grid(datasets: Sequence[Any]) -> sitk.Image:
@@ -138,6 +119,11 @@ def _slice_indices(image: sitk.Image, datasets: Sequence[Any]) -> list[int]:
     return indices
 
 
+def seg_source_files(input_path: str | os.PathLike[str], series: str | None = None) -> list[str]:
+    """The files of the series a SEG of ``input_path`` would reference (after :func:`check_dicom_seg_input`)."""
+    return _source_files(input_path, series)
+
+
 def write_dicom_seg(
     labelmap: str | os.PathLike[str] | sitk.Image | np.ndarray,
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -149,65 +135,42 @@ def write_dicom_seg(
     parameters: Mapping[str, Any] | None = None,
     series_number: int | None = None,
     series_description: str = "LatentAnomaly anomalies",
+    sources: SegSources | None = None,
+    series_instance_uid: str | None = None,
+    sop_instance_uid: str | None = None,
 ) -> Path:
     """Write ``labelmap`` (non-zero = anomaly) as a BINARY DICOM SEG referencing ``source``; return its path.
 
     ``labelmap``: a label-map file (e.g. ``labelmap.nii.gz`` from ``detect``) or a SimpleITK image on the
     source series' grid, or a (z, y, x) numpy array ordered like SimpleITK's array of that series.
     ``source``: the DICOM series folder (``series`` picks one SeriesInstanceUID when it holds several) or
-    the list of the series' files. ``model_name``/``model_version`` identify the algorithm in the SEG;
-    ``parameters`` (e.g. scorer and threshold) are recorded with it. The file is written atomically
-    (temporary file renamed into place). Raises ``InputError`` with one line when highdicom is missing,
-    the source is unusable or the label map is not on the source's grid.
+    the list of the series' files. ``sources``: their headers as :func:`.dicom_sources.seg_sources` completed them
+    (read here when not given). ``model_name``/``model_version`` identify the algorithm in the SEG;
+    ``parameters`` (e.g. scorer and threshold) are recorded with it; ``series_instance_uid``/``sop_instance_uid``
+    (default: new ones) let a caller store the same object again without a duplicate. The file is written
+    atomically (temporary file renamed into place). Raises ``InputError`` with one line when highdicom is missing,
+    the source is unusable (:class:`.dicom_sources.SegUnavailable`) or the label map is not on the source's grid.
+    Library warnings go to ``sources.notes``, never to stderr.
     """
     require_highdicom()
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    files = _source_files(source, series)
-    datasets = _read_sources(files)
+    if sources is None:
+        sources = seg_sources(_source_files(source, series))
+    datasets = sources.datasets
     image = _as_image(labelmap, datasets)
     indices = _slice_indices(image, datasets)
     volume = sitk.GetArrayViewFromImage(image)
     frames = np.stack([volume[k] != 0 for k in indices]).astype(np.uint8)
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name=model_name,
-        family=codes.cid7162.ArtificialIntelligence,
-        version=str(model_version),
-        source="LatentAnomaly",
-        parameters={str(k): str(v) for k, v in (parameters or {}).items()} or None,
-    )
-    segment = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="Anomaly",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Lesion,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=algorithm,
-        anatomic_regions=[codes.SCT.Brain],
-    )
-    if series_number is None:
-        series_number = 1000 + int(getattr(datasets[0], "SeriesNumber", 0) or 0)
-    try:
-        seg = hd.seg.Segmentation(
-            source_images=datasets,
-            pixel_array=frames,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=[segment],
-            series_instance_uid=hd.UID(),
-            series_number=series_number,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="LatentAnomaly",
-            manufacturer_model_name=model_name,
-            software_versions=f"latent-anomaly {__version__}",
-            device_serial_number="none",
-            content_label="ANOMALY",
-            content_description=f"Anomalies flagged by {model_name} {model_version}",
-        )
-    except (ValueError, TypeError, AttributeError) as error:
-        raise InputError(f"cannot make a DICOM SEG from this series: {str(error).splitlines()[0]}") from None
-    seg.SeriesDescription = series_description
-    with atomic_path(destination) as tmp:
-        seg.save_as(tmp)
+    with library_messages(sources.notes):
+        try:
+            seg = build_segmentation(
+                datasets, frames, model_name, str(model_version),
+                parameters={str(k): str(v) for k, v in (parameters or {}).items()},
+                series_number=series_number, series_instance_uid=series_instance_uid,
+                sop_instance_uid=sop_instance_uid,
+            )  # fmt: skip
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            raise SegUnavailable(f"cannot make a DICOM SEG from this series: {str(error).splitlines()[0]}") from None
+        seg.SeriesDescription = series_description
+        with atomic_path(destination) as tmp:
+            seg.save_as(tmp)
     return Path(destination)
