@@ -164,6 +164,7 @@ def detect_file(
     summary = result.summary
     spacing = tuple(float(s) for s in image.GetSpacing())
     summary["warnings"] = [
+        *result.preprocessed.notes,
         *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
         *kind_warnings,
         *out_of_distribution_warnings(summary),

@@ -19,6 +19,7 @@ from ..bundle.configs import GridConfig, PreprocessConfig
 from ..errors import InputError
 from .brainmask import looks_skull_stripped, mask_from_probability, on_mask_grid, predict_probability, stripped_mask
 from .geometry import antialiased, axis_aligned_grid, resample, resample_mask
+from .intensity_screen import screen_intensities
 from .normalize import NormalisationError, normalise
 from .registration import register_affine, scale_factor
 from .template import Template
@@ -39,6 +40,7 @@ class Preprocessed:
     skull_stripped: bool
     info: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the preprocessing changed for the analysis (warnings)
 
     def to_native(self, array: np.ndarray, grid: GridConfig, inside_brain: bool = True) -> sitk.Image:
         """Map a model-grid map onto the scan's grid with the exact inverse transform."""
@@ -85,6 +87,7 @@ class Preprocessor:
     def run(self, image: sitk.Image, skull: str = "auto") -> Preprocessed:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        image, notes = screen_intensities(image)  # one spike voxel must not move the mask, registration or scale
         native_mask, stripped = self.brain_mask(image, skull)
         timings["brain_mask"] = time.perf_counter() - t0
 
@@ -119,4 +122,4 @@ class Preprocessor:
             raise InputError(str(error)) from None
         timings["resample_normalise"] = time.perf_counter() - t0
         info = {"registration_volume_ratio": scale, **anchors}
-        return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings)
+        return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings, notes)
