@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _shear_degrees(affine: np.ndarray) -> float:
     return float(np.degrees(np.arcsin(np.clip(cosines.max(), 0.0, 1.0))))
 
 
-def _header(path: Path):  # noqa: ANN202 - nibabel's header type, imported lazily
+def _header(path: Path) -> Any:  # nibabel's header, imported lazily
     import nibabel as nib
 
     try:

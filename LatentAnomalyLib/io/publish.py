@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
+from .path_checks import check_path, path_problem, resolved
 
 __all__ = ["check_not_inside_inputs", "folder_lock", "output_folder"]
 
@@ -35,11 +36,11 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
-    target = out.resolve()
+    target = resolved(out)
     for item in inputs:
         source = Path(item)
-        if source.is_dir():
-            folder = source.resolve()
+        if path_problem(source) is None and source.is_dir():
+            folder = resolved(source)
             if target == folder or folder in target.parents:
                 raise InputError(
                     f"{out}: --out is inside the input folder {source}; results would be mixed into the DICOM series, "
@@ -106,6 +107,7 @@ def output_folder(
     folders first). ``inputs`` that are folders (DICOM series) may not contain ``out_dir``. On
     failure nothing is left: no staging folder, no lock file, no output folder it created.
     """
+    check_path(out_dir)  # a link loop or a broken link as --out
     out = Path(out_dir).absolute()
     names = set(result_names)
     if out.exists() and not out.is_dir():

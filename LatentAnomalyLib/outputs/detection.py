@@ -121,10 +121,13 @@ def detect_file(
         from .dicom_seg import check_dicom_seg_input
 
         check_dicom_seg_input(input_path)
+    from ..io.path_checks import check_path, resolved
+
+    check_path(input_path)
     paths = output_paths(out_dir, image_format, dicom_seg)
-    source = Path(input_path).resolve()
+    source = resolved(input_path)
     for path in [*paths.values(), *output_paths(final_dir or out_dir, image_format, dicom_seg).values()]:
-        if path.resolve() == source:
+        if resolved(path) == source:
             raise InputError(f"{path}: output would overwrite the input scan; choose another --out folder")
     display = ProgressDisplay(progress)
     display("read", 0.0)
