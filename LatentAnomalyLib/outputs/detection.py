@@ -68,17 +68,18 @@ RESULT_NAMES = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd",
 
 
 def output_folder(
-    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()
+    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (), notes: list[str] | None = None
 ) -> contextlib.AbstractContextManager[Path]:
     """Lock ``out_dir`` and yield a hidden staging folder, published as ``out_dir`` on success (see :mod:`..io.publish`).
 
     An existing empty folder is fine (callers such as Slicer create temporary folders first); one
     holding earlier results is refused unless ``overwrite``, so a typo cannot destroy a result.
-    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``.
+    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``. ``notes`` gets a line for each
+    leftover of a killed earlier run that was removed.
     """
     from ..io.publish import output_folder as locked_output_folder
 
-    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs)
+    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs, notes)
 
 
 def detect_file(

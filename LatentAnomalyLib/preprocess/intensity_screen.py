@@ -7,8 +7,8 @@ from 0.639 to 0.958. Clinical archives do hold such voxels (a reconstruction spi
 file). The scan's robust range (its 0.1th to 99.9th percentile) is what every decision here is measured against:
 
 - a few voxels far beyond it (more than ``OUTLIER_RANGES`` ranges above or below; healthy and lesion scans here
-  reach at most 2.8 ranges, ``benchmarks/intensity_outliers.py``) are set to the nearest value of the rest of the
-  scan for the analysis, with a warning (the input file is never changed);
+  reach at most 2.8 ranges, ``benchmarks/intensity_outliers.py``) are replaced by the median of their neighbours
+  for the analysis, with a warning (the input file is never changed);
 - many such voxels, a scan with no robust range (almost every voxel the same value), or a scan with only a handful
   of distinct values (a label map or mask given as a scan) cannot give a plausible brain and are refused.
 
@@ -45,7 +45,7 @@ def _name(path: str | Path | None) -> str:
 
 
 def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tuple[sitk.Image, list[str]]:
-    """``image`` with its far outliers set to the nearest inlier value, and warnings saying so.
+    """``image`` with its far outliers replaced by their neighbours' median, and warnings saying so.
 
     Returns ``image`` itself when nothing is beyond the margin. Raises ``InputError`` for a scan whose intensities
     cannot give a plausible brain. ``path`` only names the scan in the messages.
@@ -78,14 +78,24 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
             f"of the scan (up to {extreme:.4g}; 99.8% of the voxels lie in {low:.4g}..{high:.4g}): a corrupted "
             "scan or a strong artefact, which cannot give a plausible brain; check the export"
         )
-    inliers = values[~(above | below)]
-    top, bottom = float(inliers.max()), float(inliers.min())
-    screened = np.clip(values, bottom, top).astype(np.float32)
-    out = sitk.GetImageFromArray(screened)
+    out = sitk.GetImageFromArray(_replaced(values, above | below))
     out.CopyInformation(image)
     note = (
         f"{count} voxel(s) had intensities far outside the rest of the scan (up to {extreme:.4g}; 99.8% of the voxels "
-        f"lie in {low:.4g}..{high:.4g}): set to the nearest value of the rest of the scan ({bottom:.4g}..{top:.4g}) "
-        "for the analysis, the input file is unchanged; check the scan for corrupted voxels"
+        f"lie in {low:.4g}..{high:.4g}): each was replaced by the median of its neighbours for the analysis (the "
+        "input file is unchanged); check the scan for corrupted voxels"
     )
     return out, [note]
+
+
+def _replaced(values: np.ndarray, outliers: np.ndarray) -> np.ndarray:
+    """A float32 copy with each outlier set to the median of the inliers among its 26 neighbours (the value the
+    voxel most likely had), or to the nearest inlier value of the scan when all its neighbours are outliers too."""
+    inliers = values[~outliers]
+    out = np.clip(values, float(inliers.min()), float(inliers.max())).astype(np.float32)
+    for index in np.argwhere(outliers):
+        box = tuple(slice(max(int(i) - 1, 0), int(i) + 2) for i in index)
+        near = values[box][~outliers[box]]
+        if near.size:
+            out[tuple(index)] = float(np.median(near))
+    return out
