@@ -125,7 +125,8 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
             print(f"note: {note}", file=sys.stderr)
         try:
             return _run_cases_into(out, options, model, shares, mine, index, count, distributed, local_rank, dicom_seg)
-        finally:
+        finally:  # after an interruption too: stopped workers leave their cases' staging folders
+            _remove_stale_staging(out, mine)
             with contextlib.suppress(OSError):
                 (out / PARTIAL).rmdir()  # only if empty: another rank may still be writing there
 
