@@ -20,7 +20,7 @@ import SimpleITK as sitk
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from LatentAnomalyLib.preprocess.intensity_screen import robust_range, screen_intensities  # noqa: E402
+from LatentAnomalyLib.preprocess.intensity_screen import border_level, robust_range, screen_intensities  # noqa: E402
 
 
 def groups(data: Path) -> dict[str, list[Path]]:
@@ -37,10 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
-    print("| dataset | scans | worst (max - p_high) / range | worst (p_low - min) / range | touched by the screen |")
-    print("|---|---|---|---|---|")
+    print("| dataset | scans | worst (max - p_high) / range | worst (p_low - min) / range | brightest border "
+          "(median, share of range) | touched by the screen |")
+    print("|---|---|---|---|---|---|")
     for name, paths in groups(Path(args.data)).items():
-        highs, lows, touched = [], [], []
+        highs, lows, borders, touched = [], [], [], []
         for path in paths:
             image = sitk.Cast(sitk.ReadImage(str(path)), sitk.sitkFloat32)
             values = sitk.GetArrayViewFromImage(image)
@@ -48,6 +49,7 @@ def main() -> None:
             span = max(high - low, 1e-12)
             highs.append((float(values.max()) - high) / span)
             lows.append((low - float(values.min())) / span)
+            borders.append(border_level(values, low, high))
             try:
                 _, notes = screen_intensities(image, path)
                 if notes:
@@ -55,7 +57,10 @@ def main() -> None:
             except Exception as error:
                 touched.append(f"{path.name} ({error})")
         if paths:
-            print(f"| {name} | {len(paths)} | {max(highs):.2f} | {max(lows):.2f} | {len(touched)} {touched[:3]} |")
+            print(
+                f"| {name} | {len(paths)} | {max(highs):.2f} | {max(lows):.2f} | {max(borders):.3f} | "
+                f"{len(touched)} {touched[:3]} |"
+            )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ file). The scan's robust range (its 0.1th to 99.9th percentile) is what every de
 - a few voxels far beyond it (more than ``OUTLIER_RANGES`` ranges above or below; healthy and lesion scans here
   reach at most 2.8 ranges, ``benchmarks/intensity_outliers.py``) are replaced by the median of their neighbours
   for the analysis, with a warning (the input file is never changed);
+- an edge of the field of view (air) brighter than half the range: a contrast-inverted scan (``max - image``),
+  whose whole head would otherwise pass for a brain without tissue contrast, is refused like other non-T1 scans;
 - many such voxels, a scan with no robust range (almost every voxel the same value), or a scan with only a handful
   of distinct values (a label map or mask given as a scan) cannot give a plausible brain and are refused.
 
@@ -30,8 +32,20 @@ OUTLIER_RANGES = 10.0  # beyond this many robust ranges above the 99.9th (below 
 MAX_OUTLIER_FRACTION = 1e-4  # more outliers than this share of the voxels: the scan itself is corrupted
 MIN_DISTINCT_VALUES = 10  # fewer distinct intensities: a label map or a mask, not an MRI scan
 SAMPLE_VOXELS = 2_000_000  # distinct values are counted on an evenly strided sample this large
+MAX_BORDER_LEVEL = 0.5  # air at the edge of the field of view: at most 0.006 of the range in the scans here
 
-__all__ = ["robust_range", "screen_intensities"]
+__all__ = ["border_level", "robust_range", "screen_intensities"]
+
+
+def border_level(values: np.ndarray, low: float, high: float) -> float:
+    """Median of the outer two-voxel shell of the field of view, as a share of the robust range (0: its low end).
+
+    The shell is mostly air, which is dark in every MR magnitude image; it is bright only when the contrast was
+    inverted (``max - image``), which no check of tissue order sees when the whole head turns into "brain".
+    """
+    shell = np.ones(values.shape, dtype=bool)
+    shell[tuple(slice(2, -2) if n > 4 else slice(0, 0) for n in values.shape)] = False
+    return (float(np.median(values[shell])) - low) / (high - low)
 
 
 def robust_range(values: np.ndarray) -> tuple[float, float]:
@@ -66,6 +80,13 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
             "give the T1-weighted scan itself"
         )
     span = high - low
+    border = border_level(values, low, high)
+    if border > MAX_BORDER_LEVEL:
+        raise InputError(
+            f"{_name(path)}the edge of the field of view (air around the head, dark in every MRI) is bright: its median "
+            f"lies at {100 * border:.0f}% of the scan's intensity range; the contrast looks inverted, and the model "
+            "needs a T1-weighted scan as acquired (refused like T2, PD and FLAIR scans)"
+        )
     ceiling, floor = high + OUTLIER_RANGES * span, low - OUTLIER_RANGES * span
     above, below = values > ceiling, values < floor
     count = int(np.count_nonzero(above)) + int(np.count_nonzero(below))
