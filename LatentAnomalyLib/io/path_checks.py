@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["check_path", "describe_os_error", "path_problem", "resolved"]
+__all__ = ["check_path", "describe_os_error", "link_problem", "path_problem", "resolved"]
 
 
 def path_problem(path: str | os.PathLike[str]) -> str | None:
@@ -25,6 +25,20 @@ def path_problem(path: str | os.PathLike[str]) -> str | None:
         return _reason(Path(path), error)
     except ValueError:  # an embedded NUL byte
         return "is not a valid path (it holds a NUL character)"
+
+
+def link_problem(path: str | os.PathLike[str]) -> str | None:
+    """Only the symbolic-link problems of ``path`` (a loop, a broken link): an output path may be absent, or under
+    a folder that cannot be created, and its writer says so in its own words."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP or (error.errno == errno.ENOENT and Path(path).is_symlink()):
+            return _reason(Path(path), error)
+        return None
+    except ValueError:
+        return None
 
 
 def _reason(path: Path, error: OSError) -> str | None:

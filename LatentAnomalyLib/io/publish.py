@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
-from .path_checks import check_path, path_problem, resolved
+from .path_checks import link_problem, path_problem, resolved
 
 __all__ = ["check_not_inside_inputs", "folder_lock", "output_folder"]
 
@@ -123,7 +123,9 @@ def output_folder(
     failure nothing is left: no staging folder, no lock file, no output folder it created. What a killed earlier
     run left (its lock file, its staging folder with partial files) is removed, and ``notes`` gets a line saying so.
     """
-    check_path(out_dir)  # a link loop or a broken link as --out
+    problem = link_problem(out_dir)  # a link loop or a broken link as --out
+    if problem:
+        raise InputError(f"{Path(out_dir)}: the output folder {problem}; choose another --out")
     out = Path(out_dir).absolute()
     names = set(result_names)
     if out.exists() and not out.is_dir():
