@@ -20,7 +20,12 @@ import SimpleITK as sitk
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from LatentAnomalyLib.preprocess.intensity_screen import border_level, robust_range, screen_intensities  # noqa: E402
+from LatentAnomalyLib.preprocess.intensity_screen import (  # noqa: E402
+    border_level,
+    robust_range,
+    screen_intensities,
+    top_to_tissue,
+)
 
 
 def groups(data: Path) -> dict[str, list[Path]]:
@@ -38,10 +43,10 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
     print("| dataset | scans | worst (max - p_high) / range | worst (p_low - min) / range | brightest border "
-          "(median, share of range) | touched by the screen |")
-    print("|---|---|---|---|---|---|")
+          "(median, share of range) | largest range / tissue level | touched by the screen |")
+    print("|---|---|---|---|---|---|---|")
     for name, paths in groups(Path(args.data)).items():
-        highs, lows, borders, touched = [], [], [], []
+        highs, lows, borders, spreads, touched = [], [], [], [], []
         for path in paths:
             image = sitk.Cast(sitk.ReadImage(str(path)), sitk.sitkFloat32)
             values = sitk.GetArrayViewFromImage(image)
@@ -50,6 +55,7 @@ def main() -> None:
             highs.append((float(values.max()) - high) / span)
             lows.append((low - float(values.min())) / span)
             borders.append(border_level(values, low, high))
+            spreads.append(top_to_tissue(values, low, high))
             try:
                 _, notes = screen_intensities(image, path)
                 if notes:
@@ -58,7 +64,7 @@ def main() -> None:
                 touched.append(f"{path.name} ({error})")
         if paths:
             print(
-                f"| {name} | {len(paths)} | {max(highs):.2f} | {max(lows):.2f} | {max(borders):.3f} | "
+                f"| {name} | {len(paths)} | {max(highs):.2f} | {max(lows):.2f} | {max(borders):.3f} | {max(spreads):.2f} | "
                 f"{len(touched)} {touched[:3]} |"
             )
 

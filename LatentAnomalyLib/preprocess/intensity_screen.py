@@ -4,10 +4,10 @@ Why: several steps read an intensity range from the whole scan. The brain mask's
 1e30 over a third of the volume (a 5248 mL "brain"), and the registration metric's histogram spans the scan's
 minimum to maximum, so one voxel at 100x the maximum squeezes every tissue into one bin and moved a subject p-value
 from 0.639 to 0.958. Clinical archives do hold such voxels (a reconstruction spike, a corrupted byte in a float
-file). The scan's robust range (its 0.1th to 99.9th percentile) is what every decision here is measured against:
+file). The scan's robust range (its 1st to 99th percentile) is what every decision here is measured against:
 
 - a few voxels far beyond it (more than ``OUTLIER_RANGES`` ranges above or below; healthy and lesion scans here
-  reach at most 2.8 ranges, ``benchmarks/intensity_outliers.py``) are replaced by the median of their neighbours
+  reach at most 3.2 ranges, ``benchmarks/intensity_outliers.py``) are replaced by the median of their neighbours
   for the analysis, with a warning (the input file is never changed);
 - an edge of the field of view (air) brighter than half the range: a contrast-inverted scan (``max - image``),
   whose whole head would otherwise pass for a brain without tissue contrast, is refused like other non-T1 scans;
@@ -27,14 +27,28 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 
-LOW_PERCENTILE, HIGH_PERCENTILE = 0.1, 99.9
-OUTLIER_RANGES = 10.0  # beyond this many robust ranges above the 99.9th (below the 0.1th) percentile: not tissue
+LOW_PERCENTILE, HIGH_PERCENTILE = 1.0, 99.0
+OUTLIER_RANGES = 10.0  # beyond this many robust ranges above the 99th (below the 1st) percentile: not tissue
 MAX_OUTLIER_FRACTION = 1e-4  # more outliers than this share of the voxels: the scan itself is corrupted
 MIN_DISTINCT_VALUES = 10  # fewer distinct intensities: a label map or a mask, not an MRI scan
 SAMPLE_VOXELS = 2_000_000  # distinct values are counted on an evenly strided sample this large
-MAX_BORDER_LEVEL = 0.5  # air at the edge of the field of view: at most 0.006 of the range in the scans here
+MAX_TOP_TO_TISSUE = 20.0  # (p99 - p1) / (p75 of non-zero voxels - p1): at most 1.8 in the scans here
+MAX_BORDER_LEVEL = 0.5  # air at the edge of the field of view: at most 0.001 of the range in the scans here
 
-__all__ = ["border_level", "robust_range", "screen_intensities"]
+__all__ = ["border_level", "robust_range", "screen_intensities", "top_to_tissue"]
+
+
+def top_to_tissue(values: np.ndarray, low: float, high: float) -> float:
+    """The robust range over the typical tissue level (75th percentile of the non-zero voxels, above ``low``).
+
+    More than 1% of corrupted voxels carry the 99th percentile with them, so the range alone cannot see them; the
+    tissue level, a percentile of the bulk of the head, still can.
+    """
+    nonzero = values[values != 0]
+    if nonzero.size == 0:
+        return float("inf")
+    tissue = float(np.percentile(nonzero, 75)) - low
+    return (high - low) / tissue if tissue > 0 else float("inf")
 
 
 def border_level(values: np.ndarray, low: float, high: float) -> float:
@@ -49,7 +63,7 @@ def border_level(values: np.ndarray, low: float, high: float) -> float:
 
 
 def robust_range(values: np.ndarray) -> tuple[float, float]:
-    """The 0.1th and 99.9th percentiles of every voxel (in float64: float32 sums of 1e30 overflow)."""
+    """The 1st and 99th percentiles of every voxel (in float64: float32 sums of 1e30 overflow)."""
     low, high = np.percentile(values.ravel(), [LOW_PERCENTILE, HIGH_PERCENTILE])
     return float(low), float(high)
 
@@ -80,6 +94,13 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
             "give the T1-weighted scan itself"
         )
     span = high - low
+    spread = top_to_tissue(values, low, high)
+    if spread > MAX_TOP_TO_TISSUE:
+        raise InputError(
+            f"{_name(path)}the brightest 1% of the voxels reach {high:.4g}, {spread:.3g} times the level of the "
+            "tissue (far outside the rest of the scan, beyond what any MRI holds): a corrupted scan, which cannot give a "
+            "plausible brain; check the export"
+        )
     border = border_level(values, low, high)
     if border > MAX_BORDER_LEVEL:
         raise InputError(
@@ -96,13 +117,13 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
     if count > max(1, int(MAX_OUTLIER_FRACTION * values.size)):
         raise InputError(
             f"{_name(path)}{count} voxels ({100.0 * count / values.size:.2g}%) have intensities far outside the rest "
-            f"of the scan (up to {extreme:.4g}; 99.8% of the voxels lie in {low:.4g}..{high:.4g}): a corrupted "
+            f"of the scan (up to {extreme:.4g}; 98% of the voxels lie in {low:.4g}..{high:.4g}): a corrupted "
             "scan or a strong artefact, which cannot give a plausible brain; check the export"
         )
     out = sitk.GetImageFromArray(_replaced(values, above | below))
     out.CopyInformation(image)
     note = (
-        f"{count} voxel(s) had intensities far outside the rest of the scan (up to {extreme:.4g}; 99.8% of the voxels "
+        f"{count} voxel(s) had intensities far outside the rest of the scan (up to {extreme:.4g}; 98% of the voxels "
         f"lie in {low:.4g}..{high:.4g}): each was replaced by the median of its neighbours for the analysis (the "
         "input file is unchanged); check the scan for corrupted voxels"
     )
