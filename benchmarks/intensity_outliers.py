@@ -24,7 +24,7 @@ from LatentAnomalyLib.preprocess.intensity_screen import (  # noqa: E402
     border_level,
     robust_range,
     screen_intensities,
-    top_to_tissue,
+    tail_jump,
 )
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
     print("| dataset | scans | worst (max - p_high) / range | worst (p_low - min) / range | brightest border "
-          "(median, share of range) | largest range / tissue level | touched by the screen |")
+          "(median, share of range) | largest step between tail percentiles | touched by the screen |")
     print("|---|---|---|---|---|---|---|")
     for name, paths in groups(Path(args.data)).items():
         highs, lows, borders, spreads, touched = [], [], [], [], []
@@ -55,7 +55,7 @@ def main() -> None:
             highs.append((float(values.max()) - high) / span)
             lows.append((low - float(values.min())) / span)
             borders.append(border_level(values, low, high))
-            spreads.append(top_to_tissue(values, low, high))
+            spreads.append(tail_jump(values))
             try:
                 _, notes = screen_intensities(image, path)
                 if notes:
