@@ -215,8 +215,8 @@ def run_cases(
                 on_row(row)
         except BaseException:
             processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
-            pool.shutdown(wait=False, cancel_futures=True)
             _stop_workers(processes)
+            pool.shutdown(wait=True, cancel_futures=True)  # the pool's thread ends now, not racing the exit
             raise
     return rows
 
