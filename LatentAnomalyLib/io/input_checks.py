@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from .nifti_orientation import check_itk_agrees, check_nifti_orientation
+from .nifti_orientation import check_itk_agrees, check_nifti_orientation, check_orientation_set
 
 MAX_VOXELS = 400_000_000  # 0.5 mm isotropic whole head is ~1e8; beyond this it is not a brain MRI we can use
 BYTES_PER_VOXEL_AT_PEAK = 24  # float32 copy, resampled copies, masks and heatmaps held at once
@@ -126,6 +126,8 @@ def check_header(path: Path) -> sitk.ImageFileReader:
     if nifti:
         check_itk_agrees(path, reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
     _check_memory(path, reader.GetSize())
+    if nifti:
+        check_orientation_set(path)  # after the size checks: a 4000^3 header is refused for its size first
     return reader
 
 

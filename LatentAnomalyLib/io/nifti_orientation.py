@@ -24,7 +24,7 @@ TOLERANCE_MM = 0.1  # largest distance between two readers' placement of any cor
 SHEAR_TOLERANCE = 1e-4  # |cos| of the angle between two sform axes (0.006 degrees from square)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
-__all__ = ["check_itk_agrees", "check_nifti_orientation"]
+__all__ = ["check_itk_agrees", "check_nifti_orientation", "check_orientation_set"]
 
 
 def _corners(shape: Sequence[int]) -> np.ndarray:
@@ -112,3 +112,16 @@ def check_itk_agrees(
                 "do not match pixdim), so results would not sit on the scan in every viewer; rewrite the header "
                 "with one consistent orientation before detection"
             )
+
+
+def check_orientation_set(path: Path) -> None:
+    """Refuse a NIfTI that sets no orientation at all: ITK puts it at the origin in its own axes, nibabel and FSL
+    centre it with other axes, so no output could sit on it in every reader."""
+    header = _header(path)
+    if header is None or int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0:
+        return
+    raise InputError(
+        f"{path}: its header sets no orientation (qform_code and sform_code are both 0): readers place such a scan "
+        "differently (ITK at the origin, nibabel and FSL centred on it), so results could not sit on it in every "
+        "viewer; re-export the scan with its orientation (or set its qform and sform)"
+    )

@@ -26,6 +26,7 @@ from .template import Template
 
 SKULL_MODES = ("auto", "stripped", "skull")
 PLAUSIBLE_SCALE = (0.3, 2.5)  # brain volume relative to the template; outside this registration failed
+POSSIBLE_BRAIN_ML = (300.0, 3000.0)  # no human brain mask lies outside (adults here: 1050-1800 mL); 600-2500 warns
 
 
 @dataclass
@@ -53,6 +54,18 @@ class Preprocessed:
             out = sitk.GetImageFromArray(values)
             out.CopyInformation(self.native)
         return out
+
+
+def check_brain_volume(mask: np.ndarray, image: sitk.Image) -> None:
+    """Refuse a brain mask no human brain could give (a wrong voxel size, corrupted intensities, not a head):
+    publishing its heatmap with a warning would still put a result on the record."""
+    volume_ml = float(mask.sum()) * float(np.prod(image.GetSpacing()[:3])) / 1000.0
+    low, high = POSSIBLE_BRAIN_ML
+    if not low <= volume_ml <= high:
+        raise InputError(
+            f"the brain mask is {volume_ml:.0f} mL, outside what any human brain gives ({low:.0f}-{high:.0f} mL): "
+            "the scan's voxel size or intensities are wrong, or it is not a head scan; check the header's voxel size"
+        )
 
 
 class Preprocessor:
@@ -89,6 +102,7 @@ class Preprocessor:
         t0 = time.perf_counter()
         image, notes = screen_intensities(image)  # one spike voxel must not move the mask, registration or scale
         native_mask, stripped = self.brain_mask(image, skull)
+        check_brain_volume(native_mask, image)
         timings["brain_mask"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -109,6 +109,18 @@ def _almost_constant(tmp: Path) -> Path:
     return write_like(flat, image, tmp / "constant.nii.gz")
 
 
+def _voxel_size(factor: float) -> Callable[[Path], Path]:
+    """The sample with a header voxel size ``factor`` times the real one (a brain 1/factor^3 or factor^3 too big)."""
+
+    def build(tmp: Path) -> Path:
+        image = sitk.ReadImage(str(IXI))
+        image.SetSpacing([s * factor for s in image.GetSpacing()])
+        sitk.WriteImage(image, str(tmp / f"voxels_x{factor:g}.nii.gz"))
+        return tmp / f"voxels_x{factor:g}.nii.gz"
+
+    return build
+
+
 def _salt(tmp: Path, value: float) -> Path:
     return with_spikes(tmp, f"salt_{value:g}.nii.gz", value, 5000)
 
@@ -119,6 +131,9 @@ HOSTILE_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "many_negative_spikes": (lambda t: _salt(t, -1e6), "far outside the rest"),
     "label_map_as_scan": (_label_map, "distinct intensities"),
     "almost_constant": (_almost_constant, "same value"),
+    # a brain no human has: the header's voxel size is wrong
+    "voxel_size_halved": (_voxel_size(0.5), "registration"),  # a 4 mm U-Net grid of 6 cm: a mask, then no fit
+    "voxel_size_doubled": (_voxel_size(2.0), "brain mask is"),
     # contrast inverted: whole volume (air turns bright) and inside the head only (grey brighter than white)
     "inverted_whole_skull": (_inverted(IXI, False), "inverted"),
     "inverted_whole_stripped": (_inverted(MSLUB, False), "inverted"),
@@ -128,6 +143,7 @@ HOSTILE_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "sheared_sform_without_qform": (_nifti("shear_noq.nii.gz", None, affine(shear=0.3)), "shear"),
     "sform_qform_rotated": (_nifti("rotated.nii.gz", affine(), affine(angle=0.2)), "disagree"),
     "sform_qform_shifted": (_nifti("shifted.nii.gz", affine(), affine(shift=5.0)), "5.0 mm apart"),
+    "no_orientation_at_all": (_nifti("analyze_like.nii.gz", None, None), "sets no orientation"),
     # paths that cannot be followed
     "symlink_loop": (_loop, "symbolic link loop"),
     "symlink_to_itself": (_self_loop, "symbolic link loop"),
