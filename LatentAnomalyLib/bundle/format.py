@@ -177,7 +177,10 @@ class Bundle:
         folder = Path(folder)
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
-            raise BundleError(f"{folder}: not a model bundle (no {MANIFEST})")
+            from ..io.path_checks import path_problem
+
+            problem = path_problem(folder) or path_problem(manifest_path)
+            raise BundleError(f"{folder}: {problem}" if problem else f"{folder}: not a model bundle (no {MANIFEST})")
         manifest = check_manifest(folder, _read_json(manifest_path, "manifest"))
         bundle = cls(folder, manifest)
         if verify:

@@ -95,3 +95,13 @@ def test_spikes_do_not_reach_the_heatmap_geometry(tmp_path, detect_run):
     scan = sitk.ReadImage(str(source))
     assert heatmap.GetSize() == scan.GetSize()
     assert np.allclose(heatmap.GetOrigin(), scan.GetOrigin()) and np.allclose(heatmap.GetDirection(), scan.GetDirection())
+
+
+@pytest.mark.parametrize("command", ["info", "detect"])
+def test_model_path_that_is_a_link_loop(tmp_path, command, capfd):
+    loop = tmp_path / "bundle"
+    loop.symlink_to(loop)
+    argv = ["info", "--model", str(loop)] if command == "info" else ["detect", str(IXI), "--out", str(tmp_path / "out"), "--model", str(loop)]
+    code, err = _run(argv, capfd)
+    _assert_one_error(code, err, "symbolic link loop")
+    assert code == 2 and not (tmp_path / "out").exists()
