@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from LatentAnomalyLib.errors import InputError
+from LatentAnomalyLib.io.text_files import MAX_JSON_BYTES, read_text_limited
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 P_VALUE_COLUMNS = ("subject_p_value", "p_value", "pvalue")
@@ -77,7 +78,9 @@ def read_summary(folder: Path) -> dict[str, Any]:
     """The ``summary.json`` of a case folder, checked for what the page needs."""
     path = folder / "summary.json"
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        summary = json.loads(read_text_limited(path, MAX_JSON_BYTES, "summary"))
     except FileNotFoundError:
         raise InputError(f"{folder}: not a detect output folder (no summary.json)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import LatentAnomalyError
+from ..errors import InputError, LatentAnomalyError
 
 FORMAT = "latent-anomaly-bundle"
 FORMAT_VERSION = 2  # 2: each scorer's settings and calibration in scorers/<name>.json (see migrate.py)
@@ -114,8 +114,12 @@ class BundleWriter:
 
 def _read_json(path: Path, what: str) -> Any:
     """Parse a bundle JSON file; any malformation (syntax, 200k-deep nesting, bad bytes) is a ``BundleError``."""
+    from ..io.text_files import MAX_JSON_BYTES, read_text_limited
+
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text_limited(path, MAX_JSON_BYTES, what))
+    except InputError as error:
+        raise BundleError(str(error)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BundleError(f"{path}: unreadable {what} ({getattr(error, 'msg', error)})") from None
     except RecursionError:
@@ -173,7 +177,10 @@ class Bundle:
         folder = Path(folder)
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
-            raise BundleError(f"{folder}: not a model bundle (no {MANIFEST})")
+            from ..io.path_checks import path_problem
+
+            problem = path_problem(folder) or path_problem(manifest_path)
+            raise BundleError(f"{folder}: {problem}" if problem else f"{folder}: not a model bundle (no {MANIFEST})")
         manifest = check_manifest(folder, _read_json(manifest_path, "manifest"))
         bundle = cls(folder, manifest)
         if verify:

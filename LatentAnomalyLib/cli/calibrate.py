@@ -72,9 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _bundle(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import data_root, participant_ages
+    from ..io.text_files import MAX_JSON_BYTES, read_text_limited
     from ..training.conformal_bundle import write
 
-    config = json.loads(Path(args.config).read_text())
+    config = json.loads(read_text_limited(args.config, MAX_JSON_BYTES, "configuration file"))
     records = json.loads((Path(args.work) / "records.json").read_text())
     table = Path(args.ages) if args.ages else data_root() / "ixi-t1" / "participants.csv"
     if args.ages and not table.is_file():

@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..outputs.detection import detect_file, output_folder
 
-    with output_folder(args.out, overwrite=args.overwrite, inputs=(args.input,)) as staging:
+    cleaned: list[str] = []  # leftovers of a killed earlier run, removed
+    with output_folder(args.out, overwrite=args.overwrite, inputs=(args.input,), notes=cleaned) as staging:
         summary = detect_file(
             args.input,
             staging,
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         f"outputs in {Path(args.out)}"
     )
     warnings = summary.get("warnings", [])
+    for message in cleaned:
+        print(f"note: {message}", file=sys.stderr)
     for message in summary.get("messages", []):
         if message not in warnings:
             print(f"note: {message}", file=sys.stderr)

@@ -10,9 +10,12 @@ one line on stderr and exit code 2, never a traceback (``--debug`` shows it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from .. import __version__
 from . import batch, detect, evaluate, info, pacs, review, train
@@ -40,9 +43,32 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
     return importlib.import_module(f"{__package__}.{name}").run
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does, so its clean-up (locks, staging folders) runs."""
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _terminate_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..errors import LatentAnomalyError
 
     try:
@@ -52,12 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as error:  # a user's file or folder the system refused (loops, permissions, a full disk)
+        if args.debug:
+            raise
+        from ..io.path_checks import describe_os_error
+
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # the last line of defence: one line, never a traceback
         if args.debug:
             raise
+        if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop"):  # Path.resolve, Python < 3.13
+            print(f"error: {error}: a symbolic link loop; point the path at a real file", file=sys.stderr)
+            return EXIT_USER_ERROR
         print(
             f"error: unexpected failure ({type(error).__name__}: {error}); rerun with --debug for details",
             file=sys.stderr,

@@ -76,6 +76,7 @@ def _apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Build a bundle from a configuration (and, with ``--scans``, the user's own healthy scans)."""
     from ..encode.devices import resolve_device
+    from ..io.text_files import MAX_JSON_BYTES, read_text_limited
     from ..training.config import STAGES, TrainConfig
     from ..training.run import TrainingRun
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not config_path.is_file():
         raise InputError(f"{config_path}: no such configuration file")
     try:
-        raw = json.loads(config_path.read_text())
+        raw = json.loads(read_text_limited(config_path, MAX_JSON_BYTES, "configuration file"))
     except json.JSONDecodeError as error:
         raise InputError(f"{config_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
     overrides = list(args.override) + ["encoder_train.outlier_removal=true"] * args.outlier_removal

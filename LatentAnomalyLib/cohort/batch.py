@@ -9,7 +9,9 @@ ranked table ``scores.csv``/``scores.json``; under torchrun each rank does its s
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from ..progress import BatchProgress
 from ..score.age_bands import cohort_notes
 from ..score.conformal import load_sets
 from .inputs import discover
-from .paths import PARTIAL
+from .paths import PARTIAL, staging_folder
 from .records import load_record, write_scores
 from .shards import distributed_rank, parse_shard, wait_for_shards, write_shard
 from .workers import CaseOptions, run_cases, use_model
@@ -118,8 +120,42 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
     _prepare_out(out)  # after every check: a refused run leaves no output folder
     # one batch run (or one shard of a distributed run) writes into a folder at a time
     lock = out / (".batch.lock" if count == 1 else f".batch-{index + 1}-of-{count}.lock")
-    with folder_lock(out, lock, holder="batch run"):
-        return _run_cases_into(out, options, model, shares, mine, index, count, distributed, local_rank, dicom_seg)
+    with folder_lock(out, lock, holder="batch run") as leftovers:
+        for note in [*leftovers, *_remove_stale_staging(out, mine)]:
+            print(f"note: {note}", file=sys.stderr)
+        try:
+            return _run_cases_into(out, options, model, shares, mine, index, count, distributed, local_rank, dicom_seg)
+        finally:  # after an interruption too: stopped workers leave their cases' staging folders
+            _remove_stale_staging(out, mine)
+            with contextlib.suppress(OSError):
+                (out / PARTIAL).rmdir()  # only if empty: another rank may still be writing there
+
+
+def _remove_stale_staging(out: Path, mine: list[Any]) -> list[str]:
+    """Remove the half-written case folders a killed run left in ``<out>/.partial`` (this run's cases only: another
+    shard may be writing its own there); a note for the user if there were any."""
+    stale = [staging_folder(out, case.case_id) for case in mine]
+    stale = [folder for folder in stale if folder.exists()]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    if not stale:
+        return []
+    return [f"removed {len(stale)} unfinished case folder(s) in {out / PARTIAL} left by an interrupted batch run"]
+
+
+class _TableSoFar:
+    """``scores.csv`` of the cases finished so far, rewritten atomically while a batch runs (at most every
+    ``every_s`` seconds: the whole table is rewritten each time), so a long cohort can be looked at before it ends."""
+
+    def __init__(self, out: Path, rows: list[dict[str, Any]], stem: str | None, every_s: float = 10.0):
+        self.out, self.rows, self.stem, self.every_s = out, list(rows), stem, every_s
+        self.last = -float("inf")
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.stem is not None and time.monotonic() - self.last >= self.every_s:
+            write_scores(self.rows, self.out, stem=self.stem)
+            self.last = time.monotonic()
 
 
 def _run_cases_into(
@@ -159,18 +195,23 @@ def _run_cases_into(
         if local_rank is not None and options.device != "cpu":
             _use_local_gpu(local_rank)
         use_model(model)
+    stem = None if distributed else ("scores" if count == 1 else f"scores-shard-{index + 1}-of-{count}")
+    so_far = _TableSoFar(out, earlier, stem)
+
+    def case_done(row: dict[str, Any]) -> None:
+        so_far.add(row)
+        progress.case_done(row["case_id"], _status_text(row))
+
     ran = run_cases(
         todo,
         case_options,
         options.workers,
         options.model,
-        lambda row: progress.case_done(row["case_id"], _status_text(row)),
+        case_done,
         threads=options.threads,
         cuda_index=local_rank if options.device != "cpu" else None,
     )
     rows = [*earlier, *ran]
-    with contextlib.suppress(OSError):
-        (out / PARTIAL).rmdir()  # only if empty: another rank may still be writing there
     own_failed = [r for r in rows if r["status"] != "done"]
     table = None
     if distributed:

@@ -7,12 +7,15 @@ folders and resume records) is decided once, the same way on every rank and ever
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
+import unicodedata
 from pathlib import Path
 
 from ..case import Case
 from ..errors import InputError
 from ..io.read import image_suffix
+from ..io.text_files import MAX_LIST_BYTES, read_text_limited
 from ..score.age_bands import check_age
 from .paths import check_case_id
 
@@ -38,11 +41,22 @@ def _age(text: str, where: str) -> float | None:
 
 
 def case_id_for(path: str) -> str:
-    """A folder-safe id from a scan path (file name without image suffix, no leading dot)."""
+    """A folder-safe id from a scan path (file name without image suffix, no leading dot).
+
+    ASCII names keep their readable id (other characters become ``_``). A name with other characters (Chinese,
+    accents) keeps what it has in ASCII (accents dropped: ``é`` -> ``e``) followed by 8 hex digits of the SHA-256 of
+    its NFC form: distinct names get distinct ids, and the same name the same id on every run and file system.
+    """
     p = Path(path.rstrip("/"))
     suffix = image_suffix(p)
     name = p.name[: -len(suffix)] if suffix else p.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:128] or "case"
+    if name.isascii():
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:128] or "case"
+    text = unicodedata.normalize("NFC", name)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("._-")[:119]
+    return f"{base}-{digest}" if base else f"case-{digest}"
 
 
 def read_list(path: str | Path) -> list[Case]:
@@ -56,7 +70,7 @@ def read_list(path: str | Path) -> list[Case]:
     source = Path(path)
     if not source.is_file():
         raise InputError(f"{source}: no such list file")
-    text = source.read_text()
+    text = read_text_limited(source, MAX_LIST_BYTES, "case list", "split it into several lists (batch takes several)")
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise InputError(f"{source}: the list is empty")
@@ -139,8 +153,34 @@ def discover(inputs: list[str], listing: str | None = None) -> tuple[list[Case],
         raise InputError("no scans given: pass a folder, a CSV of paths, or scan paths")
     for case in cases:
         check_case_id(case.case_id, case.path)
-    ids = [c.case_id for c in cases]
-    duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
-    if duplicates:
-        raise InputError(f"case ids are not unique ({', '.join(duplicates[:5])}); give a CSV with a case_id column")
+    _check_unique(cases)
     return cases, notes
+
+
+def _check_unique(cases: list[Case]) -> None:
+    """Refuse two cases with one id, naming the scans and where their ids came from (a list's case_id column, or
+    the file names), since each cause has its own fix."""
+    by_id: dict[str, list[Case]] = {}
+    for case in cases:
+        by_id.setdefault(case.case_id, []).append(case)
+    clashes = {cid: group for cid, group in by_id.items() if len(group) > 1}
+    if not clashes:
+        return
+    cid, group = next(iter(clashes.items()))
+    paths = ", ".join(c.path for c in group[:3]) + (", ..." if len(group) > 3 else "")
+    more = f" ({len(clashes) - 1} more id(s) clash too)" if len(clashes) > 1 else ""
+    given = [c for c in group if c.case_id != case_id_for(c.path)]
+    listed = [c for c in group if Path(c.source).suffix.lower() in LIST_SUFFIXES and c not in given]
+    if given:
+        fix = f"the case_id column of {given[0].source} repeats it: make each case_id unique"
+    elif listed:
+        fix = (
+            f"their ids come from the file names because {listed[0].source} gives them no case_id (no such column, "
+            "or empty cells): give each a distinct case_id there"
+        )
+    else:
+        fix = (
+            "the ids come from the file names (suffix removed, characters other than letters, digits, '.', '_' and '-' "
+            "replaced): rename the files, or list them in a CSV with 'path' and distinct 'case_id' columns"
+        )
+    raise InputError(f"case ids are not unique: {cid!r} is the id of {len(group)} scans ({paths}){more}; {fix}")

@@ -40,9 +40,11 @@ def check_case_id(case_id: str, where: str = "") -> str:
 
 def _inside(out: Path, path: Path) -> Path:
     """``path`` if it lies inside ``out`` once both are resolved; a safety net behind ``check_case_id``."""
-    root = out.resolve()
-    resolved = path.resolve()
-    if resolved == root or root not in resolved.parents:
+    from ..io.path_checks import resolved as follow
+
+    root = follow(out)
+    target = follow(path)
+    if target == root or root not in target.parents:
         raise InputError(f"{path}: would be written outside the output folder {out}; refusing")
     return path
 

@@ -215,9 +215,22 @@ def run_cases(
                 rows.append(row)
                 on_row(row)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+            _stop_workers(processes)
+            pool.shutdown(wait=True, cancel_futures=True)  # the pool's thread ends now, not racing the exit
             raise
     return rows
+
+
+def _stop_workers(processes: list[Any]) -> None:
+    """End a pool's worker processes now (Ctrl-C, SIGTERM): otherwise each would finish the case it holds, and the
+    one queued after it, before the batch could exit. The staging folders they leave are removed by the caller."""
+    for process in processes:
+        with contextlib.suppress(OSError, AttributeError):
+            process.kill()
+    for process in processes:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            process.join(timeout=10)
 
 
 def _as_completed(

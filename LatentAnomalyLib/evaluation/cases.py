@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from ..case import Case
 from ..errors import InputError
 from ..io.read import read_image
+from ..io.text_files import MAX_LIST_BYTES, read_text_limited
 
 
 @dataclass
@@ -39,7 +40,7 @@ def read_cases_csv(path: str | Path) -> list[Case]:
     if not source.is_file():
         raise InputError(f"{source}: no such cases file")
     base = source.parent
-    rows = list(csv.DictReader(source.read_text().splitlines()))
+    rows = list(csv.DictReader(read_text_limited(source, MAX_LIST_BYTES, "cases file").splitlines()))
     if not rows or "case_id" not in rows[0]:
         raise InputError(f"{source}: needs a header with a case_id column and one column per sequence")
     reserved = {"case_id", "label", "brain_mask", "healthy"}

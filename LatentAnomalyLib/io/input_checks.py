@@ -20,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from .nifti_orientation import check_itk_agrees, check_nifti_orientation, check_orientation_set
 
 MAX_VOXELS = 400_000_000  # 0.5 mm isotropic whole head is ~1e8; beyond this it is not a brain MRI we can use
 BYTES_PER_VOXEL_AT_PEAK = 24  # float32 copy, resampled copies, masks and heatmaps held at once
@@ -110,8 +111,10 @@ def _check_memory(path: Path, size: Sequence[int]) -> None:
 
 def check_header(path: Path) -> sitk.ImageFileReader:
     """Read only the header of ``path`` and refuse what cannot be a usable 3D scan; return the reader."""
-    if path.name.lower().endswith((".nii", ".nii.gz")):
+    nifti = path.name.lower().endswith((".nii", ".nii.gz"))
+    if nifti:
         _check_nifti_spacing(path)  # first: the NIfTI reader would print a warning and use 1 mm
+        check_nifti_orientation(path)  # a sheared sform: ITK would silently take the qform instead
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -120,7 +123,11 @@ def check_header(path: Path) -> sitk.ImageFileReader:
         raise InputError(f"{path}: {describe_read_error(error)}") from None
     _check_pixels(path, reader.GetPixelID(), reader.GetNumberOfComponents())
     check_geometry(path, reader.GetSize(), reader.GetSpacing(), reader.GetDirection(), reader.GetDimension())
+    if nifti:
+        check_itk_agrees(path, reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
     _check_memory(path, reader.GetSize())
+    if nifti:
+        check_orientation_set(path)  # after the size checks: a 4000^3 header is refused for its size first
     return reader
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
+from .path_checks import link_problem, path_problem, resolved
 
 __all__ = ["check_not_inside_inputs", "folder_lock", "output_folder"]
 
@@ -35,11 +36,11 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
-    target = out.resolve()
+    target = resolved(out)
     for item in inputs:
         source = Path(item)
-        if source.is_dir():
-            folder = source.resolve()
+        if path_problem(source) is None and source.is_dir():
+            folder = resolved(source)
             if target == folder or folder in target.parents:
                 raise InputError(
                     f"{out}: --out is inside the input folder {source}; results would be mixed into the DICOM series, "
@@ -48,29 +49,43 @@ def check_not_inside_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]])
 
 
 @contextlib.contextmanager
-def folder_lock(out: Path, path: Path | None = None, holder: str = "detection") -> Iterator[None]:
+def folder_lock(out: Path, path: Path | None = None, holder: str = "detection") -> Iterator[list[str]]:
     """Hold an exclusive ``flock`` on ``path`` (default ``<parent>/.<name>.lock``) while writing to ``out``; a second
-    run finds it held and is refused in one line. The kernel releases it when the process dies, even on kill -9."""
+    run finds it held and is refused in one line. The kernel releases it when the process dies, even on kill -9.
+
+    Yields notes for the user: a lock file that was there before this run took it was left by a killed run (a
+    finished or interrupted one removes its own); it is taken over and removed at the end, and the note says so.
+    """
     path = out.parent / f".{out.name}.lock" if path is None else path
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    except OSError as error:
-        raise InputError(
-            f"{out}: cannot write the output folder ({error.strerror or error}); choose another --out"
-        ) from None
-    try:
+    notes: list[str] = []
+    while True:
+        existed = path.exists()
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as error:
+            raise InputError(
+                f"{out}: cannot write the output folder ({error.strerror or error}); choose another --out"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise InputError(
                 f"{out}: another {holder} is writing to this output folder now; wait for it or choose another --out"
             ) from None
         try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break  # the file we locked is still the lock file (not one a finishing run just removed)
+        except OSError:
+            pass
+        os.close(fd)
+    if existed:
+        notes.append(f"removed {path.name} left by an interrupted {holder} (killed before it could clean up)")
+    try:
+        yield notes
     finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
         os.close(fd)
 
 
@@ -98,14 +113,19 @@ def output_folder(
     overwrite: bool = False,
     result_names: Iterable[str] = (),
     inputs: Iterable[str | os.PathLike[str]] = (),
+    notes: list[str] | None = None,
 ) -> Iterator[Path]:
     """Lock ``out_dir``, yield a hidden staging folder beside it, and publish it as ``out_dir`` on success.
 
     ``result_names`` are the file names a detection writes: an ``out_dir`` holding any of them is
     refused unless ``overwrite``. An existing empty folder is fine (Slicer creates temporary
     folders first). ``inputs`` that are folders (DICOM series) may not contain ``out_dir``. On
-    failure nothing is left: no staging folder, no lock file, no output folder it created.
+    failure nothing is left: no staging folder, no lock file, no output folder it created. What a killed earlier
+    run left (its lock file, its staging folder with partial files) is removed, and ``notes`` gets a line saying so.
     """
+    problem = link_problem(out_dir)  # a link loop or a broken link as --out
+    if problem:
+        raise InputError(f"{Path(out_dir)}: the output folder {problem}; choose another --out")
     out = Path(out_dir).absolute()
     names = set(result_names)
     if out.exists() and not out.is_dir():
@@ -120,7 +140,7 @@ def output_folder(
             f"{Path(out_dir)}: cannot create the output folder ({error.strerror or error}); choose another --out"
         ) from None
     try:
-        with folder_lock(out):
+        with folder_lock(out) as leftovers:
             existing = sorted({p.name for p in out.iterdir()} & names) if out.is_dir() else []
             if existing and not overwrite:
                 raise InputError(
@@ -130,8 +150,11 @@ def output_folder(
             if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
                 raise InputError(f"{Path(out_dir)}: the output folder is not writable; choose another --out")
             for pattern in (f".{out.name}.detect-*", f".{out.name}.old-*"):  # left by a killed run; we hold the lock
-                for stale in out.parent.glob(pattern):
+                for stale in sorted(out.parent.glob(pattern)):
                     shutil.rmtree(stale, ignore_errors=True)
+                    leftovers.append(f"removed {stale.name}, the unfinished results of an interrupted detection")
+            if notes is not None:
+                notes.extend(leftovers)
             staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.detect-", dir=out.parent))
             try:
                 yield staging

@@ -91,8 +91,10 @@ def read_image(path: str | os.PathLike[str], series: str | None = None) -> sitk.
     ``series`` picks one DICOM series when a folder holds several.
     """
     from .input_checks import check_complete, check_finite_nifti, check_header, describe_read_error
+    from .path_checks import check_path
 
     path = Path(path)
+    check_path(path)  # a link loop or a broken link is not "no such file"
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):

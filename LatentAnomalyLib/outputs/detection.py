@@ -101,17 +101,18 @@ RESULT_NAMES = {f"{n}.{fmt}" for n in OUTPUT_NAMES for fmt in ("nii.gz", "nrrd",
 
 
 def output_folder(
-    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()
+    out_dir: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (), notes: list[str] | None = None
 ) -> contextlib.AbstractContextManager[Path]:
     """Lock ``out_dir`` and yield a hidden staging folder, published as ``out_dir`` on success (see :mod:`..io.publish`).
 
     An existing empty folder is fine (callers such as Slicer create temporary folders first); one
     holding earlier results is refused unless ``overwrite``, so a typo cannot destroy a result.
-    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``.
+    Pass the staging folder to :func:`detect_file` with ``final_dir=out_dir``. ``notes`` gets a line for each
+    leftover of a killed earlier run that was removed.
     """
     from ..io.publish import output_folder as locked_output_folder
 
-    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs)
+    return locked_output_folder(out_dir, overwrite, RESULT_NAMES, inputs, notes)
 
 
 def detect_file(
@@ -155,6 +156,9 @@ def detect_file(
     from ..pipeline import DetectOptions, Detector
 
     t_start = time.perf_counter()
+    from ..io.path_checks import check_path, resolved
+
+    check_path(input_path)
     if dicom_seg_sources is not None:  # checked by the caller (the PACS door refuses a series without a SEG)
         seg_sources, seg_warnings = dicom_seg_sources, [f"DICOM SEG: {item}" for item in dicom_seg_sources.derived]
     elif dicom_seg:
@@ -163,9 +167,9 @@ def detect_file(
         seg_sources, seg_warnings = None, []
     dicom_seg = seg_sources is not None
     paths = output_paths(out_dir, image_format, dicom_seg)
-    source = Path(input_path).resolve()
+    source = resolved(input_path)
     for path in [*paths.values(), *output_paths(final_dir or out_dir, image_format, dicom_seg).values()]:
-        if path.resolve() == source:
+        if resolved(path) == source:
             raise InputError(f"{path}: output would overwrite the input scan; choose another --out folder")
     display = ProgressDisplay(progress)
     display("read", 0.0)
@@ -198,6 +202,7 @@ def detect_file(
     summary = result.summary
     spacing = tuple(float(s) for s in image.GetSpacing())
     summary["warnings"] = [
+        *result.preprocessed.notes,
         *thick_slice_warnings(spacing, float(model.preprocess.grid.spacing)),
         *kind_warnings,
         *out_of_distribution_warnings(summary),

@@ -19,12 +19,14 @@ from ..bundle.configs import GridConfig, PreprocessConfig
 from ..errors import InputError
 from .brainmask import looks_skull_stripped, mask_from_probability, on_mask_grid, predict_probability, stripped_mask
 from .geometry import antialiased, axis_aligned_grid, resample, resample_mask
+from .intensity_screen import screen_intensities
 from .normalize import NormalisationError, normalise
 from .registration import register_affine, scale_factor
 from .template import Template
 
 SKULL_MODES = ("auto", "stripped", "skull")
 PLAUSIBLE_SCALE = (0.3, 2.5)  # brain volume relative to the template; outside this registration failed
+POSSIBLE_BRAIN_ML = (300.0, 3000.0)  # no human brain mask lies outside (adults here: 1050-1800 mL); 600-2500 warns
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Preprocessed:
     skull_stripped: bool
     info: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the preprocessing changed for the analysis (warnings)
 
     def to_native(self, array: np.ndarray, grid: GridConfig, inside_brain: bool = True) -> sitk.Image:
         """Map a model-grid map onto the scan's grid with the exact inverse transform."""
@@ -51,6 +54,18 @@ class Preprocessed:
             out = sitk.GetImageFromArray(values)
             out.CopyInformation(self.native)
         return out
+
+
+def check_brain_volume(mask: np.ndarray, image: sitk.Image) -> None:
+    """Refuse a brain mask no human brain could give (a wrong voxel size, corrupted intensities, not a head):
+    publishing its heatmap with a warning would still put a result on the record."""
+    volume_ml = float(mask.sum()) * float(np.prod(image.GetSpacing()[:3])) / 1000.0
+    low, high = POSSIBLE_BRAIN_ML
+    if not low <= volume_ml <= high:
+        raise InputError(
+            f"the brain mask is {volume_ml:.0f} mL, outside what any human brain gives ({low:.0f}-{high:.0f} mL): "
+            "the scan's voxel size or intensities are wrong, or it is not a head scan; check the header's voxel size"
+        )
 
 
 class Preprocessor:
@@ -85,7 +100,9 @@ class Preprocessor:
     def run(self, image: sitk.Image, skull: str = "auto") -> Preprocessed:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        image, notes = screen_intensities(image)  # one spike voxel must not move the mask, registration or scale
         native_mask, stripped = self.brain_mask(image, skull)
+        check_brain_volume(native_mask, image)
         timings["brain_mask"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -119,4 +136,4 @@ class Preprocessor:
             raise InputError(str(error)) from None
         timings["resample_normalise"] = time.perf_counter() - t0
         info = {"registration_volume_ratio": scale, **anchors}
-        return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings)
+        return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings, notes)

@@ -104,7 +104,9 @@ def explain_failure(error: InputError, detector: Any, image: sitk.Image, skull: 
     if "registration" not in str(error):
         return error
     try:
-        mask, _ = detector.preprocessor.brain_mask(image, skull)
+        from .intensity_screen import screen_intensities
+
+        mask, _ = detector.preprocessor.brain_mask(screen_intensities(image)[0], skull)
     except Exception:  # the original reason stands
         return error
     side = cropped_side(image, mask)

@@ -109,7 +109,10 @@ def normalise(
         low, high = tissue_anchors(image, mask, gm, wm, config)
         if high <= low:
             # T1 white matter is brighter than grey matter; anything else is not a usable T1.
-            raise NormalisationError("white matter is not brighter than grey matter: is this a T1-weighted scan?")
+            raise NormalisationError(
+                f"white matter is not brighter than grey matter (GM/WM intensity {low / high:.2f} where T1 scans have "
+                "< 1): this looks like a T2-, PD-weighted or contrast-inverted scan; the model needs a T1-weighted scan"
+            )
         # Gain relative to a plain white-matter scaling; capped so that scans with little
         # grey/white contrast (old, blurry acquisitions) are not stretched into noise.
         gain = (1.0 - config.gm_value) / (1.0 - low / high)

@@ -1,8 +1,10 @@
-"""Case ids from a CSV never name a path outside `--out`: refused in one line, nothing deleted or written."""
+"""Case ids: from a CSV they never name a path outside `--out` (refused in one line, nothing deleted or written); from
+file names they are plain, distinct and stable, non-ASCII names included; duplicates are refused naming the cause."""
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,42 @@ def test_ids_made_from_file_names_are_always_plain(tmp_path):
     listing.write_text("../a.nii.gz\n")
     cases, _ = discover([str(listing)])
     assert cases[0].case_id == "a"
+
+
+def test_non_ascii_names_keep_distinct_stable_ids(tmp_path):
+    """A folder of Chinese file names gave every scan the id '_' and was refused as duplicates."""
+    folder = tmp_path / "扫描"
+    folder.mkdir()
+    names = ["脑部扫描.nii.gz", "脑部扫描二.nii.gz", "患者_01.nii.gz", "Müller.nrrd", "Muller.nrrd", "émile.mha"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    cases, _ = discover([str(folder)])
+    ids = {Path(c.path).name: c.case_id for c in cases}
+    assert len(set(ids.values())) == len(names)
+    assert all(check_case_id(i) == i for i in ids.values())
+    assert ids["Muller.nrrd"] == "Muller"  # ASCII names keep the id they always had
+    assert ids["Müller.nrrd"].startswith("Muller-") and ids["émile.mha"].startswith("emile-")  # accents folded
+    assert ids["患者_01.nii.gz"].startswith("01-") and ids["脑部扫描.nii.gz"].startswith("case-")
+    again, _ = discover([str(folder)])  # stable across runs
+    assert [c.case_id for c in again] == [c.case_id for c in cases]
+    decomposed = unicodedata.normalize("NFD", "Müller.nrrd")  # as macOS stores it: the same name, the same id
+    assert case_id_for(decomposed) == ids["Müller.nrrd"]
+
+
+def test_duplicate_ids_name_the_scans_and_the_cause(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "扫描.nii.gz").write_bytes(b"")
+    with_column = tmp_path / "with_ids.csv"
+    with_column.write_text("case_id,path\nx,a/扫描.nii.gz\nx,b/扫描.nii.gz\n")
+    with pytest.raises(InputError) as given:
+        discover([str(with_column)])
+    assert "'x' is the id of 2 scans" in str(given.value) and "case_id column of" in str(given.value)
+    assert "give a CSV with a case_id column" not in str(given.value)  # it has one
+    empty_cells = tmp_path / "empty_ids.csv"
+    empty_cells.write_text("case_id,path\n,a/扫描.nii.gz\n,b/扫描.nii.gz\n")
+    with pytest.raises(InputError, match=r"gives them no case_id .* give each a distinct case_id there"):
+        discover([str(empty_cells)])
+    with pytest.raises(InputError, match=r"not unique: .*come from the file names.*rename the files") as names:
+        discover([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert "a/扫描.nii.gz" in str(names.value) and "b/扫描.nii.gz" in str(names.value)
