@@ -1,0 +1,105 @@
+"""What one Dask task runs on a worker: one scan, with the model the worker loaded once.
+
+Kept apart from :mod:`.dask_backend` (the client side) because it imports nothing from Dask: it is
+plain code that a worker process calls. It adds three things to :func:`.workers.process_case`:
+
+- the model is loaded once per worker process (the first scan it runs), with the batch's torch
+  thread count, so results are bit-identical to ``--workers 1``;
+- attempts are counted in ``<out>/.attempts/<run>/<case_id>`` (one line per start, written before
+  the scan runs, removed when its record is written): a scan whose worker died twice while running it
+  (a line left by each) is recorded as failed at its third start instead of killing a third worker;
+- a fault hook for the tests only (``LATENT_ANOMALY_TEST_FAULT``, see :func:`_test_fault`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..case import Case
+from . import workers
+from .paths import check_case_id
+from .records import save_record
+
+ATTEMPTS = ".attempts"
+MAX_WORKER_DEATHS = 2  # a scan that took down this many workers is recorded as failed
+FAULT_ENV = "LATENT_ANOMALY_TEST_FAULT"
+
+_LOAD_LOCK = threading.Lock()
+_LOADED: tuple[str | None, int] | None = None  # (model path, threads) of the model this process holds
+
+
+def attempts_file(out: Path, run_id: str, case_id: str) -> Path:
+    return out / ATTEMPTS / run_id / check_case_id(case_id)
+
+
+def _ensure_model(model_path: str | None, threads: int) -> None:
+    """Load the model on the first scan a worker runs; later scans reuse it (one load per worker)."""
+    global _LOADED
+    with _LOAD_LOCK:
+        if (model_path, threads) != _LOADED:
+            workers.init_worker(model_path, threads)
+            _LOADED = (model_path, threads)
+
+
+def _test_fault(case_id: str, attempt: int) -> None:
+    """For tests only: ``LATENT_ANOMALY_TEST_FAULT="<case_id>:slow=<s>,<case_id>:crash"`` in the workers' environment.
+
+    ``slow=S`` sleeps S seconds before the first attempt of that case (so a test can kill its worker
+    mid-scan); ``crash`` kills the worker process (SIGKILL) at every attempt of that case. Unset in
+    normal use, where this does nothing.
+    """
+    spec = os.environ.get(FAULT_ENV, "")
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        target, _, action = item.partition(":")
+        if target != case_id:
+            continue
+        if action.startswith("slow=") and attempt == 1:
+            time.sleep(float(action.split("=", 1)[1]))
+        elif action == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _start_attempt(path: Path) -> int:
+    """Record that this process starts the scan; return how many starts came before (each one a dead worker)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        earlier = len(path.read_text().splitlines())
+    except FileNotFoundError:
+        earlier = 0
+    with path.open("a") as handle:  # one short line, appended: what a later attempt counts
+        handle.write(f"{socket.gethostname()} pid {os.getpid()} at {time.time():.0f}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return earlier
+
+
+def run_scan(
+    case: Case, options: workers.CaseOptions, model_path: str | None, threads: int, run_id: str
+) -> dict[str, Any]:
+    """Detect on one case on this worker; return its row (its record and exported folder are written here)."""
+    out = Path(options.out)
+    attempts = attempts_file(out, run_id, case.case_id)
+    earlier = _start_attempt(attempts)
+    if earlier >= MAX_WORKER_DEATHS:
+        last = attempts.read_text().splitlines()[earlier - 1]
+        row = {"case_id": case.case_id, "path": case.path, "age": case.age, "settings": options.settings}
+        row.update(
+            status="failed",
+            error=f"its worker died while running it {earlier} times (last: {last}); not retried",
+            flagged="",
+            exported="no",
+            seconds=0.0,
+        )
+        save_record(out, row)
+    else:
+        _test_fault(case.case_id, earlier + 1)
+        _ensure_model(model_path, threads)
+        row = workers.process_case(case, options)
+    attempts.unlink(missing_ok=True)
+    return row
