@@ -49,7 +49,7 @@ def parse_scheduler(text: str) -> int | None:
         if int(match.group(1)) < 1:
             raise InputError(f"--scheduler local:N needs N >= 1, got {text!r}")
         return int(match.group(1))
-    if text.startswith("local"):
+    if text.startswith("local:"):
         raise InputError(f"--scheduler must be local:N or a scheduler address such as tcp://host:8786, got {text!r}")
     return None
 
