@@ -3,7 +3,7 @@
 # lint, and run the whole test suite (tests on ../shared/data skip when it is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="test,slicer,dicom,review" bash scripts/setup.sh
+EXTRAS="test,slicer,dicom,review,cluster" bash scripts/setup.sh
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian's chromium and chromium-driver for the browser tests"

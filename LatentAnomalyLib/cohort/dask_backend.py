@@ -117,7 +117,8 @@ def _wait_for_earlier_runs(client: Client, prefix: str, poll_s: float = 2.0) -> 
     """
     told = False
     while True:
-        running = [key for keys in client.run(_executing, prefix).values() for key in keys]
+        answers = client.run(_executing, prefix, on_error="ignore")  # a worker restarting now has none running
+        running = [key for keys in answers.values() for key in keys]
         if not running:
             return
         if not told:

@@ -27,7 +27,7 @@ distributed = pytest.importorskip("distributed", reason="the cluster extra (dask
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = ["--device", "cpu", "--progress", "lines"]
-FAULTS = "killme:slow=120,crasher:crash,slowpoke:slow=4"  # the workers' test hook (see cohort/dask_scan.py)
+FAULTS = "killme:slow=120,crasher:crash,slowpoke:slow=8"  # the workers' test hook (see cohort/dask_scan.py)
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 on Linux")]
 
 
@@ -123,7 +123,7 @@ def _same_as_reference(out: Path, reference: Path, cases: tuple[str, ...] = ("ix
     ours = {r["case_id"]: r for r in _rows(out / "scores.csv")}
     for row in _rows(reference / "scores.csv"):
         mine = dict(ours[row["case_id"]])
-        assert {**mine, "seconds": "", "rank": ""} == {**row, "seconds": "", "rank": ""}
+        assert {**mine, "seconds": "", "rank": "", "path": ""} == {**row, "seconds": "", "rank": "", "path": ""}
 
 
 def test_local_cluster_gives_the_outputs_of_one_worker(tmp_path, scans, reference):
@@ -144,7 +144,7 @@ def test_worker_killed_mid_scan_runs_it_elsewhere(tmp_path, scans, reference, sc
     out = tmp_path / "out"
     client = _batch(str(cohort), "--out", str(out), "--export", "all", "--scheduler", scheduler)
     os.kill(_attempt_pid(out, "killme"), signal.SIGKILL)
-    code, stdout, stderr = _finish(client)
+    code, _, stderr = _finish(client)
     assert code == 0, stderr[-3000:]
     rows = _rows(out / "scores.csv")
     assert sorted(r["case_id"] for r in rows) == ["ixi", "ixi_crop", "killme"]  # none lost, none twice
@@ -158,7 +158,7 @@ def test_worker_killed_mid_scan_runs_it_elsewhere(tmp_path, scans, reference, sc
 def test_scan_that_kills_its_worker_twice_is_recorded_failed(tmp_path, scheduler):
     out = tmp_path / "out"
     scans = [str(tmp_path / "crasher.nii.gz"), str(tmp_path / "gone.nii.gz")]  # gone: a missing file, fails fast
-    code, stdout, stderr = _finish(_batch(*scans, "--out", str(out), "--scheduler", scheduler))
+    code, _, stderr = _finish(_batch(*scans, "--out", str(out), "--scheduler", scheduler))
     assert code == 3, stderr[-3000:]
     rows = {r["case_id"]: r for r in _rows(out / "scores.csv")}
     assert rows["crasher"]["status"] == "failed"
@@ -170,7 +170,7 @@ def test_scan_that_kills_its_worker_twice_is_recorded_failed(tmp_path, scheduler
 def test_client_killed_then_rerun_resumes_from_records(tmp_path, scans, scheduler):
     cohort = tmp_path / "cohort"
     cohort.mkdir()
-    shutil.copy(scans / "ixi_crop.nii.gz", cohort / "slowpoke.nii.gz")  # sleeps 4 s first (the test hook)
+    shutil.copy(scans / "ixi_crop.nii.gz", cohort / "slowpoke.nii.gz")  # sleeps 8 s first (the test hook)
     out = tmp_path / "out"
     first = _batch(str(cohort), str(tmp_path / "gone.nii.gz"), "--out", str(out), "--export", "all",
                    "--scheduler", scheduler)
@@ -181,9 +181,27 @@ def test_client_killed_then_rerun_resumes_from_records(tmp_path, scans, schedule
     code, stdout, stderr = _finish(_batch(str(cohort), str(tmp_path / "gone.nii.gz"), "--out", str(out), "--export",
                                           "all", "--scheduler", scheduler))
     assert code == 3, stderr[-3000:]  # gone.nii.gz fails again; slowpoke finished by the first run's worker
+    assert "note: waiting for 1 scan(s) an interrupted run left running" in stderr
     assert "0 done, 1 already done, 1 failed" in stdout
     rows = _rows(out / "scores.csv")
     assert sorted((r["case_id"], r["status"]) for r in rows) == [("gone", "failed"), ("slowpoke", "done")]
     assert sorted(p.name for p in (out / "slowpoke").iterdir()) == ["heatmap.nii.gz", "labelmap.nii.gz",
                                                                      "summary.json"]
     assert not (out / ".partial").exists()
+
+
+def test_local_cluster_workers_exit_with_a_killed_client(tmp_path, scans):
+    import psutil
+
+    out = tmp_path / "out"
+    shutil.copy(scans / "ixi_crop.nii.gz", tmp_path / "killme.nii.gz")
+    client = _batch(str(tmp_path / "killme.nii.gz"), "--out", str(out), "--scheduler", "local:2",
+                    env=_env(LATENT_ANOMALY_TEST_FAULT=FAULTS))
+    worker = psutil.Process(_attempt_pid(out, "killme"))  # sleeping in its first attempt
+    family = psutil.Process(client.pid).children(recursive=True)
+    assert worker in family
+    client.send_signal(signal.SIGKILL)
+    client.wait(timeout=30)
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"still running after the client was killed: {[p.pid for p in alive]}"
+    assert not (out / ".records").exists()  # killme never finished: the rerun will run it
