@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, wait
+from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..case import Case
@@ -138,8 +138,8 @@ def _running(client: Client, prefix: str) -> int:
 def _failed_row(case: Case, options: CaseOptions, error: BaseException) -> dict[str, Any]:
     """The row of a scan whose task itself failed (its workers died, or it could not run there)."""
     name = type(error).__name__
-    if name == "KilledWorker":
-        reason = f"its worker died while running it ({error}); not retried"
+    if name == "KilledWorker":  # the scheduler gave up first (its allowed-failures is below 2)
+        reason = f"its worker died while running it ({str(error).split('. ')[0]}); not retried"
     else:
         reason = f"the task failed on the cluster: {name}: {str(error).splitlines()[0] if str(error) else ''}"
     row = {"case_id": case.case_id, "path": case.path, "age": case.age, "settings": options.settings}
@@ -148,33 +148,37 @@ def _failed_row(case: Case, options: CaseOptions, error: BaseException) -> dict[
     return row
 
 
+def _row(future: Any, case: Case, options: CaseOptions) -> dict[str, Any]:
+    if future.status == "finished":
+        return future.result()
+    if future.status == "error":
+        return _failed_row(case, options, future.exception())
+    raise InputError(f"lost the Dask scheduler while running {case.case_id}; rerun to resume (finished cases are kept)")
+
+
 def _run_all(
     client: Client, cases: list[Case], options: CaseOptions, model_path: str | None, threads: int,
     on_row: Callable[..., None], tick: Callable[[int], None], prefix: str,
 ) -> list[dict[str, Any]]:
+    """Submit one task per scan, then take the rows as they finish (a batch at a time), ticking while none does."""
     run_id = uuid.uuid4().hex[:12]
     futures = {
         client.submit(run_scan, case, options, model_path, threads, run_id, key=f"{prefix}{run_id}-{case.case_id}",
                       pure=False): case
         for case in cases
     }
-    pending, rows = set(futures), []
-    while pending:
-        try:
-            done, pending = wait(pending, timeout=TICK_S, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            tick(_running(client, prefix))
+    finished, rows, last_tick = as_completed(list(futures)), [], time.monotonic()
+    while not finished.is_empty():
+        batch = finished.next_batch(block=False)
+        if not batch:
+            if time.monotonic() - last_tick >= TICK_S:
+                tick(_running(client, prefix))
+                last_tick = time.monotonic()
+            time.sleep(0.2)
             continue
         running = _running(client, prefix)
-        for future in done:
-            case = futures.pop(future)
-            if future.status == "finished":
-                row = future.result()
-            elif future.status == "error":
-                row = _failed_row(case, options, future.exception())
-            else:
-                raise InputError(f"lost the Dask scheduler while running {case.case_id}; rerun to resume "
-                                 "(finished cases are kept)")
+        for future in batch:
+            row = _row(future, futures.pop(future), options)
             future.release()
             rows.append(row)
             on_row(row, running)

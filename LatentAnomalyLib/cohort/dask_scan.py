@@ -88,18 +88,32 @@ def run_scan(
     earlier = _start_attempt(attempts)
     if earlier >= MAX_WORKER_DEATHS:
         last = attempts.read_text().splitlines()[earlier - 1]
-        row = {"case_id": case.case_id, "path": case.path, "age": case.age, "settings": options.settings}
-        row.update(
-            status="failed",
-            error=f"its worker died while running it {earlier} times (last: {last}); not retried",
-            flagged="",
-            exported="no",
-            seconds=0.0,
-        )
+        row = _failed(case, options, f"its worker died while running it {earlier} times (last: {last}); not retried")
         save_record(out, row)
     else:
         _test_fault(case.case_id, earlier + 1)
         _ensure_model(model_path, threads)
-        row = workers.process_case(case, options)
+        mismatch = _other_model(options.settings)
+        if mismatch:
+            row = _failed(case, options, mismatch)
+            save_record(out, row)
+        else:
+            row = workers.process_case(case, options)
     attempts.unlink(missing_ok=True)
+    return row
+
+
+def _other_model(settings: dict[str, Any]) -> str:
+    """Why this worker's model is not the client's (another install or LATENT_ANOMALY_MODEL there), or ''."""
+    model = workers._MODEL
+    wanted = (settings.get("model"), settings.get("model_version"))
+    if not settings or (model.name, model.version) == wanted:
+        return ""
+    return (f"this worker loaded model {model.name} {model.version}, the client {wanted[0]} {wanted[1]}; "
+            "give the workers the same model (--model on a shared path)")
+
+
+def _failed(case: Case, options: workers.CaseOptions, error: str) -> dict[str, Any]:
+    row = {"case_id": case.case_id, "path": case.path, "age": case.age, "settings": options.settings}
+    row.update(status="failed", error=error, flagged="", exported="no", seconds=0.0)
     return row

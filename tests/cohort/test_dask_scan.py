@@ -56,6 +56,13 @@ def test_third_start_after_two_worker_deaths_records_failed(tmp_path, counted_lo
     assert not attempts.exists()
 
 
+def test_a_worker_with_another_model_refuses_the_scan(tmp_path, counted_loads):
+    options = workers.CaseOptions(out=str(tmp_path), device="cpu", settings={"model": "other", "model_version": "9"})
+    row = dask_scan.run_scan(batch_case("a", str(tmp_path / "a.nii.gz")), options, None, 1, "run1")
+    assert row["status"] == "failed" and "the client other 9" in row["error"]
+    assert json.loads((tmp_path / ".records" / "a.json").read_text())["status"] == "failed"
+
+
 def test_fault_hook_is_inert_unless_set(monkeypatch):
     slept: list[float] = []
     monkeypatch.setattr(dask_scan.time, "sleep", slept.append)
