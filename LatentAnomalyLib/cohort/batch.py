@@ -92,7 +92,9 @@ def _check(options: BatchOptions) -> None:
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise InputError("batch does not run under torchrun; spread a cohort with --scheduler (a Dask cluster)")
     if options.scheduler is not None and (options.workers > 1 or options.shard != "1/1"):
-        raise InputError("--scheduler cannot be combined with --workers or --shard: the cluster's workers run the scans")
+        raise InputError(
+            "--scheduler cannot be combined with --workers or --shard: the cluster's workers run the scans"
+        )
 
 
 def run_batch(options: BatchOptions) -> dict[str, Any]:

@@ -148,11 +148,14 @@ def _failed_row(case: Case, options: CaseOptions, error: BaseException) -> dict[
     return row
 
 
-def _row(future: Any, case: Case, options: CaseOptions) -> dict[str, Any]:
+def _row(client: Client, future: Any, case: Case, options: CaseOptions) -> dict[str, Any] | None:
+    """The scan's row; None when its result was lost with a worker before it was read (Dask computes it again)."""
     if future.status == "finished":
         return future.result()
     if future.status == "error":
         return _failed_row(case, options, future.exception())
+    if client.status in ("running", "connecting"):
+        return None
     raise InputError(f"lost the Dask scheduler while running {case.case_id}; rerun to resume (finished cases are kept)")
 
 
@@ -178,7 +181,11 @@ def _run_all(
             continue
         running = _running(client, prefix)
         for future in batch:
-            row = _row(future, futures.pop(future), options)
+            row = _row(client, future, futures[future], options)
+            if row is None:
+                finished.add(future)  # yielded again once computed again
+                continue
+            futures.pop(future)
             future.release()
             rows.append(row)
             on_row(row, running)

@@ -78,7 +78,8 @@ def scans(tmp_path_factory, ixi_sample) -> Path:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, scans) -> Path:
     out = tmp_path_factory.mktemp("reference") / "out"
-    assert main(["batch", str(scans), "--out", str(out), "--export", "all", "--device", "cpu", "--progress", "none"]) == 0
+    options = ["--export", "all", "--device", "cpu", "--progress", "none"]
+    assert main(["batch", str(scans), "--out", str(out), *options]) == 0
     return out
 
 
@@ -88,7 +89,8 @@ def scheduler(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("cluster")
     info = folder / "scheduler.json"
     processes = [subprocess.Popen(
-        ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(info)],
         stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "w"), env=_env(),  # noqa: SIM115
     )]
     try:
@@ -97,8 +99,8 @@ def scheduler(tmp_path_factory) -> str:
             time.sleep(0.2)
         for k in range(2):
             processes.append(subprocess.Popen(
-                ["dask", "worker", "--scheduler-file", str(info), "--nthreads", "1", "--host", "127.0.0.1",
-                 "--no-dashboard", "--name", f"w{k}"],
+                [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(info), "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{k}"],
                 stdout=subprocess.DEVNULL, stderr=open(folder / f"worker{k}.log", "w"),  # noqa: SIM115
                 env=_env(LATENT_ANOMALY_TEST_FAULT=FAULTS),
             ))
