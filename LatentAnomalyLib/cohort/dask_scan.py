@@ -47,8 +47,8 @@ def undo_malloc_trim() -> None:
 
     The nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also turns off glibc's adaptive mmap
     threshold: every freed array over 128 KB goes back to the OS and the next one is faulted in afresh. On the IXI
-    sample that is 6x the page faults and 1.3 s more system time per scan (CPU time in a `local:1` worker against a
-    plain process, on this project's 2-core machine). 32 MB and 64 MB are where glibc's adaptive thresholds settle.
+    sample that is 4 to 9x the page faults and 1.3 to 1.4 s more system time per scan against a plain process
+    (``benchmarks/dask_worker_malloc.py``). 32 MB and 64 MB are where glibc's adaptive thresholds settle.
     """
     if not os.environ.get("MALLOC_TRIM_THRESHOLD_") or not sys.platform.startswith("linux"):
         return
