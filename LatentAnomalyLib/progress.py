@@ -68,11 +68,12 @@ def format_duration(seconds: float) -> str:
 
 
 class BatchProgress:
-    """Cases finished out of a total, with an ETA from the cases processed in this run.
+    """Cases finished out of a total, how many failed and run now, the rate and an ETA from this run's cases.
 
     ``bar`` redraws one line on stderr (a terminal); ``lines`` prints one plain line per case on
     stdout (logs, schedulers); ``none`` is silent. Cases skipped because an earlier run finished
-    them count as done but not in the ETA, which would otherwise be far too optimistic.
+    them count as done but not in the rate or ETA, which would otherwise be far too optimistic.
+    ``running`` (how many scans run now) is known on a Dask cluster and shown when given.
     """
 
     def __init__(self, total: int, mode: str = "auto", stream: TextIO | None = None, label: str = "batch"):
@@ -84,6 +85,9 @@ class BatchProgress:
         self.label = label
         self.finished = 0
         self.processed = 0
+        self.failed = 0
+        self.running: int | None = None
+        self.last = ""
         self.start = time.perf_counter()
 
     def eta(self) -> float | None:
@@ -92,31 +96,54 @@ class BatchProgress:
         elapsed = time.perf_counter() - self.start
         return elapsed / self.processed * (self.total - self.finished)
 
+    def rate(self) -> float | None:
+        """Scans per minute finished in this run."""
+        elapsed = time.perf_counter() - self.start
+        return 60.0 * self.processed / elapsed if self.processed and elapsed > 0 else None
+
     def skipped(self, count: int) -> None:
         self.finished += count
         if count and self.mode != "none":
             print(f"{self.label}: {count} of {self.total} case(s) already done, skipped", file=self.stream, flush=True)
 
-    def case_done(self, case_id: str, status: str) -> None:
+    def _counts(self) -> str:
+        eta, rate = self.eta(), self.rate()
+        parts = [f"eta {format_duration(eta) if eta is not None else '?'}"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.running is not None:
+            parts.append(f"{self.running} running")
+        if rate is not None:
+            parts.append(f"{rate:.1f}/min")
+        return ", ".join(parts)
+
+    def case_done(self, case_id: str, status: str, failed: bool = False, running: int | None = None) -> None:
         self.finished += 1
         self.processed += 1
+        self.failed += int(failed)
+        self.running = running if running is not None else self.running
+        self.last = case_id
         if self.mode == "none":
             return
-        eta = self.eta()
-        eta_text = format_duration(eta) if eta is not None else "?"
         if self.mode == "lines":
-            print(
-                f"{self.label} {self.finished}/{self.total} {case_id} {status}; eta {eta_text}",
-                file=self.stream,
-                flush=True,
-            )
+            print(f"{self.label} {self.finished}/{self.total} {case_id} {status}; {self._counts()}",
+                  file=self.stream, flush=True)
             return
+        self._draw()
+
+    def tick(self, running: int) -> None:
+        """No case ended lately; how many run now (the bar redraws; lines print only when a case ends)."""
+        self.running = running
+        if self.mode == "bar":
+            self._draw()
+
+    def _draw(self) -> None:
         width = 30
         filled = int(round(width * self.finished / max(1, self.total)))
         end = "\n" if self.finished >= self.total else ""
         print(
             f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] {self.finished}/{self.total} "
-            f"eta {eta_text} {case_id[:24]:<24s}",
+            f"{self._counts()} {self.last[:24]:<24s}",
             end=end,
             file=self.stream,
             flush=True,

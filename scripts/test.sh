@@ -3,7 +3,7 @@
 # the PACS tests), lint, and run the whole test suite (tests on ../shared/data skip when it is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="test,slicer,dicom,review" bash scripts/setup.sh
+EXTRAS="test,slicer,dicom,review,cluster" bash scripts/setup.sh
 # Debian packages the tests drive: chromium (browser review) and Orthanc with its DICOMweb plugin (the PACS door;
 # the tests start their own Orthanc on 127.0.0.1, never the system service).
 missing=()

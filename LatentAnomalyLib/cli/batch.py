@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "ties by largest region peak, then subject score; by subject score for bundles without p-values). "
             "INPUT is a folder of scans (NIfTI, NRRD, MHA files, or one DICOM series per sub-folder), "
             "a CSV with a 'path' column (optional 'case_id'), a text file of paths, or scan paths. "
-            "Interrupted runs resume: finished cases are skipped. Under torchrun each rank takes its "
-            "share and rank 0 writes the merged table. Exit code 3 if any scan failed."
+            "Interrupted runs resume: finished cases are skipped. --scheduler runs the scans on a Dask cluster "
+            "(docs/cluster.md). Exit code 3 if any scan failed."
         ),
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="folder of scans, CSV/text list, or scan paths")
@@ -52,10 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_conformal_options(p)
     p.add_argument("--shard", default="1/1", help="process the i-th of n interleaved shares of the list, e.g. 2/4")
     p.add_argument(
-        "--shard-timeout",
-        type=float,
-        default=24 * 3600.0,
-        help="under torchrun: seconds rank 0 waits for the other ranks' results (default: 24 h)",
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="run the scans on a Dask cluster: a scheduler address (tcp://host:8786) whose workers all see --out "
+        "and the scans, or local:N for a local cluster of N workers (cluster extra; docs/cluster.md)",
     )
     p.add_argument("--no-resume", action="store_true", help="redo cases an earlier run finished")
     p.add_argument("--progress", default="auto", choices=PROGRESS_MODES)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         regions=args.regions,
         shard=args.shard,
-        shard_timeout=args.shard_timeout,
+        scheduler=args.scheduler,
         resume=not args.no_resume,
         progress=args.progress,
     )

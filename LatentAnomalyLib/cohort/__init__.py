@@ -1,2 +1,2 @@
-"""Batch detection over a cohort (``latent-anomaly batch``): which scans, their ids and paths, workers, resumable
-per-case records, shards and the ranked score table."""
+"""Batch detection over a cohort (``latent-anomaly batch``): which scans, their ids and paths, workers (local
+processes or a Dask cluster), resumable per-case records and the ranked score table."""

@@ -16,11 +16,10 @@ from ..errors import InputError
 
 PARTIAL = ".partial"
 RECORDS = ".records"
-SHARDS = ".shards"
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 RESERVED = re.compile(r"(scores(-shard-\d+-of-\d+)?\.(csv|json))", re.IGNORECASE)
 
-__all__ = ["PARTIAL", "RECORDS", "SHARDS", "case_folder", "check_case_id", "record_path", "staging_folder"]
+__all__ = ["PARTIAL", "RECORDS", "case_folder", "check_case_id", "record_path", "staging_folder"]
 
 
 def check_case_id(case_id: str, where: str = "") -> str:

@@ -70,18 +70,14 @@ def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def init_worker(
-    model_path: str | None, threads: int, cuda_index: int | None = None, parent_pid: int | None = None
-) -> None:
-    """Per-process setup: exit with the parent, thread budget, GPU choice, and the model (loaded once)."""
+def init_worker(model_path: str | None, threads: int, parent_pid: int | None = None) -> None:
+    """Per-process setup: exit with the parent, thread budget, and the model (loaded once)."""
     global _MODEL
     if parent_pid is not None:
         die_with_parent(parent_pid)
     import torch
 
     torch.set_num_threads(threads)
-    if cuda_index is not None and torch.cuda.is_available():
-        torch.cuda.set_device(cuda_index % torch.cuda.device_count())
     from ..bundle.model import Model
 
     _MODEL = Model.load(model_path)
@@ -173,7 +169,6 @@ def run_cases(
     model_path: str | None,
     on_row: Callable[[dict[str, Any]], None],
     threads: int = 1,
-    cuda_index: int | None = None,
 ) -> list[dict[str, Any]]:
     """Process ``cases`` with ``workers`` processes (1: in this process); call ``on_row`` as each ends.
 
@@ -208,7 +203,7 @@ def run_cases(
         max_workers=min(workers, len(cases)),
         mp_context=context,
         initializer=init_worker,
-        initargs=(model_path, threads, cuda_index, os.getpid()),
+        initargs=(model_path, threads, os.getpid()),
     ) as pool:
         try:
             for row in _as_completed(pool, cases, options, workers):

@@ -1,4 +1,4 @@
-"""`latent-anomaly batch`: ranking, export, resume, failures, workers, torchrun ranks, determinism.
+"""`latent-anomaly batch`: ranking, export, resume, failures, workers, shards, determinism (Dask: tests/cohort).
 
 Real detections are few (each takes seconds on CPU): two small real scans (the committed 2 mm
 IXI sample and a crop of it), the sample with a bright sphere painted in (which the model flags) and a box
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,6 @@ import SimpleITK as sitk
 
 from LatentAnomalyLib.cli.main import main
 from LatentAnomalyLib.cohort.inputs import discover, read_list
-from LatentAnomalyLib.cohort.shards import distributed_rank, wait_for_shards, write_shard
 from LatentAnomalyLib.errors import InputError
 from LatentAnomalyLib.progress import BatchProgress
 
@@ -48,7 +44,7 @@ def two_scans(tmp_path_factory, ixi_sample) -> Path:
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory, two_scans) -> Path:
-    """`--workers 1 --export all` over the two scans: the reference for parallel and sharded runs."""
+    """`--workers 1 --export all` over the two scans: the reference for parallel runs."""
     out = tmp_path_factory.mktemp("one_worker") / "out"
     assert main(["batch", str(two_scans), "--out", str(out), "--export", "all", *CPU]) == 0
     return out
@@ -162,48 +158,6 @@ def test_manual_shard_writes_its_own_table(tmp_path, capsys):
     assert [r["case_id"] for r in rows] == ["scan1", "scan4"]
     assert all(r["status"] == "failed" and "no such file" in r["error"] for r in rows)
     assert not (out / "scores.csv").exists()
-
-
-def test_two_torchrun_ranks_share_the_cases_and_rank0_merges(tmp_path, two_scans, one_worker):
-    out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command += ["-m", "LatentAnomalyLib.cli", "batch", str(two_scans), "--out", str(out), "--export", "all", *CPU]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=420, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(p.name for p in (out / ".shards").iterdir()) == ["shard-0-of-2.json", "shard-1-of-2.json"]
-    shards = [json.loads((out / ".shards" / f"shard-{i}-of-2.json").read_text()) for i in range(2)]
-    assert [s["case_ids"] for s in shards] == [["ixi"], ["ixi_crop"]]
-    rows = _rows(out / "scores.csv")
-    assert sorted(r["case_id"] for r in rows) == ["ixi", "ixi_crop"]
-    for case in ("ixi", "ixi_crop"):  # ranks compute exactly what one process computes
-        assert np.array_equal(_heatmap(out / case), _heatmap(one_worker / case)), case
-
-
-def test_rank0_refuses_stale_shards_and_times_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "earlier-run")
-    write_shard(tmp_path, 1, 2, ["b"], [{"case_id": "b", "status": "done"}])
-    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "this-run")
-    write_shard(tmp_path, 0, 2, ["a"], [{"case_id": "a", "status": "done"}])
-    with pytest.raises(InputError, match=r"rank\(s\) 1 did not finish"):
-        wait_for_shards(tmp_path, 2, {0: ["a"], 1: ["b"]}, timeout_s=0.3, poll_s=0.1)
-    write_shard(tmp_path, 1, 2, ["b"], [{"case_id": "b", "status": "failed"}])
-    merged = wait_for_shards(tmp_path, 2, {0: ["a"], 1: ["b"]}, timeout_s=0.3, poll_s=0.1)
-    assert [r["case_id"] for r in merged] == ["a", "b"]
-
-
-def test_distributed_rank_from_environment(monkeypatch):
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(key, raising=False)
-    assert distributed_rank() == (0, 1, None)
-    monkeypatch.setenv("RANK", "3")
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert distributed_rank() == (3, 4, 1)
-    monkeypatch.setenv("RANK", "4")
-    with pytest.raises(InputError, match="outside"):
-        distributed_rank()
 
 
 def test_inputs_from_folder_csv_and_paths(tmp_path):
