@@ -34,8 +34,11 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
     sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), scorer) if entry else None
     if sets is None:
         return None
+    factor = 2 if sets.subject_statistic == "combined" else 1
     return {
         "n_scans": sets.n,
+        "source": sets.label,
+        "smallest_p_value": factor / (sets.n + 1),
         "subject_statistic": SUBJECT_DESCRIPTIONS[sets.subject_statistic],
         "region_statistic": sets.region_statistic,
         "regions_shown": sets.regions_shown,
@@ -78,6 +81,7 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
 
     return [
         f"{head}; conformal calibration sets: {c['n_scans']} healthy scans, default alpha {c['default_alpha']:g}",
+        f"      calibration: {c['source']}; smallest p-value {c['smallest_p_value']:.4f}",
         f"      subject statistic: {c['subject_statistic']}; region statistic: {c['region_statistic']}",
         f"      at alpha {c['alpha']:g}: flagged when "
         + " or ".join(_flag_conditions(c, value))

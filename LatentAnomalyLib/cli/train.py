@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--workdir", help="folder for stage outputs and caches (default: <out>.work)")
     p.add_argument(
-        "--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle"
+        "--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle,calibration"
     )
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--data", help="data root (default: $LATENT_ANOMALY_DATA or ../shared/data)")

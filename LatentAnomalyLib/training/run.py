@@ -12,6 +12,8 @@ from the cached arrays):
                 outlier removal; data-parallel under torchrun, see ``distributed``)
 4. scorers    - encode, fit every configured scorer, calibrate thresholds on validation scans
 5. bundle     - write the bundle (safetensors + JSON + template NIfTI + SHA256 manifest)
+6. calibration - conformal calibration sets by cross-fitting over the train and validation scans, added to the
+                bundle, so its detect summaries have p-values (``calibration_stage``)
 
 Each stage reports a progress bar (or lines) with an ETA.
 """
@@ -144,6 +146,8 @@ class TrainingRun:
             self.log(f"== stage {stage}")
             if stage == "bundle":
                 result = self.write_bundle(out or self.path("bundle"))
+            elif stage == "calibration":
+                result = self.calibrate(out or self.path("bundle"))
             else:
                 getattr(self, f"stage_{stage}")(force)
             self._update_metrics(f"seconds_{stage}", round(time.time() - t0, 1))
@@ -287,3 +291,8 @@ class TrainingRun:
         from .bundle_stage import write_bundle
 
         return write_bundle(self, out)
+
+    def calibrate(self, out: Path) -> Path:
+        from .calibration_stage import stage_calibration
+
+        return stage_calibration(self, out)
