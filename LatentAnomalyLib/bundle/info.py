@@ -81,13 +81,13 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
 
     return [
         f"{head}; conformal calibration sets: {c['n_scans']} healthy scans, default alpha {c['default_alpha']:g}",
-        f"      calibration: {c['source']}; smallest p-value {c['smallest_p_value']:.4f}",
         f"      subject statistic: {c['subject_statistic']}; region statistic: {c['region_statistic']}",
         f"      at alpha {c['alpha']:g}: flagged when "
         + " or ".join(_flag_conditions(c, value))
         + f" (p <= alpha), region {c['region_statistic']} threshold "
         f"{value(c['region_statistic_threshold'])}; label map: "
         + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
+        f"      calibration: {c['source']}; smallest p-value {c['smallest_p_value']:.4f}",
     ] + (
         ["      with --age: against the calibration scans of the age band ("
          + ", ".join(f"{band}: {n} scans" for band, n in c["age_bands"].items()) + ")"]
