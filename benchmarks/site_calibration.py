@@ -12,6 +12,7 @@ scans and detected again.
 A scan is flagged when its subject p-value (the largest region peak's, model 1.8.0's rule) is at most alpha.
 
     python benchmarks/site_calibration.py [--scans 40] [--lesions 8] [--out runs/site_calibration]
+    python benchmarks/site_calibration.py --table        # the table again, from <out>/results.json
     python benchmarks/site_calibration.py --pilot 3      # IXI train scans only: the IXI p-values per site
 """
 
@@ -166,16 +167,24 @@ def run_site(
     return out
 
 
-def table(results: dict) -> str:
+def table(results: dict, alphas: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2)) -> str:
+    """Flag rates from the stored p-values, at ``alphas`` (the run's 0.05 and 0.01, and 0.1 and 0.2)."""
     lines = ["| site | alpha | healthy held-out flagged: IXI calibration | site calibration | bound alpha + 2 SE | "
-             "lesion scans flagged: IXI calibration | site calibration |", "|---|---|---|---|---|---|---|"]
+             "IXI calibration, site's calibration half | lesion scans flagged: IXI calibration | site calibration |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def count(ps: list[float], alpha: float) -> str:
+        return f"{sum(p <= alpha for p in ps)}/{len(ps)}"
+
     for name, site in results.items():
-        for alpha, r in site["results"].items():
-            h, les = r["healthy_held_out"], r["lesion_held_out"]
+        n = len(site["held_out_p"]["site"])
+        for alpha in alphas:
+            h, les = site["held_out_p"], site["lesion_p"]
+            bound = alpha + 2 * math.sqrt(alpha * (1 - alpha) / n)
             lines.append(
-                f"| {name} | {alpha} | {h['IXI']['flagged']}/{h['IXI']['n']} | {h['site']['flagged']}/{h['site']['n']} "
-                f"| {r['bound_alpha_plus_2se']:.3f} | {les['IXI']['flagged']}/{les['IXI']['n']} | "
-                f"{les['site']['flagged']}/{les['site']['n']} |"
+                f"| {name} | {alpha:g} | {count(h['IXI'], alpha)} | {count(h['site'], alpha)} | {bound:.3f} | "
+                f"{count(site['calibration_half_ixi_p'], alpha)} | {count(les['IXI'], alpha)} | "
+                f"{count(les['site'], alpha)} |"
             )
     return "\n".join(lines)
 
@@ -186,7 +195,11 @@ def main() -> int:
     parser.add_argument("--lesions", type=int, default=8, help="per site: held-out scans given a synthetic lesion")
     parser.add_argument("--out", default="runs/site_calibration")
     parser.add_argument("--pilot", type=int, help="only: the IXI p-values of N transformed IXI train scans per site")
+    parser.add_argument("--table", action="store_true", help="only: the table of <out>/results.json")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads((Path(args.out) / "results.json").read_text())))
+        return 0
     require_data()
     model = Model.load()
     out = Path(args.out)
