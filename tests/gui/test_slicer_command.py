@@ -220,15 +220,6 @@ def test_format_summary():
     assert lines[-1] == results.DISCLAIMER
 
 
-def test_format_summary_names_the_calibration_of_the_p_value():
-    conformal = {**SUMMARY, "subject_p_value": 0.03, "alpha": 0.05, "subject_flagged": True,
-                 "conformal": {"calibration_source": "Scanner B (40 scans)"}}
-    lines = results.format_summary(conformal).splitlines()
-    assert lines[1].startswith("Subject p-value 0.03 <= alpha 0.05: FLAGGED")
-    assert lines[2] == "Calibration: Scanner B (40 scans)"
-    assert "Calibration:" not in results.format_summary(SUMMARY)  # no p-value, no calibration to name
-
-
 def test_format_summary_without_regions_or_flag():
     summary = {
         **SUMMARY,

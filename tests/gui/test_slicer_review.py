@@ -264,3 +264,12 @@ def test_back_at_the_detected_threshold_a_calibrated_label_map_keeps_only_detect
     assert int(labels.sum()) == 133 and len(shown) == 2  # another threshold: every region above it
     everything = {**detected, "regions": "all"}  # --regions all: every region, also at the detected threshold
     assert int(rethreshold.calibrated_subset(everything, 0.5, ids, components)[0].sum()) == 133
+
+
+def test_format_summary_names_the_calibration_of_the_p_value():
+    conformal = {**SUMMARY, "subject_p_value": 0.03, "alpha": 0.05, "subject_flagged": True,
+                 "conformal": {"calibration_source": "Scanner B (40 scans)"}}
+    lines = results.format_summary(conformal).splitlines()
+    assert lines[1].startswith("Subject p-value 0.03 <= alpha 0.05: FLAGGED")
+    assert lines[2] == "Calibration: Scanner B (40 scans)"
+    assert "Calibration:" not in results.format_summary(SUMMARY)  # no p-value, no calibration to name
