@@ -60,6 +60,9 @@ def calibration_text(summary: dict[str, Any]) -> str | None:
         return None
     source = conformal.get("calibration_source")
     if not source:
+        description = str(conformal.get("calibration") or "")
+        if not description:  # nothing says which scans
+            return None
         n = conformal.get("n_calibration_scans", "?")
-        source = f"{'IXI' if 'IXI' in str(conformal.get('calibration', '')) else 'healthy scans'} ({n} scans)"
+        source = f"{'IXI' if 'IXI' in description else 'healthy scans'} ({n} scans)"
     return f"calibration: {source}"

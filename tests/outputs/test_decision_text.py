@@ -64,3 +64,4 @@ def test_calibration_text_names_the_healthy_scans_a_p_value_compares_with():
     assert calibration_text(older) == "calibration: IXI (118 scans)"  # summaries before site calibration
     assert calibration_text({**site, "subject_p_value": None}) is None  # no p-value, nothing to name
     assert calibration_text({"subject_p_value": 0.2}) is None
+    assert calibration_text({"subject_p_value": 0.2, "conformal": {"regions_shown": "..."}}) is None  # says nothing
