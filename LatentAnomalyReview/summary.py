@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from LatentAnomalyLib.outputs.decision_text import age_matching_text, flag_conditions_text, shows_flagged_scan_regions
+from LatentAnomalyLib.outputs.decision_text import (
+    age_matching_text,
+    calibration_text,
+    flag_conditions_text,
+    shows_flagged_scan_regions,
+)
 from LatentAnomalyLib.score.conformal import finite_number
 
 NOT_AVAILABLE = "n/a"
@@ -42,11 +47,13 @@ def subject_lines(summary: dict[str, Any]) -> list[str]:
     relation = "<=" if alpha is not None and p <= alpha else ">"
     peak = flag_conditions_text(summary)
     age = [text] if (text := age_matching_text(summary)) else []
+    age += [text] if (text := calibration_text(summary)) else []
     if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
         return [f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})", *age, peak,
                 f"subject score {score_text}"]  # fmt: skip
     return [
         f"subject p-value {p:.3g} (alpha {alpha_text}; p {relation} alpha: {flag})",
+        *age,
         f"subject score {score_text} ({threshold_text})",
     ]
 

@@ -18,7 +18,7 @@ for n in 1 2 4; do
   for removal in off on; do
     work=$OUT/inject$n-$removal
     flags=()
-    [ "$removal" = on ] && flags=(--outlier-removal --override encoder_train.outlier_every=1)
+    [ "$removal" = on ] && flags=(--outlier-removal loss --override encoder_train.outlier_every=1)
     [ -f "$work/cache/train.npz" ] || $PY benchmarks/family_workdir.py --work "$work" --train-scans 32 --inject $n
     $PY -m LatentAnomalyLib.cli train --config configs/default_t1.json --out "$work/bundle" --workdir "$work" \
       --stages encoder,scorers,bundle --progress lines --override "encoder_train.epochs=$EPOCHS" \

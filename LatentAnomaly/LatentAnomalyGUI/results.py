@@ -16,7 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from LatentAnomalyLib.outputs.decision_text import age_matching_text, flag_conditions_text, shows_flagged_scan_regions
+from LatentAnomalyLib.outputs.decision_text import (
+    age_matching_text,
+    calibration_text,
+    flag_conditions_text,
+    shows_flagged_scan_regions,
+)
 from LatentAnomalyLib.score.conformal import finite_number
 
 from .rethreshold import SOURCE_SLICER
@@ -77,6 +82,8 @@ def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> l
     lines = [f"Subject p-value {p:.3g}{relation} alpha {'?' if alpha is None else f'{alpha:g}'}: {verdict}"]
     if (age := age_matching_text(summary)) is not None:
         lines.append(age[0].upper() + age[1:])
+    if (source := calibration_text(summary)) is not None:
+        lines.append(source[0].upper() + source[1:])
     peak = flag_conditions_text(summary)
     if peak is not None:  # model 1.6.0 and later: the largest region peak decides; the score is for reading
         return [*lines, peak[0].upper() + peak[1:], f"Subject score {_number(summary.get('subject_score'))}"]

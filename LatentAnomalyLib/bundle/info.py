@@ -34,8 +34,11 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
     sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), scorer) if entry else None
     if sets is None:
         return None
+    factor = 2 if sets.subject_statistic == "combined" else 1
     return {
         "n_scans": sets.n,
+        "source": sets.label,
+        "smallest_p_value": factor / (sets.n + 1),
         "subject_statistic": SUBJECT_DESCRIPTIONS[sets.subject_statistic],
         "region_statistic": sets.region_statistic,
         "regions_shown": sets.regions_shown,
@@ -84,6 +87,7 @@ def _threshold_lines(name: str, t: dict[str, Any]) -> list[str]:
         + f" (p <= alpha), region {c['region_statistic']} threshold "
         f"{value(c['region_statistic_threshold'])}; label map: "
         + ("every region of a flagged scan" if c["regions_shown"] == "flagged_scan" else "regions with p <= alpha"),
+        f"      calibration: {c['source']}; smallest p-value {c['smallest_p_value']:.4f}",
     ] + (
         ["      with --age: against the calibration scans of the age band ("
          + ", ".join(f"{band}: {n} scans" for band, n in c["age_bands"].items()) + ")"]

@@ -1,8 +1,9 @@
 """The `latent-anomaly` command: the parser of every subcommand, and error reporting.
 
-Each subcommand lives in its own module of this package (``detect``, ``info``, ``train``, ``evaluate``, ``batch``,
-``review``, ``pacs``) with ``add_parser`` (its options) and ``run`` (options -> library call -> printed result). These modules
-import only argparse at the top; the library is imported inside ``run``, so ``--help`` and argument errors stay fast.
+Each subcommand lives in its own module of this package (``detect``, ``info``, ``train``, ``site_calibrate`` for
+``calibrate``, ``evaluate``, ``batch``, ``review``, ``pacs``) with ``add_parser`` (its options) and ``run`` (options ->
+library call -> printed result). These modules import only argparse at the top; the library is imported inside
+``run``, so ``--help`` and argument errors stay fast.
 User errors (bad input, bad bundle, bad option) end with
 one line on stderr and exit code 2, never a traceback (``--debug`` shows it).
 """
@@ -18,12 +19,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from .. import __version__
-from . import batch, detect, evaluate, info, pacs, review, train
+from . import batch, detect, evaluate, info, pacs, review, site_calibrate, train
 from .options import OneLineParser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
-SUBCOMMANDS = ("detect", "info", "train", "evaluate", "batch", "review", "pacs")
+SUBCOMMANDS = ("detect", "info", "train", "calibrate", "evaluate", "batch", "review", "pacs")
+MODULES = {"calibrate": "site_calibrate"}  # the module name ``calibrate`` is the maintainers' IXI cross-fit tool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (detect, info, train, evaluate, batch, review, pacs):
+    for module in (detect, info, train, site_calibrate, evaluate, batch, review, pacs):
         module.add_parser(sub)
     return parser
 
@@ -40,7 +42,7 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs subcommand ``name``."""
     if name not in SUBCOMMANDS:
         raise KeyError(name)
-    return importlib.import_module(f"{__package__}.{name}").run
+    return importlib.import_module(f"{__package__}.{MODULES.get(name, name)}").run
 
 
 def _interrupt(signum: int, frame: object) -> None:

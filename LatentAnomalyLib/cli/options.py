@@ -95,4 +95,6 @@ def subject_text(summary: dict) -> str:
         if matched
         else ""
     )
+    source = (summary.get("conformal") or {}).get("calibration_source")
+    against += f"; calibration: {source}" if source else ""
     return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g}{against})"

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--workdir", help="folder for stage outputs and caches (default: <out>.work)")
     p.add_argument(
-        "--stages", default="all", help="comma-separated subset of: brainmask,preprocess,encoder,scorers,bundle"
+        "--stages", default="all", help="comma-separated subset of: brainmask,preprocess,outliers,encoder,scorers,bundle,calibration"
     )
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--data", help="data root (default: $LATENT_ANOMALY_DATA or ../shared/data)")
@@ -51,8 +51,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--val-fraction", type=float, default=0.2, help="with --scans: validation share (default 0.2)")
     p.add_argument("--reference-model", help="with --scans: bundle whose brain-mask network and templates to reuse")
-    p.add_argument("--outlier-removal", action="store_true", help="drop high-loss training scans and restart")
-    p.add_argument("--outlier-gamma", type=float, help="outlier threshold: gamma x the mean loss (default 1.5)")
+    p.add_argument(
+        "--outlier-removal",
+        nargs="?",
+        const="latent",
+        choices=("latent", "loss"),
+        help="remove lesion scans from the training set: 'latent' (the default when given alone) by the reference "
+        "model's cross-fitted latent statistic before training (docs/site-calibration.md); 'loss' by the "
+        "reconstruction loss during training, then restart (Behrendt et al. 2022)",
+    )
+    p.add_argument("--outlier-z", type=float, help="latent: robust z-score above which a scan is removed (3.5)")
+    p.add_argument("--outlier-gamma", type=float, help="loss: threshold gamma x the mean loss (default 1.5)")
     p.add_argument("--progress", default="auto", choices=PROGRESS_MODES)
 
 
@@ -89,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
         raw = json.loads(read_text_limited(config_path, MAX_JSON_BYTES, "configuration file"))
     except json.JSONDecodeError as error:
         raise InputError(f"{config_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
-    overrides = list(args.override) + ["encoder_train.outlier_removal=true"] * args.outlier_removal
+    overrides = list(args.override) + ["encoder_train.outlier_removal=true"] * (args.outlier_removal == "loss")
+    if args.outlier_removal == "latent":
+        z = args.outlier_z if args.outlier_z is not None else 3.5
+        overrides.append(f'outlier_removal={{"criterion": "latent", "z": {z}}}')
     overrides += [f"encoder_train.outlier_gamma={args.outlier_gamma}"] if args.outlier_gamma is not None else []
     try:
         config = TrainConfig.from_dict(_apply_overrides(raw, overrides))

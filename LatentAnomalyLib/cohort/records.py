@@ -25,6 +25,7 @@ SCORE_COLUMNS = (
     "age",
     "p_value",
     "alpha",
+    "calibration",
     "subject_score",
     "subject_threshold",
     "largest_region_peak",

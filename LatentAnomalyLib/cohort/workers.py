@@ -144,6 +144,7 @@ def process_case(case: Case, options: CaseOptions) -> dict[str, Any]:
             largest_region_peak=summary.get("subject_region_peak"),  # what decides the flag from model 1.6.0
             p_value=summary.get("subject_p_value"),
             alpha=summary.get("alpha"),
+            calibration=(summary.get("conformal") or {}).get("calibration_source"),  # which healthy scans p compares with
             flagged="yes" if flagged else "no",
             flagged_volume_ml=summary["flagged_volume_ml"],
             n_components=summary["n_components"],

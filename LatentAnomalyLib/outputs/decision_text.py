@@ -49,3 +49,20 @@ def shows_flagged_scan_regions(summary: dict[str, Any]) -> bool:
         return False
     rule = conformal.get("regions_shown_rule")
     return rule == "flagged_scan" if rule is not None else "flagged scan" in str(conformal.get("regions_shown", ""))
+
+
+def calibration_text(summary: dict[str, Any]) -> str | None:
+    """"calibration: IXI (118 scans)" or a site's "calibration: <its description> (N scans)": which healthy scans
+    the p-values compare with (None for a summary without p-values). Summaries before site calibration name no
+    source; their calibration was the IXI cross-fit, which their description says."""
+    conformal = summary.get("conformal")
+    if not isinstance(conformal, dict) or finite_number(summary.get("subject_p_value")) is None:
+        return None
+    source = conformal.get("calibration_source")
+    if not source:
+        description = str(conformal.get("calibration") or "")
+        if not description:  # nothing says which scans
+            return None
+        n = conformal.get("n_calibration_scans", "?")
+        source = f"{'IXI' if 'IXI' in description else 'healthy scans'} ({n} scans)"
+    return f"calibration: {source}"

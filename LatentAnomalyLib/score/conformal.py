@@ -117,6 +117,7 @@ class CalibrationSets:
     regions_shown: str = "p_value"
     ages: np.ndarray | None = None  # each calibration scan's age in years (NaN unknown), for age-matched p-values
     age_cuts: tuple[float, ...] = ()  # the age bands' edges (see age_bands.py)
+    source: str = ""  # who the calibration scans are, in a few words ("IXI", a site's description)
 
     def __post_init__(self) -> None:
         problem = _rule_problem(self.subject_statistic, self.region_statistic, self.regions_shown)
@@ -126,6 +127,11 @@ class CalibrationSets:
     @property
     def n(self) -> int:
         return int(self.subject_scores.size)
+
+    @property
+    def label(self) -> str:
+        """Which calibration a p-value comes from, as every door names it: "IXI (118 scans)"."""
+        return f"{self.source or 'healthy scans'} ({self.n} scans)"
 
     @property
     def map_statistic(self) -> str:
@@ -216,6 +222,7 @@ class CalibrationSets:
         return {
             "alpha": alpha,
             "calibration": self.description,
+            "calibration_source": self.label,
             "n_calibration_scans": self.n,
             "subject_statistic": SUBJECT_DESCRIPTIONS[self.subject_statistic],
             "subject_statistic_name": self.subject_statistic,
@@ -274,4 +281,13 @@ def load_sets(model: Any, scorer: str) -> CalibrationSets | None:
         regions_shown=str(entry.get("regions_shown", "p_value")),
         ages=None if ages is None else np.asarray(ages, dtype=np.float64),
         age_cuts=tuple(float(c) for c in entry.get("age_cuts", ())) if ages is not None else (),
+        source=sets_source(entry),
     )
+
+
+def sets_source(entry: dict[str, Any]) -> str:
+    """The calibration scans in a few words: the entry's ``source`` (site calibration, ``latent-anomaly train``);
+    bundles before it were all cross-fitted over IXI scans, which their description names."""
+    if entry.get("source"):
+        return str(entry["source"])
+    return "IXI" if "IXI" in str(entry.get("description", "")) else "training scans"

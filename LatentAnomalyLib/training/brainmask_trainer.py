@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -144,3 +145,17 @@ def train_brainmask(
     }
     log(f"brain mask: validation Dice (4 mm grid) {metrics['val_dice_4mm_mean']}")
     return net, metrics
+
+
+def cached_pairs(cases: Sequence[Case], cfg: BrainMaskConfig, path: Path, force: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """4 mm heads and brain labels of ``cases``, cached at ``path`` as uint8 (the network's training input)."""
+    if force or not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        arrays = {}
+        for i, (x, y) in enumerate(load_cases(cases, cfg)):
+            arrays[f"x{i}"] = np.round(np.clip(x, 0.0, 1.5) / 1.5 * 255).astype(np.uint8)
+            arrays[f"y{i}"] = y.astype(np.uint8)
+        np.savez_compressed(path, **arrays)
+    data = np.load(path)
+    n = len([k for k in data.files if k.startswith("x")])
+    return [(data[f"x{i}"].astype(np.float32) / 255 * 1.5, data[f"y{i}"]) for i in range(n)]

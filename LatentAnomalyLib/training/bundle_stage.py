@@ -32,8 +32,10 @@ def training_data(run: Any) -> dict[str, Any]:
             "train_subjects": [c.case_id for c in run.cases("train")],
             "validation_subjects": [c.case_id for c in run.cases("val")],
         }
-    removed = run.metrics().get("encoder", {}).get("removed_as_outliers")
-    if removed:
+    from .latent_outliers import removed_ids
+
+    removed = sorted(removed_ids(run.workdir)) + run.metrics().get("encoder", {}).get("removed_as_outliers", [])
+    if removed:  # by the latent criterion before training, then by the loss criterion during it
         data["removed_as_outliers"] = removed
     return data
 

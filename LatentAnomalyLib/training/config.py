@@ -27,7 +27,7 @@ from .augment import AugmentConfig
 from .brainmask_trainer import BrainMaskTrainConfig
 from .encoder_trainer import EncoderTrainConfig
 
-STAGES = ("brainmask", "preprocess", "encoder", "scorers", "bundle")
+STAGES = ("brainmask", "preprocess", "outliers", "encoder", "scorers", "bundle", "calibration")
 SEEDED_SECTIONS = (("preprocess", "registration"), ("brainmask_train",), ("encoder_train",), ("latent_space",), ("conformal",))
 
 

@@ -14,6 +14,7 @@ too, for age-matched p-values (:mod:`..score.age_bands`). A new manifest lists e
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,18 @@ from ..score.age_bands import AGE_CUTS
 from ..score.conformal import SUBJECT_MAP_PART, CalibrationSets, region_statistic
 
 SETS_FILE = "calibration_sets.safetensors"
+
+
+@dataclass(frozen=True)
+class SetsOrigin:
+    """Where a scorer's calibration scans come from: the sets' ``description`` and ``source`` (a few words every door
+    shows beside a p-value, e.g. "IXI"), changes to the scorer's calibration (a site's voxel threshold), and the
+    key of ``metrics.json`` that records the run."""
+
+    description: str
+    source: str
+    calibration_updates: dict[str, Any] = field(default_factory=dict)
+    metrics_key: str = "crossfit"
 
 
 def calibration_arrays(records: dict[str, Any], subject: str, region: str) -> dict[str, np.ndarray]:
@@ -54,19 +67,22 @@ def write(
     out: Path,
     description: str | None = None,
     ages: dict[str, float] | None = None,
+    sets: SetsOrigin | None = None,
 ) -> Path:
     """A new bundle at ``out`` (may be ``model_dir`` itself: written aside, then swapped in); ``ages`` (years by case
-    id) adds the calibration scans' ages and the age bands of ``settings["age_cuts"]`` (default :data:`AGE_CUTS`)."""
+    id) adds the calibration scans' ages and the age bands of ``settings["age_cuts"]`` (default :data:`AGE_CUTS`);
+    ``sets`` says where the calibration scans come from (default: the IXI cross-fit of ``records``)."""
     bundle = Bundle.load(model_dir)
     name = records["scorer"]
     subject, region = settings["subject_statistic"], settings["region_statistic"]
     CalibrationSets(np.zeros(1), np.zeros(1), region, subject, "", 0.0, settings.get("regions_shown", "p_value"))  # checks
     rows = records["records"]
     n_train = sum(r["part"] == "train" for r in rows)
-    sets_description = (
+    sets = sets or SetsOrigin(
         f"{records['folds']}-fold cross-fit over {len(rows)} healthy IXI scans ({n_train} train + "
         f"{len(rows) - n_train} validation; Hammersmith Hospital 3T; the test split never used): the scorer's "
-        "statistics fitted on the other folds, the encoder unchanged"
+        "statistics fitted on the other folds, the encoder unchanged",
+        "IXI",
     )
     contents = read(bundle)
     config = contents.config
@@ -81,7 +97,8 @@ def write(
         "regions_shown": settings.get("regions_shown", "p_value"),
         "default_alpha": settings.get("alpha", 0.05),
         "n_scans": len(rows),
-        "description": sets_description,
+        "description": sets.description,
+        "source": sets.source,
         "case_ids": [r["case_id"] for r in rows],
         "settings": dict(settings),
     }
@@ -90,11 +107,12 @@ def write(
         entry = contents.scorers[name]["calibration"]["conformal"]
         entry["age_cuts"] = [float(c) for c in settings.get("age_cuts", AGE_CUTS)]
         entry["n_scans_with_age"] = int(np.isfinite(scan_ages).sum())
+    contents.scorers[name]["calibration"].update(sets.calibration_updates)
     metrics = bundle.json("metrics.json") if bundle.has("metrics.json") else {}
-    metrics["crossfit"] = {
+    metrics[sets.metrics_key] = {
         "scorer": name,
-        "folds": records["folds"],
-        "seed": records["seed"],
+        "folds": records.get("folds"),
+        "seed": records.get("seed"),
         "n_scans": len(rows),
         "healthy_regions_per_scan_median": float(np.median([len(r["regions"]) for r in rows])),
         "healthy_flagged_ml_median": float(np.median([sum(g["volume_ml"] for g in r["regions"]) for r in rows])),
@@ -104,6 +122,5 @@ def write(
     new = calibration_arrays(records, subject, region)
     if "age_cuts" in contents.scorers[name]["calibration"]["conformal"]:
         new[f"{name}.ages"] = scan_ages
-    sets = {SETS_FILE: {**arrays, **new}}
-    return rewrite(bundle, contents, out, version, json_files={"metrics.json": metrics}, arrays=sets)
+    return rewrite(bundle, contents, out, version, json_files={"metrics.json": metrics}, arrays={SETS_FILE: {**arrays, **new}})
 

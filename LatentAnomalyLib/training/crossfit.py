@@ -148,7 +148,13 @@ def run(model: Model, name: str, cache: Path, work: Path, k: int, seed: int, log
     """Cross-fit ``name`` over the IXI train and validation scans; write and return ``records.json``."""
     detector = Detector(model, DetectOptions(device="cpu"))
     parts = {"train": load_ixi(detector, cache, "train"), "val": load_ixi(detector, cache, "val")}
-    scans = [(part, s) for part, items in parts.items() for s in items]
+    return crossfit_scans(model, name, [(part, s) for part, items in parts.items() for s in items], work, k, seed, log)
+
+
+def crossfit_scans(
+    model: Model, name: str, scans: list[tuple[str, CachedScan]], work: Path, k: int, seed: int, log: Any = print
+) -> dict[str, Any]:
+    """Cross-fit ``name`` over ``scans`` (part, scan); write and return ``records.json`` in ``work``."""
     fold = folds([s.case_id for _, s in scans], k, seed)
     records = []
     combined = isinstance(model.scorers[name], LatentAtlasSumScorer)

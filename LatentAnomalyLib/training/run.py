@@ -8,10 +8,14 @@ from the cached arrays):
                 for an own cohort (``source``, no brain labels) copy the reference model's network
 2. preprocess - run the bundle's preprocessing on train and validation scans -> cache/*.npz
                 (one cache file per scan first, so an interrupted stage resumes where it stopped)
+   outliers   - with ``outlier_removal`` (``--outlier-removal``): remove lesion scans by the reference model's
+                cross-fitted latent statistic, before any training (``latent_outliers``)
 3. encoder    - self-supervised encoder training on the cached train arrays (any family; optional
                 outlier removal; data-parallel under torchrun, see ``distributed``)
 4. scorers    - encode, fit every configured scorer, calibrate thresholds on validation scans
 5. bundle     - write the bundle (safetensors + JSON + template NIfTI + SHA256 manifest)
+6. calibration - conformal calibration sets by cross-fitting over the train and validation scans, added to the
+                bundle, so its detect summaries have p-values (``calibration_stage``)
 
 Each stage reports a progress bar (or lines) with an ETA.
 """
@@ -85,12 +89,17 @@ class TrainingRun:
         )
 
     # -- helpers --------------------------------------------------------------------------
-    def cases(self, part: str) -> list[Case]:
+    def cases(self, part: str, every: bool = False) -> list[Case]:
+        """The part's scans, less those the outliers stage removed (unless ``every``)."""
+        from .latent_outliers import removed_ids
+
         if self.source is not None:
             cases = self.source.cases(part, self.workdir, self.config.seed)
         else:
             cases = datasets.ixi_cases(part, self.data_root, self.split_file)
-        return cases[: self.max_cases] if self.max_cases else cases
+        cases = cases[: self.max_cases] if self.max_cases else cases
+        removed = set() if every else removed_ids(self.workdir)
+        return [c for c in cases if c.case_id not in removed]
 
     @property
     def sequence(self) -> str:
@@ -144,30 +153,15 @@ class TrainingRun:
             self.log(f"== stage {stage}")
             if stage == "bundle":
                 result = self.write_bundle(out or self.path("bundle"))
+            elif stage == "calibration":
+                result = self.calibrate(out or self.path("bundle"))
             else:
                 getattr(self, f"stage_{stage}")(force)
             self._update_metrics(f"seconds_{stage}", round(time.time() - t0, 1))
         return result
 
-    def brainmask_cache(self, part: str, force: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-        """4 mm heads and brain labels, cached as uint8 (the cache is the network's training input)."""
-        from .brainmask_trainer import load_cases
-
-        path = self.path(f"cache/brainmask_{part}.npz")
-        if force or not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            pairs = load_cases(self.cases(part), self.config.preprocess.brainmask)
-            arrays = {}
-            for i, (x, y) in enumerate(pairs):
-                arrays[f"x{i}"] = np.round(np.clip(x, 0.0, 1.5) / 1.5 * 255).astype(np.uint8)
-                arrays[f"y{i}"] = y.astype(np.uint8)
-            np.savez_compressed(path, **arrays)
-        data = np.load(path)
-        n = len([k for k in data.files if k.startswith("x")])
-        return [(data[f"x{i}"].astype(np.float32) / 255 * 1.5, data[f"y{i}"]) for i in range(n)]
-
     def stage_brainmask(self, force: bool) -> None:
-        from .brainmask_trainer import train_brainmask
+        from .brainmask_trainer import cached_pairs, train_brainmask
 
         if self.path("brainmask.safetensors").exists() and not force:
             self.log("brain mask network exists; skipping (use --force to retrain)")
@@ -178,8 +172,8 @@ class TrainingRun:
             self._update_metrics("brainmask", {"copied_from": origin})
             return
         cfg = self.config.preprocess.brainmask
-        train = self.brainmask_cache("train", force)
-        val = self.brainmask_cache("val", force)
+        train = cached_pairs(self.cases("train"), cfg, self.path("cache/brainmask_train.npz"), force)
+        val = cached_pairs(self.cases("val"), cfg, self.path("cache/brainmask_val.npz"), force)
         net, metrics = train_brainmask(train, val, cfg, self.config.brainmask_train, self.device, self.log)
         _save_state(self.path("brainmask.safetensors"), net)
         self._update_metrics(
@@ -223,8 +217,18 @@ class TrainingRun:
             self.path(f"cache/{part}_info.json").write_text(json.dumps(dict(zip(ids, info)), indent=1, default=float))
 
     def load_cache(self, part: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The part's preprocessed scans, less those the outliers stage removed."""
+        from .latent_outliers import removed_ids
+
         data = np.load(self.path(f"cache/{part}.npz"))
-        return data["images"].astype(np.float32), data["masks"].astype(bool), [str(v) for v in data["ids"]]
+        ids = [str(v) for v in data["ids"]]
+        keep = [i for i, case in enumerate(ids) if case not in removed_ids(self.workdir)]
+        return data["images"][keep].astype(np.float32), data["masks"][keep].astype(bool), [ids[i] for i in keep]
+
+    def stage_outliers(self, force: bool) -> None:
+        from .latent_outliers import stage_outliers
+
+        stage_outliers(self, force)
 
     def stage_encoder(self, force: bool) -> None:
         from .encoder_trainer import train_encoder
@@ -287,3 +291,8 @@ class TrainingRun:
         from .bundle_stage import write_bundle
 
         return write_bundle(self, out)
+
+    def calibrate(self, out: Path) -> Path:
+        from .calibration_stage import stage_calibration
+
+        return stage_calibration(self, out)

@@ -283,3 +283,12 @@ def test_near_misses_follow_the_regions_shown_at_the_detected_threshold_only():
     labels, components = rethreshold.relabel(image, 0.5, 0.05)
     back = rethreshold.summary_after_rethreshold(moved, 0.5, labels, components, voxel_ml)
     assert regions.near_miss_rows(back) == []  # back at detect's threshold the region is in the table already
+
+
+def test_format_summary_names_the_calibration_of_the_p_value():
+    conformal = {**SUMMARY, "subject_p_value": 0.03, "alpha": 0.05, "subject_flagged": True,
+                 "conformal": {"calibration_source": "Scanner B (40 scans)"}}
+    lines = results.format_summary(conformal).splitlines()
+    assert lines[1].startswith("Subject p-value 0.03 <= alpha 0.05: FLAGGED")
+    assert lines[2] == "Calibration: Scanner B (40 scans)"
+    assert "Calibration:" not in results.format_summary(SUMMARY)  # no p-value, no calibration to name

@@ -107,7 +107,7 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
         shutil.copy(case.images["t1"], folder / f"{case.case_id}.nii.gz")
     out = tmp_path / "bundle"
     assert main(_train_argv(folder, out)) == 0
-    printed = capsys.readouterr().out
+    printed = first_printed = capsys.readouterr().out
     assert "copied from the reference model" in printed
     assert "preprocess train 3/3" in printed and "eta" in printed and "encoder 1/1" in printed
     config = json.loads((out / "config.json").read_text())
@@ -124,7 +124,7 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
     for name in ("cache/train.npz", "cache/val.npz", f"cache/scans/{split['train'][0]}.npz"):
         (work / name).unlink()
     assert main(_train_argv(folder, out)) == 0
-    printed = capsys.readouterr().out
+    printed = printed_again = capsys.readouterr().out
     assert printed.count(" preprocessed;") == 1 and "already done, skipped" in printed
     assert "encoder exists; skipping" in printed
     again = json.loads((out / "manifest.json").read_text())["files"]
@@ -143,6 +143,17 @@ def test_tiny_model_from_a_plain_folder_detects_in_the_scans_geometry(tmp_path, 
         assert image.GetDirection() == pytest.approx(scan.GetDirection())
     summary = json.loads((results / "summary.json").read_text())
     assert summary["model"]["scorer"] == "vae_kl"
+
+    # The calibration stage: the default scorer's sets cross-fitted over the 4 scans, so detect gives p-values.
+    assert "calibration: 4 healthy scans (training scans of my scans)" in first_printed
+    assert "calibration records exist; reusing them" in printed_again
+    calibrated = tmp_path / "detect-default"
+    assert main(["detect", str(ixi_sample), "--model", str(out), "--out", str(calibrated), "--alpha", "0.2"]) == 0
+    summary = json.loads((calibrated / "summary.json").read_text())
+    assert summary["model"]["scorer"] == "gaussian" and summary["subject_p_value"] is not None
+    assert summary["subject_p_value"] in {i / 5 for i in range(1, 6)}  # (1 + #{calibration >= s}) / (4 + 1)
+    assert summary["conformal"]["calibration_source"] == "training scans of my scans (4 scans)"
+    assert json.loads((out / "config.json").read_text())["training_data"]["train_subjects"] == split["train"]
 
     # The combined scorer trained beside its parts: its map is the parts' maps summed, at its own threshold.
     maps = Detector(Model.load(out), DetectOptions(device="cpu")).detect_scorers(

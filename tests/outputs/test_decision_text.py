@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from LatentAnomalyLib.outputs.decision_text import (
+    calibration_text,
     flag_conditions_text,
     region_peak_text,
     shows_flagged_scan_regions,
@@ -53,3 +54,14 @@ def test_age_matching_is_named_in_the_slicer_and_review_texts():
     assert age_matching_text(summary) == text and age_matching_text({**summary, "age_matching": None}) is None
     assert subject_lines(summary)[1] == text
     assert "Age-matched: against the 34 calibration scans aged 60 or older (age 67)" in results.format_summary(summary)
+
+
+def test_calibration_text_names_the_healthy_scans_a_p_value_compares_with():
+    site = {"subject_p_value": 0.2, "conformal": {"calibration_source": "Scanner B (40 scans)", "n_calibration_scans": 40}}
+    assert calibration_text(site) == "calibration: Scanner B (40 scans)"
+    older = {"subject_p_value": 0.2, "conformal": {"calibration": "5-fold cross-fit over 118 healthy IXI scans (...)",
+                                                   "n_calibration_scans": 118}}
+    assert calibration_text(older) == "calibration: IXI (118 scans)"  # summaries before site calibration
+    assert calibration_text({**site, "subject_p_value": None}) is None  # no p-value, nothing to name
+    assert calibration_text({"subject_p_value": 0.2}) is None
+    assert calibration_text({"subject_p_value": 0.2, "conformal": {"regions_shown": "..."}}) is None  # says nothing

@@ -41,6 +41,13 @@ def test_summary_states_p_value_alpha_and_flag() -> None:
     assert "subject p-value 0.78 (alpha 0.05; p > alpha: not flagged)" in healthy.splitlines()
 
 
+def test_summary_names_the_calibration_of_its_p_value() -> None:
+    site = {**SUMMARY, "conformal": {"calibration_source": "Scanner B (40 scans)"}}
+    assert "calibration: Scanner B (40 scans)" in summary_text(site, "a", True, "").splitlines()
+    peak = {**site, "subject_region_peak": 9.0, "subject_region_peak_threshold": 8.0}  # model 1.6.0 and later
+    assert "calibration: Scanner B (40 scans)" in summary_text(peak, "a", True, "").splitlines()
+
+
 def test_null_subject_threshold_and_models_without_p_values() -> None:
     text = summary_text({**SUMMARY, "subject_threshold": None, "alpha": 0.005}, "a", True, "")
     assert "subject score 7.00 (no score threshold at this alpha)" in text.splitlines()

@@ -1,0 +1,219 @@
+"""Calibrate a model on a site's own healthy scans (split conformal): ``latent-anomaly calibrate``.
+
+Why: the p-values hold for scans exchangeable with the calibration scans, and the bundled model's are 118 IXI scans
+of one 3T scanner; another scanner's healthy scans are flagged far more often than alpha. Here the encoder and the
+scorers stay as they are (nothing is fitted on the site's scans), and each site scan goes through detection exactly
+as ``detect`` runs it (:class:`..pipeline.Detector`): preprocessing, encoding, the scorer, its post-processing and
+the mapping back to the scan's grid. From those scans come, for the scorer that ``detect`` uses:
+
+- the voxel threshold: the same quantile of post-processed brain voxels (model grid) the model was calibrated with
+  (``voxel_fpr``, 1% by default), pooled over the site's scans;
+- the conformal calibration sets: each scan's subject statistics and its regions above that threshold (the records
+  :mod:`.conformal_bundle` turns into sets), hence exact split-conformal p-values for scans exchangeable with them;
+- the subject score's healthy scores and threshold (the model 1.4.0 fields, for the healthy percentile);
+- the age bands, given the scans' ages.
+
+The voxel threshold is a pooled quantile over the calibration scans (each weighs 1/n of it), as the bundled model's
+was fitted on validation scans that are also in its calibration sets; the sets are then computed at that threshold.
+A scan that fails the input checks (unreadable, not a head T1, preprocessing failure) is reported with its reason
+and left out; too few usable scans for alpha is refused (:func:`needed_scans`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..bundle.model import Model
+from ..case import Case
+from ..errors import InputError
+from ..io.read import read_image
+from ..pipeline import DetectOptions, Detector
+from ..preprocess.input_kind import check_input_kind
+from ..score.components import label_components
+from ..score.conformal import DEFAULT_ALPHA, check_alpha
+from ..score.subject import subject_score
+from .conformal_bundle import SetsOrigin, write
+from .crossfit import subject_candidates
+
+Log = Callable[[str], None]
+
+
+def needed_scans(alpha: float, subject_statistic: str) -> int:
+    """How many calibration scans can give a p-value at most ``alpha``: p >= 1 / (n + 1) (2 / (n + 1) for the
+    Bonferroni ``combined`` statistic), so n >= factor / alpha - 1."""
+    factor = 2 if subject_statistic == "combined" else 1
+    return max(1, math.ceil(factor / check_alpha(alpha) - 1 - 1e-9))
+
+
+@dataclass
+class MeasuredScan:
+    """One healthy scan through detection: what the calibration needs of it, its native heatmap kept on disk."""
+
+    case_id: str
+    path: str
+    subject: dict[str, float]
+    subject_score: float
+    voxels: np.ndarray  # post-processed brain voxel scores on the model grid (for the voxel threshold)
+    heatmap_file: Path
+    brain_volume_ml: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rejected:
+    case_id: str
+    path: str
+    reason: str
+
+
+def measure(detector: Detector, case: Case, folder: Path) -> MeasuredScan:
+    """``case`` through the detector's pipeline with its scorer; raises :class:`InputError` (or another error) for a
+    scan that fails the input checks."""
+    path = case.images["t1"]
+    image = read_image(path)
+    pre = detector.preprocess(image, {})
+    encoded = detector.encode(pre)
+    name = detector.scorer_name
+    result = detector._finish(image, pre, encoded, name, {}, 0.0)
+    _, warnings = check_input_kind(result.preprocessed, detector.model)  # refuses scans unlike the training data
+    raw = detector.model.scorers[name].score(encoded)
+    heatmap_file = folder / f"{case.case_id}.mha"
+    sitk.WriteImage(result.heatmap, str(heatmap_file))
+    return MeasuredScan(
+        case.case_id,
+        str(path),
+        subject_candidates(raw, pre.mask),
+        float(subject_score(raw, pre.mask)),
+        result.model_heatmap[pre.mask].astype(np.float32),
+        heatmap_file,
+        float(result.summary["brain_volume_ml"]),
+        list(warnings),
+    )
+
+
+def site_records(scans: Sequence[MeasuredScan], voxel_fpr: float, min_ml: float, scorer: str) -> dict[str, Any]:
+    """The voxel threshold over ``scans`` and each scan's record (subject statistics, regions at that threshold), in
+    the form :func:`.conformal_bundle.write` reads."""
+    threshold = float(np.quantile(np.concatenate([s.voxels for s in scans]), 1.0 - voxel_fpr))
+    rows = []
+    for scan in scans:
+        heatmap = sitk.ReadImage(str(scan.heatmap_file))
+        components = label_components(sitk.GetArrayFromImage(heatmap), threshold, heatmap, min_ml)[1]
+        rows.append(
+            {
+                "case_id": scan.case_id,
+                "part": "site",
+                "subject": scan.subject,
+                "regions": [{k: c[k] for k in ("volume_ml", "peak_score", "mean_score")} for c in components],
+                "brain_volume_ml": scan.brain_volume_ml,
+            }
+        )
+    return {"scorer": scorer, "voxel_threshold": threshold, "records": rows}
+
+
+@dataclass
+class SiteCalibration:
+    """What ``latent-anomaly calibrate`` did: the new bundle, the scans used and those left out."""
+
+    bundle: Path
+    used: list[str]
+    rejected: list[Rejected]
+    voxel_threshold: float
+    smallest_p_value: float
+    version: str
+
+
+def calibrate_site(
+    model_dir: Path | None,
+    cases: Sequence[Case],
+    out: Path,
+    description: str,
+    alpha: float = DEFAULT_ALPHA,
+    ages: dict[str, float] | None = None,
+    device: str = "cpu",
+    skull: str = "auto",
+    log: Log = print,
+) -> SiteCalibration:
+    """A copy of the bundle at ``model_dir`` (default: the bundled model) calibrated on ``cases`` (healthy scans of
+    one site), written atomically at ``out``. Raises :class:`InputError` when fewer usable scans than
+    :func:`needed_scans` remain."""
+    model = Model.load(model_dir)
+    name = model.default_scorer
+    sets = model.calibration["scorers"][name].get("conformal") or {}
+    subject_statistic = str(sets.get("subject_statistic", "region_peak"))
+    need = needed_scans(alpha, subject_statistic)
+    if len(cases) < need:
+        raise InputError(_too_few(len(cases), need, alpha))
+    detector = Detector(model, DetectOptions(scorer=name, device=device, skull=skull, regions="all"))
+    detector._sets[name] = None  # measure the raw regions, whatever calibration the bundle holds
+    measured: list[MeasuredScan] = []
+    rejected: list[Rejected] = []
+    with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=_existing_parent(out)) as work:
+        for i, case in enumerate(cases, start=1):
+            try:
+                measured.append(measure(detector, case, Path(work)))
+                log(f"calibrate {i}/{len(cases)}: {case.case_id}")
+            except Exception as error:  # a bad scan is reported, never dropped silently
+                reason = " ".join(str(error).split()) or type(error).__name__
+                rejected.append(Rejected(case.case_id, str(case.images["t1"]), reason))
+                log(f"calibrate {i}/{len(cases)}: {case.case_id} left out: {reason}")
+        if len(measured) < need:
+            raise InputError(_too_few(len(measured), need, alpha, len(rejected)))
+        calibration = model.calibration["scorers"][name]
+        voxel_fpr = float(calibration.get("voxel_fpr", 0.01))
+        records = site_records(measured, voxel_fpr, float(calibration.get("min_component_ml", 0.1)), name)
+    scores = [s.subject_score for s in measured]
+    subject_fpr = float(calibration.get("subject_fpr", 0.05))
+    settings = dict(sets.get("settings") or {"subject_statistic": subject_statistic, "region_statistic": "peak"})
+    settings.update(alpha=alpha, site_description=description)
+    origin = SetsOrigin(
+        description=f"split conformal over {len(measured)} healthy scans of {description} (site calibration: the "
+        f"encoder and scorers of {model.name} {model.version} unchanged, none of them fitted on these scans)",
+        source=description,
+        calibration_updates={
+            "voxel_threshold": records["voxel_threshold"],
+            "voxel_threshold_rule": f"{100 * (1 - voxel_fpr):g}th percentile of the site's healthy brain voxels "
+            f"({len(measured)} scans)",
+            "subject": {**calibration["subject"], "threshold": float(np.quantile(scores, 1.0 - subject_fpr)),
+                        "healthy_scores": scores},
+            "site": {"description": description, "n_scans": len(measured), "n_left_out": len(rejected),
+                     "based_on": f"{model.name} {model.version}"},
+        },
+        metrics_key="site_calibration",
+    )
+    version = _site_version(model.version, records)
+    bundle = write(
+        model.bundle.folder, records, settings, version, out, ages=ages, sets=origin,
+        description=model.config.get("description"),
+    )
+    factor = 2 if subject_statistic == "combined" else 1
+    return SiteCalibration(
+        bundle, [s.case_id for s in measured], rejected, records["voxel_threshold"], factor / (len(measured) + 1),
+        version,
+    )
+
+
+def _too_few(n: int, need: int, alpha: float, left_out: int = 0) -> str:
+    usable = f"{n} usable scans ({left_out} left out)" if left_out else f"{n} scans"
+    return f"{usable} cannot reach alpha {alpha:g}: at least {need} healthy scans are needed (smallest p-value 1/(n+1))"
+
+
+def _existing_parent(out: Path) -> Path:
+    parent = Path(out).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _site_version(base: str, records: dict[str, Any]) -> str:
+    """The model version with a local part naming these sets, so resumed cohort runs tell calibrations apart."""
+    digest = hashlib.sha256(repr((records["voxel_threshold"], records["records"])).encode()).hexdigest()[:8]
+    return f"{base.split('+')[0]}+site.{digest}"
