@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import locale
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from LatentAnomalyLib.cli.main import main
+from tests.pacs.series import write_series  # the tests' one DICOM series writer (test_mrml_export imports it from here)
 
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
@@ -23,42 +23,6 @@ def _restore_locale():
     saved = locale.setlocale(locale.LC_ALL)
     yield
     locale.setlocale(locale.LC_ALL, saved)
-
-
-def write_series(image: sitk.Image, folder: Path) -> dict[str, str]:
-    """Write ``image`` as an MR DICOM series (one file per k-slice, files named out of slice order)."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    folder.mkdir(parents=True)
-    uids = {"study": generate_uid(), "series": generate_uid(), "frame": generate_uid()}
-    array = np.rint(sitk.GetArrayFromImage(image)).astype(np.int16)
-    direction = np.array(image.GetDirection()).reshape(3, 3)
-    n = array.shape[0]
-    for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids["study"], uids["series"], uids["frame"]
-        ds.Modality, ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "MR", "Sample^IXI", "IXI", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (
-            "20260101", "120000", "1", "", ""
-        )
-        ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = 7, k + 1, "test"
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))]
-        ds.ImageOrientationPatient = [f"{v:.6f}" for v in (*direction[:, 0], *direction[:, 1])]
-        ds.PixelSpacing = [f"{image.GetSpacing()[1]:.6f}", f"{image.GetSpacing()[0]:.6f}"]
-        ds.SliceThickness = f"{image.GetSpacing()[2]:.6f}"
-        ds.Rows, ds.Columns = array.shape[1:]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = array[k].tobytes()
-        ds.save_as(folder / f"IM{(k * 37) % n:04d}.dcm", enforce_file_format=True)
-    return uids
 
 
 def seg_volume(seg, labelmap: sitk.Image, sources: dict[str, object]) -> np.ndarray:
