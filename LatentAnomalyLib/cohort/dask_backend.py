@@ -86,8 +86,11 @@ def _client(scheduler: str) -> Iterator[Client]:
         with client:
             yield client
         return
-    # one task at a time per worker (no scan waits behind another on a worker that may die), 1 thread each
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+    # one task at a time per worker (no scan waits behind another on a worker that may die), 1 thread each; no
+    # statistical profiler: sampling every thread's stack each 10 ms cost a quarter of 2 workers' speed on 2 cores
+    # (benchmarks/cohort_scaling.py: 0.78 of --workers 2 with it, 0.99 without)
+    settings = {"distributed.scheduler.worker-saturation": 1.0, "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
