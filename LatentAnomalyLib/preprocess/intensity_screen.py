@@ -46,9 +46,19 @@ def tail_jump(values: np.ndarray) -> float:
     More than 1% of corrupted voxels carry the 99th percentile with them, so the robust range cannot see them; but
     they still stand orders of magnitude apart from the percentiles below them, which tissue never does.
     """
-    levels = [50.0, 90.0, 95.0, 98.0, 99.0, 99.5, 99.9]
-    upper = np.percentile(values.ravel(), levels)
-    lower = np.percentile(values.ravel(), [100.0 - level for level in levels])
+    return _worst_step(*_tail_percentiles(values))
+
+
+TAIL_LEVELS = (50.0, 90.0, 95.0, 98.0, 99.0, 99.5, 99.9)  # 99 and its mirror 1 are the robust range's ends
+
+
+def _tail_percentiles(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) percentiles at ``TAIL_LEVELS`` and their mirrors, in one pass over the voxels."""
+    both = np.percentile(values.ravel(), [*TAIL_LEVELS, *(100.0 - level for level in TAIL_LEVELS)])
+    return both[: len(TAIL_LEVELS)], both[len(TAIL_LEVELS) :]
+
+
+def _worst_step(upper: np.ndarray, lower: np.ndarray) -> float:
     worst = 1.0
     for quantiles in (upper - upper[0], lower[0] - lower):
         steps = quantiles[1:]
@@ -86,7 +96,8 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
     cannot give a plausible brain. ``path`` only names the scan in the messages.
     """
     values = sitk.GetArrayViewFromImage(image)
-    low, high = robust_range(values)
+    upper, lower = _tail_percentiles(values)  # one pass: every statistic below reads these
+    low, high = float(lower[TAIL_LEVELS.index(HIGH_PERCENTILE)]), float(upper[TAIL_LEVELS.index(HIGH_PERCENTILE)])
     if not high > low:
         share = 100.0 * float(np.mean(values == np.median(values)))
         raise InputError(
@@ -101,7 +112,7 @@ def screen_intensities(image: sitk.Image, path: str | Path | None = None) -> tup
             "give the T1-weighted scan itself"
         )
     span = high - low
-    jump = tail_jump(values)
+    jump = _worst_step(upper, lower)
     if jump > MAX_TAIL_JUMP:
         raise InputError(
             f"{_name(path)}more than 0.1% of the voxels have intensities far outside the rest of the scan (a cluster "

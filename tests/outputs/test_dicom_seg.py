@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import locale
 import sys
 
 import numpy as np
@@ -15,14 +14,6 @@ from tests.pacs.series import write_series  # the tests' one DICOM series writer
 
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
-
-
-@pytest.fixture(autouse=True)
-def _restore_locale():
-    """GDCM's DICOM reader may switch the process locale to C; later tests must not read text as ASCII."""
-    saved = locale.setlocale(locale.LC_ALL)
-    yield
-    locale.setlocale(locale.LC_ALL, saved)
 
 
 def seg_volume(seg, labelmap: sitk.Image, sources: dict[str, object]) -> np.ndarray:

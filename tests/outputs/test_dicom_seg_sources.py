@@ -4,7 +4,6 @@ decided before the detection, and the DICOM libraries' warnings become the produ
 from __future__ import annotations
 
 import json
-import locale
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,6 @@ from tests.pacs.series import write_series
 
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
-
-
-@pytest.fixture(autouse=True)
-def _restore_locale():
-    saved = locale.setlocale(locale.LC_ALL)
-    yield
-    locale.setlocale(locale.LC_ALL, saved)
 
 
 def small_image() -> sitk.Image:
