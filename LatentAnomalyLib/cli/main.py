@@ -50,6 +50,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _forget_unhandled_interrupt() -> None:
+    """Keep exit status 130 for an interrupt that was handled.
+
+    A KeyboardInterrupt that passes through ``exec`` of a string (dataclasses and namedtuple build their methods
+    that way, so any import can be inside one) sets CPython's "unhandled KeyboardInterrupt" flag even when it is
+    caught later; at exit the interpreter then kills itself with SIGINT (status -2) instead of returning 130. Every
+    ``exec`` of a string starts by clearing that flag, so one empty ``exec`` forgets it.
+    """
+    exec("")
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -88,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        _forget_unhandled_interrupt()
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # the last line of defence: one line, never a traceback

@@ -76,3 +76,25 @@ def test_ctrl_c_or_sigterm_leave_nothing(tmp_path, signal_number):
     assert process.returncode == 130, err
     assert err.strip().splitlines() == ["error: interrupted"], err
     assert not results.exists(), list(results.iterdir())  # not even the parent folder the run created
+
+
+def test_an_interrupt_caught_inside_exec_still_exits_130(tmp_path):
+    """CPython marks a KeyboardInterrupt that passed through ``exec`` of a string (as in dataclasses, which torch's
+    imports run) as unhandled even once caught, and under ``python -m`` (how the Slicer module runs the command)
+    then dies by SIGINT at exit: seen as status -2 in CI."""
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "import sys\n"
+        "import LatentAnomalyLib.cli.main as cli\n"
+        "cli.command = lambda name: (lambda args: exec('raise KeyboardInterrupt'))\n"
+        "sys.exit(cli.main(['info']))\n"
+    )
+    path = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[2])])
+    result = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines() == ["error: interrupted"]
