@@ -3,15 +3,15 @@ with the bundled IXI calibration and with a calibration on the site's own health
 calibrate``, :mod:`LatentAnomalyLib.training.site_calibration`).
 
 A "site" is a fixed transform of healthy IXI scans the model never fitted on (the validation and test splits,
-``splits/ixi_t1_split.json``): a gamma on the intensities (contrast), a smooth multiplicative bias field, Gaussian
-noise, and a resolution change (thicker slices or a blur). Each site's scans are split in two halves (seeded): the
+``splits/ixi_t1_split.json``), :mod:`benchmarks.simulated_sites`: another acquisition (contrast, bias and coil
+fields, noise, thick slices or a blur: A, B) or another skull-stripping tool (C, D). Each site's scans are split in two halves (seeded): the
 site is calibrated on the first half exactly as ``latent-anomaly calibrate`` does (same functions), and the other
 half is tested against both calibrations; then one synthetic lesion (:mod:`LatentAnomalyLib.evaluation.synthetic`,
 painted on the model grid after preprocessing, kinds in turn) is put in each of the first ``--lesions`` held-out
 scans and detected again.
 A scan is flagged when its subject p-value (the largest region peak's, model 1.8.0's rule) is at most alpha.
 
-    python benchmarks/site_calibration.py [--scans 40] [--lesions 8] [--out runs/site_calibration]
+    python benchmarks/site_calibration.py [--scans 40] [--lesions 8] [--sites A,B,C,D] [--out runs/site_calibration]
     python benchmarks/site_calibration.py --table        # the table again, from <out>/results.json
     python benchmarks/site_calibration.py --pilot 3      # IXI train scans only: the IXI p-values per site
 """
@@ -33,6 +33,7 @@ import SimpleITK as sitk
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, require_data
+from benchmarks.simulated_sites import SEED, SITES, site_scan
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.case import Case
 from LatentAnomalyLib.evaluation import datasets
@@ -44,52 +45,7 @@ from LatentAnomalyLib.score.conformal import load_sets, p_value
 from LatentAnomalyLib.training.conformal_bundle import calibration_arrays
 from LatentAnomalyLib.training.site_calibration import measure, site_records
 
-SITES = {  # fixed before any run; see docs/site-calibration.md
-    "A": {"gamma": 0.5, "bias": 0.6, "noise": 0.08, "slice_mm": 6.0, "blur_mm": 0.0, "coil": 1.0},
-    "B": {"gamma": 2.0, "bias": -0.6, "noise": 0.05, "slice_mm": 0.0, "blur_mm": 4.0, "coil": 0.8},
-}
 ALPHAS = (0.05, 0.01)
-SEED = 20261207
-
-
-def site_image(image: sitk.Image, site: dict[str, float]) -> sitk.Image:
-    """``image`` as the simulated scanner would have acquired it (float32, same geometry unless thicker slices)."""
-    x = sitk.GetArrayFromImage(sitk.Cast(image, sitk.sitkFloat32)).astype(np.float64)  # z, y, x
-    top = float(np.percentile(x, 99.5)) or 1.0
-    x = top * np.clip(x / top, 0.0, None) ** site["gamma"]
-    grid = np.meshgrid(*[np.linspace(-1.0, 1.0, n) for n in x.shape], indexing="ij")
-    x = x * np.exp(site["bias"] * (0.7 * grid[0] + 0.5 * grid[1] - 0.4 * grid[2] ** 2))
-    x = x * (1.0 + site["coil"] * coil_field(x.shape, image.GetSpacing()[::-1]))
-    x = x + np.random.default_rng(SEED).normal(0.0, site["noise"] * top, x.shape)
-    out = sitk.GetImageFromArray(np.clip(x, 0.0, None).astype(np.float32))
-    out.CopyInformation(image)
-    if site["blur_mm"]:
-        out = sitk.SmoothingRecursiveGaussian(out, site["blur_mm"] / 2.355)
-    if site["slice_mm"]:  # thick slices along the image's last axis: average, then resample
-        spacing = list(out.GetSpacing())
-        sigma = [1e-3, 1e-3, site["slice_mm"] / 2.355]
-        smooth = sitk.SmoothingRecursiveGaussian(out, sigma)
-        size = list(out.GetSize())
-        size[2] = int(round(size[2] * spacing[2] / site["slice_mm"]))
-        spacing[2] = site["slice_mm"]
-        out = sitk.Resample(smooth, size, sitk.Transform(), sitk.sitkLinear, out.GetOrigin(), spacing,
-                            out.GetDirection(), 0.0, sitk.sitkFloat32)
-    return out
-
-
-def coil_field(shape: tuple[int, ...], spacing_mm: tuple[float, ...]) -> np.ndarray:
-    """A receive-coil array's sensitivity, beyond a low-order polynomial bias: 8 hot spots (Gaussian, 30 mm) on a
-    ring around the head's centre, 0 to 1 (what a degree-3 bias correction cannot take out)."""
-    axes = [np.arange(n) * s for n, s in zip(shape, spacing_mm)]
-    grid = np.meshgrid(*axes, indexing="ij")
-    centre = [a[-1] / 2 for a in axes]
-    radius = 0.35 * min(a[-1] for a in axes)
-    field = np.zeros(shape)
-    for k in range(8):
-        angle = 2 * np.pi * k / 8
-        spot = (centre[0], centre[1] + radius * np.cos(angle), centre[2] + radius * np.sin(angle))
-        field += np.exp(-sum((g - c) ** 2 for g, c in zip(grid, spot)) / (2 * 30.0**2))
-    return field / field.max()
 
 
 def peak_at(heatmap_file: Path, threshold: float, min_ml: float) -> float:
@@ -137,7 +93,7 @@ def run_site(
             t = time.time()
             path = folder / f"{case.case_id}.nii.gz"
             if not path.is_file():
-                sitk.WriteImage(site_image(read_image(case.images["t1"]), site), str(path))
+                sitk.WriteImage(site_scan(case, site), str(path))
             scan = measure(detector, Case(case.case_id, {"t1": path}), folder)
             measured[part].append(scan)
             if part == "held_out" and i < n_lesions:
@@ -152,10 +108,20 @@ def run_site(
         return {k: [p_value(peak_at(f, thresholds[k], min_ml), sets[k]) for f in files] for k in sets}
 
     held = p_values([s.heatmap_file for s in measured["held_out"]])
-    cal_ixi = [p_value(peak_at(s.heatmap_file, thresholds["IXI"], min_ml), ixi.region_max) for s in measured["calibration"]]
+    cal_ixi = [
+        p_value(peak_at(s.heatmap_file, thresholds["IXI"], min_ml), ixi.region_max) for s in measured["calibration"]
+    ]
     lesion = p_values(lesions)
-    out = {"site": site, "n_calibration": half, "n_held_out": len(cases) - half, "voxel_threshold": thresholds,
-           "held_out_p": held, "lesion_p": lesion, "calibration_half_ixi_p": cal_ixi, "results": {}}
+    out = {
+        "site": site,
+        "n_calibration": half,
+        "n_held_out": len(cases) - half,
+        "voxel_threshold": thresholds,
+        "held_out_p": held,
+        "lesion_p": lesion,
+        "calibration_half_ixi_p": cal_ixi,
+        "results": {},
+    }
     for alpha in ALPHAS:
         out["results"][str(alpha)] = {
             "healthy_held_out": {k: rate([p <= alpha for p in v]) for k, v in held.items()},
@@ -169,9 +135,11 @@ def run_site(
 
 def table(results: dict, alphas: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2)) -> str:
     """Flag rates from the stored p-values, at ``alphas`` (the run's 0.05 and 0.01, and 0.1 and 0.2)."""
-    lines = ["| site | alpha | healthy held-out flagged: IXI calibration | site calibration | bound alpha + 2 SE | "
-             "IXI calibration, site's calibration half | lesion scans flagged: IXI calibration | site calibration |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| site | alpha | healthy held-out flagged: IXI calibration | site calibration | bound alpha + 2 SE | "
+        "IXI calibration, site's calibration half | lesion scans flagged: IXI calibration | site calibration |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
     def count(ps: list[float], alpha: float) -> str:
         return f"{sum(p <= alpha for p in ps)}/{len(ps)}"
@@ -196,6 +164,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/site_calibration")
     parser.add_argument("--pilot", type=int, help="only: the IXI p-values of N transformed IXI train scans per site")
     parser.add_argument("--table", action="store_true", help="only: the table of <out>/results.json")
+    parser.add_argument("--sites", default=",".join(SITES), help="comma-separated sites to run (others kept)")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads((Path(args.out) / "results.json").read_text())))
@@ -208,9 +177,10 @@ def main() -> int:
         return pilot(model, datasets.ixi_cases("train")[: args.pilot], out)
     cases = (datasets.ixi_cases("val") + datasets.ixi_cases("test"))[: args.scans]
     print(f"# {machine()}; {len(cases)} healthy IXI scans (validation + test) per site")
-    results = {}
-    for name, site in SITES.items():
-        results[name] = run_site(name, site, cases, model, out, args.lesions)
+    stored = out / "results.json"
+    results = json.loads(stored.read_text()) if stored.is_file() else {}
+    for name in args.sites.split(","):
+        results[name] = run_site(name, SITES[name], cases, model, out, args.lesions)
         (out / "results.json").write_text(json.dumps(results, indent=1))
     print(table(results))
     return 0
@@ -226,8 +196,8 @@ def pilot(model: Model, cases: list[Case], out: Path) -> int:
             ps = []
             for case in cases:
                 path = Path(work) / f"{name}-{case.case_id}.nii.gz"
-                image = read_image(case.images["t1"])
-                sitk.WriteImage(image if site is None else site_image(image, site), str(path))
+                image = read_image(case.images["t1"]) if site is None else site_scan(case, site)
+                sitk.WriteImage(image, str(path))
                 scan = measure(detector, Case(case.case_id, {"t1": path}), Path(work))
                 ps.append(p_value(peak_at(scan.heatmap_file, threshold, 0.1), ixi.region_max))
             print(f"site {name}: IXI p-values {', '.join(f'{p:.3f}' for p in ps)}", flush=True)
