@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch threads per case (default 1); results are bit-identical for any --workers at the same --threads",
+        help="CPU threads per case: torch, BLAS and ITK (default 1); results are bit-identical for any --workers at the same --threads",
     )
     p.add_argument("--model", help="model bundle folder (default: the bundled T1 model)")
     p.add_argument("--scorer")

@@ -26,6 +26,7 @@ from typing import Any
 from ..case import Case
 from .paths import case_folder, staging_folder
 from .records import save_record
+from .thread_budget import set_thread_budget, thread_budget
 
 __all__ = ["CaseOptions", "init_worker", "process_case", "run_cases", "use_model"]
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -75,9 +76,7 @@ def init_worker(model_path: str | None, threads: int, parent_pid: int | None = N
     global _MODEL
     if parent_pid is not None:
         die_with_parent(parent_pid)
-    import torch
-
-    torch.set_num_threads(threads)
+    set_thread_budget(threads)
     from ..bundle.model import Model
 
     _MODEL = Model.load(model_path)
@@ -173,29 +172,23 @@ def run_cases(
 ) -> list[dict[str, Any]]:
     """Process ``cases`` with ``workers`` processes (1: in this process); call ``on_row`` as each ends.
 
-    Every case runs with ``threads`` torch threads whatever ``workers`` is: torch's CPU results
-    depend (in the last bits) on the thread count, and a batch must give the same numbers with
-    any number of workers.
+    Every case runs with ``threads`` threads (torch, BLAS, ITK: :mod:`.thread_budget`) whatever
+    ``workers`` is: CPU results depend (in the last bits) on the thread count, and a batch must give
+    the same numbers with any number of workers.
     """
     rows = []
     if not cases:
         return rows
     if workers <= 1:
-        import torch
-
-        previous = torch.get_num_threads()
         if _MODEL is None:
             from ..bundle.model import Model
 
             use_model(Model.load(model_path))
-        torch.set_num_threads(threads)
-        try:
+        with thread_budget(threads):
             for case in cases:
                 row = process_case(case, options)
                 rows.append(row)
                 on_row(row)
-        finally:
-            torch.set_num_threads(previous)  # a library call must not change its caller's settings
         return rows
     import multiprocessing
 
