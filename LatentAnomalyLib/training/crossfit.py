@@ -82,6 +82,16 @@ def bound_sum(model: Model, name: str, parts: dict[str, Any]) -> LatentAtlasSumS
     return scorer
 
 
+def fit_named(model: Model, name: str, scans: list[EncodedScan]) -> Any:
+    """The bundle's scorer ``name`` refitted on ``scans`` as a fold fits it: a latent scorer, or a combined one
+    whose latent and atlas parts are both refitted."""
+    if not isinstance(model.scorers[name], LatentAtlasSumScorer):
+        return fit_scorer(model, name, scans)
+    latent_name, atlas_name = model.scorers[name].part_names
+    parts = {latent_name: fit_scorer(model, latent_name, scans), atlas_name: fit_atlas(model, atlas_name, scans)}
+    return bound_sum(model, name, parts)
+
+
 def held_out_record(model: Model, name: str, scorer: Any, scan: CachedScan) -> dict[str, Any]:
     """One held-out scan through the detection post-processing with the fold's scorer; no p-values used."""
     fold_model = dataclasses.replace(model, scorers={**model.scorers, name: scorer})
@@ -139,7 +149,9 @@ def load_fold_scorer(model: Model, name: str, folder: Path) -> Any:
         return scorer
     if not (folder / "atlas.json").is_file():
         raise ValueError(f"{folder} has no fold atlas: rerun the cross-fit of {name}")
-    atlas = AtlasScorer.from_state(load_file(str(folder / "atlas.safetensors")), json.loads((folder / "atlas.json").read_text()))
+    atlas = AtlasScorer.from_state(
+        load_file(str(folder / "atlas.safetensors")), json.loads((folder / "atlas.json").read_text())
+    )
     latent_name, atlas_name = model.scorers[name].part_names
     return bound_sum(model, name, {latent_name: scorer, atlas_name: atlas})
 
