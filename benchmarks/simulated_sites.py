@@ -3,8 +3,8 @@
 A site is what another hospital's scanner and pipeline would send for the same head. Sites A and B change the
 acquisition (gamma on the intensities, a smooth bias field, a receive-coil field, noise, thick slices or a blur);
 sites C and D are stripped by another tool (:mod:`LatentAnomalyLib.evaluation.skull_stripping`: the DLMUSE mask
-with the orbital fat left in, or cut through the pons), the site effect that flagged 36% of one real third site's
-scans (issue 28). Every parameter was fixed before the run that reports it (docs/site-calibration.md).
+with the orbital fat left in, or cut through the pons), the kind of site effect that flagged 36% of one real third
+site's scans (issue 28). Every parameter was fixed before the run that reports it (docs/site-calibration.md).
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ def _forget_unhandled_interrupt() -> None:
 
     A KeyboardInterrupt that passes through ``exec`` of a string (dataclasses and namedtuple build their methods
     that way, so any import can be inside one) sets CPython's "unhandled KeyboardInterrupt" flag even when it is
-    caught later; at exit the interpreter then kills itself with SIGINT (status -2) instead of returning 130. Every
-    ``exec`` of a string starts by clearing that flag, so one empty ``exec`` forgets it.
+    caught later; at exit the interpreter then kills itself with SIGINT (status -2) instead of returning 130. In
+    CPython 3.10-3.13 every ``exec`` of a string starts by clearing that flag, so one empty ``exec`` forgets it
+    (should a later CPython stop setting the flag there, the empty ``exec`` is harmless).
     """
     exec("")
 

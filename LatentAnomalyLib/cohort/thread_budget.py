@@ -13,12 +13,21 @@ import contextlib
 from collections.abc import Iterator
 
 
+def _load_thread_pools() -> None:
+    """threadpoolctl limits only the libraries already loaded: load numpy's and scipy's own OpenBLAS first (scipy
+    brings its own, which a worker would otherwise load later, while it reads the model, at one thread per core)."""
+    import numpy  # noqa: F401
+    import scipy.linalg
+    import scipy.ndimage  # noqa: F401
+
+
 def set_thread_budget(threads: int) -> None:
     """For a worker process, for good: every library's thread pool at ``threads``."""
     import SimpleITK as sitk
     import torch
     from threadpoolctl import threadpool_limits
 
+    _load_thread_pools()
     torch.set_num_threads(threads)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     threadpool_limits(limits=threads)  # kept: the limits stay until another call changes them
@@ -32,6 +41,7 @@ def thread_budget(threads: int) -> Iterator[None]:
     import torch
     from threadpoolctl import threadpool_limits
 
+    _load_thread_pools()
     previous_torch = torch.get_num_threads()
     previous_itk = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     torch.set_num_threads(threads)
