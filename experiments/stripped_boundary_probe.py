@@ -16,7 +16,9 @@ are untouched, so the bundle's IXI calibration stays valid), all on the 2 mm mod
 - ``thick_fill_fat_cut``: both;
 - ``own_mask``: the product's brain-extraction network also run on the stripped input, the scored mask being the
   site's mask intersected with the network's (orbital fat and dura the site left in are mostly outside it);
-  ``own_mask_thick_fill`` adds the thick fill.
+  ``own_mask_thick_fill`` adds the thick fill;
+- ``band_mask``: the network's mask used only in the site mask's outer 6 mm (deeper tissue, where a tumour would
+  be, always stays); ``band_mask_thick_fill`` adds the thick fill.
 Reads the first ``--limit`` IXI validation scans (never test) under three stripping variants, and the 7 BraTS
 validation cases of splits/brats_t1_split.json. Prints flags and median p for each pipeline.
 """
@@ -41,12 +43,22 @@ from LatentAnomalyLib.preprocess.brainmask import mask_from_probability, predict
 from LatentAnomalyLib.preprocess.normalize import normalise
 
 VARIANTS = ("reference", "brainstem_cut_25mm", "orbits_in_6mm")
-PIPELINES = ("current", "thick_fill", "fat_cut", "thick_fill_fat_cut", "own_mask", "own_mask_thick_fill")
+PIPELINES = (
+    "current",
+    "thick_fill",
+    "fat_cut",
+    "thick_fill_fat_cut",
+    "own_mask",
+    "own_mask_thick_fill",
+    "band_mask",
+    "band_mask_thick_fill",
+)
+BAND_MM = 6.0
 FAT = 1.15  # x white matter
 BAND_VOXELS = 3  # 6 mm on the model grid
 
 
-def probed_detector(model: Model, alpha: float, fill: bool, fat: bool, own_mask: bool) -> Detector:
+def probed_detector(model: Model, alpha: float, fill: bool, fat: bool, own_mask: bool, band: bool = False) -> Detector:
     detector = Detector(model, DetectOptions(device="cpu", alpha=alpha))
     pre = detector.preprocessor
     template = pre.template
@@ -61,6 +73,9 @@ def probed_detector(model: Model, alpha: float, fill: bool, fat: bool, own_mask:
         if own_mask and was_stripped:
             prob = predict_probability(pre.brainmask_net, image, pre.config.brainmask, pre.device, None)
             net = mask_from_probability(prob, image)
+            if band:  # only the outer BAND_MM of the site's mask may be taken away
+                inner = ndimage.distance_transform_edt(mask, sampling=image.GetSpacing()[::-1]) > BAND_MM
+                net = net | inner
             if (mask & net).sum() > 0.5 * mask.sum():  # the network must find most of the brain to overrule
                 mask = mask & net
         return mask, was_stripped
@@ -94,7 +109,9 @@ def main() -> None:
     torch.set_num_threads(2)
     model = Model.load(None)
     detectors = {
-        name: probed_detector(model, args.alpha, "fill" in name, "fat" in name, "own_mask" in name)
+        name: probed_detector(
+            model, args.alpha, "fill" in name, "fat" in name, "mask" in name, band=name.startswith("band")
+        )
         for name in args.pipelines.split(",")
     }
     rows = []
