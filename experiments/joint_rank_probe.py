@@ -1,0 +1,158 @@
+"""Probe (validation only) of docs/map-design.md's subject statistic: joint rank against the shipped region peak.
+
+    nice -n 5 python experiments/joint_rank_probe.py [--limit 20] [--pipeline current|thick_fill|band_mask_thick_fill] [--no-lesions]
+
+Each scan goes once through detection (``--regions all``, model 1.8.0) and keeps three statistics: its largest
+region peak (what decides today), its map statistic (mean of the top 1% of the scan-standardised map) and its
+largest region mass (mL x mean excess over the voxel threshold). The rules are then applied to the stored
+statistics against the bundle's 118 cross-fitted IXI calibration scans, leaving out the scan's own calibration
+record when it has one (IXI validation scans are among the 118):
+``region_peak`` (shipped), ``combined`` (Bonferroni of map statistic and peak), ``joint3`` (joint rank of all three,
+:mod:`LatentAnomalyLib.score.joint_rank`), ``joint_peak_mass`` and ``joint_peak_map`` (two of them).
+
+Inputs (never IXI test, never the BraTS report half): the first ``--limit`` IXI validation scans under each
+skull-stripping variant; the same scans with one lesion of the second generator
+(:mod:`LatentAnomalyLib.evaluation.realistic_lesions`, kinds in turn) painted after preprocessing; the 7 BraTS
+validation cases (scan flag and lesion-wise detection of tumour components >= 0.1 mL, every region of a flagged
+scan shown, as the bundle's ``flagged_scan`` rule does); and the 118 calibration scans themselves, each against
+the other 117. ``--pipeline`` is one of stripped_boundary_probe.py's (the shipped one, ``thick_fill``,
+``band_mask_thick_fill``; skull-stripped inputs only). Writes runs/joint_rank_probe/<pipeline>.json and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import benchmarks_on_path  # noqa: F401 (puts benchmarks/ on the path)
+import numpy as np
+import SimpleITK as sitk
+import torch
+from cache_scans import set_cases
+from stripped_boundary_probe import probed_detector
+
+from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation.metrics import lesion_metrics
+from LatentAnomalyLib.evaluation.realistic_lesions import REALISTIC_KINDS, paint_realistic
+from LatentAnomalyLib.evaluation.skull_stripping import VARIANTS, stripped
+from LatentAnomalyLib.pipeline import DetectionResult, Detector
+from LatentAnomalyLib.score.conformal import p_value
+from LatentAnomalyLib.score.joint_rank import joint_rank_p, largest_region_masses
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = {
+    "region_peak": [0],
+    "combined": [0, 1],
+    "joint3": [0, 1, 2],
+    "joint_peak_mass": [0, 2],
+    "joint_peak_map": [0, 1],
+}
+SEED = 20261207
+PIPELINES = ("current", "thick_fill", "band_mask_thick_fill")  # see stripped_boundary_probe.py
+
+
+def calibration_matrix(model: Model) -> tuple[np.ndarray, list[str], float]:
+    """(n, 3) peak, map statistic, mass of the calibration scans, their case ids and the voxel threshold."""
+    name = model.default_scorer
+    entry = model.calibration["scorers"][name]["conformal"]
+    a = model.bundle.arrays(entry["arrays"])
+    p = entry.get("prefix", name)
+    vt = float(model.calibration["scorers"][name]["voxel_threshold"])
+    n = a[f"{p}.subject_scores"].size
+    mass = largest_region_masses(a[f"{p}.region_scan"], a[f"{p}.region_volume_ml"], a[f"{p}.region_mean"], n, vt)
+    return np.stack([a[f"{p}.region_max"], a[f"{p}.subject_scores"], mass], axis=1), list(entry["case_ids"]), vt
+
+
+def statistics(result: DetectionResult, vt: float) -> list[float]:
+    s = result.summary
+    mass = max((c["volume_ml"] * max(c["mean_score"] - vt, 0.0) for c in s["components"]), default=0.0)
+    return [float(s["subject_region_peak"]), float(s["subject_score"]), float(mass)]
+
+
+def rule_p(rule: str, cal: np.ndarray, values: list[float]) -> float:
+    cols = RULES[rule]
+    if rule == "region_peak":
+        return p_value(values[0], cal[:, 0])
+    if rule == "combined":
+        return min(1.0, 2.0 * min(p_value(values[0], cal[:, 0]), p_value(values[1], cal[:, 1])))
+    return joint_rank_p(cal[:, cols], [values[c] for c in cols])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--pipeline", default="current", choices=PIPELINES)
+    parser.add_argument(
+        "--no-lesions",
+        action="store_true",
+        help="skip the painted lesions (on scans with skull, which thick_fill leaves as they are)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    model = Model.load(None)
+    cal, case_ids, vt = calibration_matrix(model)
+    fill, band = "thick_fill" in args.pipeline, args.pipeline.startswith("band_mask")
+    detector: Detector = probed_detector(model, args.alpha, fill, False, band, band=band)
+    detector.options = replace(detector.options, regions="all")
+    rng = np.random.default_rng(SEED)
+    rows: list[dict] = []
+
+    def keep(set_name: str, variant: str, case_id: str, result: DetectionResult, **extra) -> None:
+        rows.append({"set": set_name, "variant": variant, "case": case_id, "stats": statistics(result, vt), **extra})
+        print(set_name, variant, case_id, [round(v, 2) for v in rows[-1]["stats"]], flush=True)
+
+    for i, case in enumerate(set_cases("ixi-val")[: args.limit]):
+        scan, labels = sitk.ReadImage(str(case.images["t1"])), sitk.ReadImage(str(case.brain_mask))
+        for variant in VARIANTS:
+            keep("ixi-val", variant, case.case_id, detector.detect(stripped(scan, labels, variant)))
+        if args.no_lesions:
+            continue
+        pre = detector.preprocess(scan, {})
+        kind = REALISTIC_KINDS[i % len(REALISTIC_KINDS)]
+        lesion = paint_realistic(pre.image, pre.mask, rng, kind)
+        pre = replace(pre, image=lesion.image.astype(pre.image.dtype))
+        result = detector._finish(scan, pre, detector.encode(pre), detector.scorer_name, {}, 0.0)
+        keep("ixi-val-lesion", kind, case.case_id, result)
+    split = json.loads((ROOT / "splits" / "brats_t1_split.json").read_text())
+    for case in [c for c in set_cases("brats") if c.case_id in split["validation"]]:
+        scan = sitk.ReadImage(str(case.images["t1"]))
+        result = detector.detect(scan)
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0
+        found = lesion_metrics(sitk.GetArrayFromImage(result.labelmap) > 0, truth, scan.GetSpacing()[::-1], 0.1)
+        keep("brats-val", "as given", case.case_id, result, lesions=found["n_lesions"], found=found["n_detected"])
+    out = ROOT / "runs" / "joint_rank_probe"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.pipeline}.json").write_text(json.dumps({"rows": rows, "alpha": args.alpha}, indent=1))
+    print(tables(rows, cal, case_ids, args.alpha))
+
+
+def tables(rows: list[dict], cal: np.ndarray, case_ids: list[str], alpha: float) -> str:
+    def against(case: str) -> np.ndarray:
+        return cal[[c != case for c in case_ids]]
+
+    lines = [f"| set | variant | {' | '.join(RULES)} |", "|---|---|" + "---|" * len(RULES)]
+    loo = {r: [rule_p(r, np.delete(cal, i, 0), list(cal[i])) <= alpha for i in range(len(cal))] for r in RULES}
+    lines.append(
+        "| calibration, each against the other 117 | clean | "
+        + " | ".join(f"{sum(v)}/{len(v)}" for v in loo.values())
+        + " |"
+    )
+    for key in dict.fromkeys((r["set"], r["variant"]) for r in rows):
+        sel = [r for r in rows if (r["set"], r["variant"]) == key]
+        flags = {rule: [rule_p(rule, against(r["case"]), r["stats"]) <= alpha for r in sel] for rule in RULES}
+        cells = [f"{sum(f)}/{len(f)}" for f in flags.values()]
+        if key[0] == "brats-val":
+            n = sum(r["lesions"] for r in sel)
+            cells = [
+                f"{c}, lesions {sum(r['found'] for r, k in zip(sel, f) if k)}/{n}"
+                for c, f in zip(cells, flags.values())
+            ]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
