@@ -1,6 +1,7 @@
 """Probe (validation only) of docs/map-design.md's subject statistic: joint rank against the shipped region peak.
 
-    nice -n 5 python experiments/joint_rank_probe.py [--limit 20] [--pipeline current|thick_fill|band_mask_thick_fill] [--no-lesions]
+    nice -n 5 python experiments/joint_rank_probe.py [--limit 20] [--pipeline current|thick_fill|band_mask_thick_fill] [--no-lesions] [--degraded-only] [--thick-slices-only]
+        [--lesions-only VARIANT]
 
 Each scan goes once through detection (``--regions all``, model 1.8.0) and keeps three statistics: its largest
 region peak (what decides today), its map statistic (mean of the top 1% of the scan-standardised map) and its
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,6 +42,7 @@ from LatentAnomalyLib.evaluation.skull_stripping import VARIANTS, stripped
 from LatentAnomalyLib.pipeline import DetectionResult, Detector
 from LatentAnomalyLib.score.conformal import p_value
 from LatentAnomalyLib.score.joint_rank import joint_rank_p, largest_region_masses
+from LatentAnomalyLib.training.augment import AugmentConfig, degrade
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = {
@@ -50,6 +53,9 @@ RULES = {
     "joint_peak_map": [0, 1],
 }
 SEED = 20261207
+SITE = AugmentConfig(  # design 1's degraded copies (experiments/conformal_choices.py)
+    contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, sharpen_probability=1.0, noise_probability=1.0
+)
 PIPELINES = ("current", "thick_fill", "band_mask_thick_fill")  # see stripped_boundary_probe.py
 
 
@@ -86,6 +92,21 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--pipeline", default="current", choices=PIPELINES)
     parser.add_argument(
+        "--thick-slices-only",
+        action="store_true",
+        help="only the IXI validation scans (with skull) acquired at 1x1x3 and 1x1x5 mm (clinical_robustness.py)",
+    )
+    parser.add_argument(
+        "--degraded-only",
+        action="store_true",
+        help="only the IXI validation scans (with skull), each degraded twice on the model grid as design 1 did",
+    )
+    parser.add_argument(
+        "--lesions-only",
+        metavar="VARIANT",
+        help="only the painted lesions, on the scans stripped by VARIANT (e.g. reference) instead of with skull",
+    )
+    parser.add_argument(
         "--no-lesions",
         action="store_true",
         help="skip the painted lesions (on scans with skull, which thick_fill leaves as they are)",
@@ -104,18 +125,30 @@ def main() -> None:
         rows.append({"set": set_name, "variant": variant, "case": case_id, "stats": statistics(result, vt), **extra})
         print(set_name, variant, case_id, [round(v, 2) for v in rows[-1]["stats"]], flush=True)
 
+    if args.degraded_only or args.thick_slices_only:
+        name = "degraded" if args.degraded_only else "thick-slices"
+        (degraded_rows if args.degraded_only else thick_slice_rows)(detector, args.limit, keep)
+        write(rows, args.alpha, name)
+        print(tables(rows, cal, case_ids, args.alpha))
+        return
     for i, case in enumerate(set_cases("ixi-val")[: args.limit]):
         scan, labels = sitk.ReadImage(str(case.images["t1"])), sitk.ReadImage(str(case.brain_mask))
-        for variant in VARIANTS:
+        for variant in [] if args.lesions_only else VARIANTS:
             keep("ixi-val", variant, case.case_id, detector.detect(stripped(scan, labels, variant)))
         if args.no_lesions:
             continue
+        if args.lesions_only:
+            scan = stripped(scan, labels, args.lesions_only)
         pre = detector.preprocess(scan, {})
         kind = REALISTIC_KINDS[i % len(REALISTIC_KINDS)]
         lesion = paint_realistic(pre.image, pre.mask, rng, kind)
         pre = replace(pre, image=lesion.image.astype(pre.image.dtype))
         result = detector._finish(scan, pre, detector.encode(pre), detector.scorer_name, {}, 0.0)
-        keep("ixi-val-lesion", kind, case.case_id, result)
+        keep("ixi-val-lesion" + (f" ({args.lesions_only})" if args.lesions_only else ""), kind, case.case_id, result)
+    if args.lesions_only:
+        write(rows, args.alpha, f"{args.pipeline}-lesions-{args.lesions_only}")
+        print(tables(rows, cal, case_ids, args.alpha))
+        return
     split = json.loads((ROOT / "splits" / "brats_t1_split.json").read_text())
     for case in [c for c in set_cases("brats") if c.case_id in split["validation"]]:
         scan = sitk.ReadImage(str(case.images["t1"]))
@@ -123,10 +156,44 @@ def main() -> None:
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0
         found = lesion_metrics(sitk.GetArrayFromImage(result.labelmap) > 0, truth, scan.GetSpacing()[::-1], 0.1)
         keep("brats-val", "as given", case.case_id, result, lesions=found["n_lesions"], found=found["n_detected"])
+    write(rows, args.alpha, args.pipeline)
+    print(tables(rows, cal, case_ids, args.alpha))
+
+
+def write(rows: list[dict], alpha: float, name: str) -> None:
     out = ROOT / "runs" / "joint_rank_probe"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.pipeline}.json").write_text(json.dumps({"rows": rows, "alpha": args.alpha}, indent=1))
-    print(tables(rows, cal, case_ids, args.alpha))
+    (out / f"{name}.json").write_text(json.dumps({"rows": rows, "alpha": alpha}, indent=1))
+
+
+def thick_slice_rows(detector: Detector, limit: int, keep) -> None:
+    """Each IXI validation scan as acquired with 3 mm and 5 mm slices (slice profile, then linear resampling)."""
+    from clinical_robustness import simulate
+
+    with tempfile.TemporaryDirectory() as work:
+        for case in set_cases("ixi-val")[:limit]:
+            for slices in (3.0, 5.0):
+                path = simulate(case.images["t1"], (1.0, 1.0, slices), Path(work) / f"{case.case_id}-{slices:g}.nii.gz")
+                keep(
+                    "ixi-val-thick-slices",
+                    f"1x1x{slices:g} mm",
+                    case.case_id,
+                    detector.detect(sitk.ReadImage(str(path))),
+                )
+
+
+def degraded_rows(detector: Detector, limit: int, keep) -> None:
+    """Two seeded degraded copies (contrast, bias, blur or sharpening, noise) of each IXI validation scan."""
+    generator = torch.Generator().manual_seed(SEED)
+    for case in set_cases("ixi-val")[:limit]:
+        scan = sitk.ReadImage(str(case.images["t1"]))
+        pre = detector.preprocess(scan, {})
+        mask = torch.from_numpy(pre.mask)[None, None].float()
+        for copy in range(2):
+            image = degrade(torch.from_numpy(pre.image)[None, None], mask, SITE, generator)[0, 0].numpy()
+            degraded = replace(pre, image=image.astype(pre.image.dtype))
+            result = detector._finish(scan, degraded, detector.encode(degraded), detector.scorer_name, {}, 0.0)
+            keep("ixi-val-degraded", f"copy {copy}", case.case_id, result)
 
 
 def tables(rows: list[dict], cal: np.ndarray, case_ids: list[str], alpha: float) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from .. import DEFAULT_SEED
 from ..preprocess.brainmask_net import BrainMaskConfig
 from ..preprocess.normalize import NormalisationConfig
+from ..preprocess.stripped_boundary import StrippedBoundaryConfig
 
 
 def tuples(data: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class PreprocessConfig:
     brainmask: BrainMaskConfig = field(default_factory=BrainMaskConfig)
     normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
     registration_spacing: float = 2.0
+    stripped_boundary: StrippedBoundaryConfig = field(default_factory=StrippedBoundaryConfig)
 
 
 def preprocess_config_from_json(data: dict[str, Any]) -> PreprocessConfig:
@@ -61,4 +63,5 @@ def preprocess_config_from_json(data: dict[str, Any]) -> PreprocessConfig:
         brainmask=BrainMaskConfig(**tuples(data["brainmask"])),
         normalisation=NormalisationConfig(**tuples(data["normalisation"])),
         registration_spacing=float(data.get("registration_spacing", 2.0)),
+        stripped_boundary=StrippedBoundaryConfig(**data.get("stripped_boundary", {})),
     )

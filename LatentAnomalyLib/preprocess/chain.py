@@ -22,6 +22,7 @@ from .geometry import antialiased, axis_aligned_grid, resample, resample_mask
 from .intensity_screen import screen_intensities
 from .normalize import NormalisationError, normalise
 from .registration import register_affine, scale_factor
+from .stripped_boundary import band_masked, thick_filled
 from .template import Template
 
 SKULL_MODES = ("auto", "stripped", "skull")
@@ -79,6 +80,7 @@ class Preprocessor:
         self.brainmask_net = brainmask_net
         self.device = device
         self._fixed = template.as_image("t1")
+        self._filling: np.ndarray | None = None  # the template's normalised T1 (thick fill; made once)
 
     def brain_mask(self, image: sitk.Image, skull: str = "auto") -> tuple[np.ndarray, bool]:
         """Brain mask on the scan's own grid and whether the scan was treated as skull-stripped."""
@@ -88,6 +90,11 @@ class Preprocessor:
         stripped = skull == "stripped" or (skull == "auto" and looks_skull_stripped(image, self.config.brainmask, work))
         if stripped:
             mask = sitk.GetArrayFromImage(stripped_mask(image, self.config.brainmask)) > 0
+            boundary = self.config.stripped_boundary
+            if boundary.band_mm > 0 and self.brainmask_net is not None and mask.any():
+                prob = predict_probability(self.brainmask_net, image, self.config.brainmask, self.device, work)
+                network = mask_from_probability(prob, image)
+                mask = band_masked(mask, network, image.GetSpacing()[::-1], boundary)
         else:
             if self.brainmask_net is None:
                 raise InputError("this scan has a skull but the model bundle has no brain-extraction network")
@@ -134,6 +141,17 @@ class Preprocessor:
             )
         except NormalisationError as error:
             raise InputError(str(error)) from None
+        if stripped and self.config.stripped_boundary.fill_opening_voxels > 0:
+            normalised = thick_filled(normalised, model_mask, self.template.mask, self._template_filling(),
+                                      self.config.stripped_boundary)  # fmt: skip
         timings["resample_normalise"] = time.perf_counter() - t0
         info = {"registration_volume_ratio": scale, **anchors}
         return Preprocessed(normalised, model_mask, transform, image, native_mask, stripped, info, timings, notes)
+
+    def _template_filling(self) -> np.ndarray:
+        """The template's T1 normalised as a scan is (white matter at 1): what the thick fill puts in."""
+        if self._filling is None:
+            t = self.template
+            brain = np.asarray(t.mask, dtype=bool)
+            self._filling = normalise(np.asarray(t.t1, dtype=np.float32), brain, t.gm, t.wm, self.config.normalisation)[0]
+        return self._filling
