@@ -12,14 +12,18 @@ over the lesion components of at least 0.1 mL only (the product's smallest regio
 many fragments under it) and voxel Dice pooled over the scans. "before": the 1.4.0 bundle's threshold rules (subject score above the 95th percentile
 of 20 validation scans; every region above the voxel threshold). "after": the ``--after`` bundle's p <= alpha for
 the subject flag and for the regions kept in the label map, at alpha 0.05 and 0.01. Every scan is
-preprocessed and encoded once (runs/scan_cache, shared by both bundles: their preprocessing and encoder are
-identical, which the script checks by the files' SHA256).
+preprocessed and encoded once per preprocessing (runs/scan_cache): bundles whose ``preprocess`` configuration is
+equal share one cache, so a bundle that treats skull-stripped inputs otherwise (``preprocess.stripped_boundary``,
+model 1.9.0) gets its own; the encoder must be the same in all (checked by the files' SHA256).
+``--brats report`` keeps the 7 BraTS cases of splits/brats_t1_split.json's report half (docs/map-design.md: the
+validation half chose; figures for issue 28 come from the report half only).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +45,23 @@ MIN_LESION_ML = 0.1
 SHARED_FILES = ("encoder.safetensors", "latent_stats.safetensors", "brainmask.safetensors", "template_t1.nii.gz")
 
 
-def scan_rows(models: dict[str, tuple[Model, float | None]], name: str) -> list[dict]:
+def preprocessing(model: Model) -> str:
+    """What decides a scan's preprocessing in a bundle (its ``preprocess`` configuration), as a comparable key."""
+    return json.dumps(asdict(model.preprocess), sort_keys=True, default=str)
+
+
+def scan_rows(models: dict[str, tuple[Model, float | None]], name: str, cases: list | None = None) -> list[dict]:
     """One row per scan and setting: flag, regions, flagged mL, and lesion counts against the ground truth."""
-    first = next(iter(models.values()))[0]
-    encoder = Detector(first, DetectOptions(device="cpu"))
+    encoders: dict[str, Detector] = {}
+    for model, _ in models.values():
+        encoders.setdefault(preprocessing(model), Detector(model, DetectOptions(device="cpu")))
     rows = []
-    for case in set_cases(name):
-        scan = cached(encoder, cache_folder(first, name), case.case_id, case.images["t1"])
+    for case in set_cases(name) if cases is None else cases:
+        scans = {key: cached(d, cache_folder(d.model, name), case.case_id, case.images["t1"]) for key, d in encoders.items()}
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0 if case.label else None
-        brain = scan.pre.native_mask
         for setting, (model, alpha) in models.items():
+            scan = scans[preprocessing(model)]
+            brain = scan.pre.native_mask
             options = DetectOptions(device="cpu", alpha=alpha or 0.05)
             result = Detector(model, options)._finish(scan.image, scan.pre, scan.encoded, model.default_scorer, {}, 0)
             s = result.summary
@@ -132,12 +143,21 @@ def ranking(rows: list[dict]) -> list[dict]:
     return out
 
 
+def brats_cases(which: str, name: str) -> list | None:
+    """The BraTS cases of ``--brats report`` (None: every case of the set ``name``)."""
+    if name != "brats" or which == "all":
+        return None
+    split = json.loads((Path(__file__).resolve().parents[1] / "splits" / "brats_t1_split.json").read_text())
+    return [c for c in set_cases("brats") if c.case_id in split["report"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the model 1.4.0 bundle")
     parser.add_argument("--after", default="models/latent-anomaly-t1")
     parser.add_argument("--compare", action="append", default=[], help="another bundle, at alpha 0.05 (repeatable)")
     parser.add_argument("--out", default="runs/calibration_table.json")
+    parser.add_argument("--brats", choices=("all", "report"), default="all", help="all 14 cases or the report half")
     args = parser.parse_args()
     torch.set_num_threads(1)
     before, after = Model.load(args.before), Model.load(args.after)
@@ -152,7 +172,7 @@ def main() -> None:
         f"after ({after.version}, alpha 0.05)": (after, 0.05),
         f"after ({after.version}, alpha 0.01)": (after, 0.01),
     }
-    rows = [r for name in (*HEALTHY, *LESION) for r in scan_rows(models, name)]
+    rows = [r for name in (*HEALTHY, *LESION) for r in scan_rows(models, name, brats_cases(args.brats, name))]
     Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
     print(f"\n{machine()}\n")
     print_tables(rows)
