@@ -12,9 +12,10 @@ over the lesion components of at least 0.1 mL only (the product's smallest regio
 many fragments under it) and voxel Dice pooled over the scans. "before": the 1.4.0 bundle's threshold rules (subject score above the 95th percentile
 of 20 validation scans; every region above the voxel threshold). "after": the ``--after`` bundle's p <= alpha for
 the subject flag and for the regions kept in the label map, at alpha 0.05 and 0.01. Every scan is
-preprocessed and encoded once per preprocessing (runs/scan_cache): bundles whose ``preprocess`` configuration is
-equal share one cache, so a bundle that treats skull-stripped inputs otherwise (``preprocess.stripped_boundary``,
-model 1.9.0) gets its own; the encoder must be the same in all (checked by the files' SHA256).
+preprocessed and encoded once per preprocessing configuration (runs/scan_cache/<model>/<set>-pre<its hash>):
+bundles whose ``preprocess`` configuration is equal share one cache, and a bundle that treats skull-stripped inputs
+otherwise (``preprocess.stripped_boundary``) gets its own; the encoder must be the same in all (checked by the
+files' SHA256).
 ``--brats report`` keeps the 7 BraTS cases of splits/brats_t1_split.json's report half (docs/map-design.md: the
 validation half chose; figures for issue 28 come from the report half only).
 """
@@ -22,6 +23,7 @@ validation half chose; figures for issue 28 come from the report half only).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +35,7 @@ from cache_scans import cache_folder, set_cases
 from common import machine
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.case import Case
 from LatentAnomalyLib.evaluation.metrics import lesion_metrics
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
@@ -50,14 +53,24 @@ def preprocessing(model: Model) -> str:
     return json.dumps(asdict(model.preprocess), sort_keys=True, default=str)
 
 
-def scan_rows(models: dict[str, tuple[Model, float | None]], name: str, cases: list | None = None) -> list[dict]:
+def scan_cache(model: Model, name: str) -> Path:
+    """The set's scan cache for the model's version and preprocessing: a bundle rewritten with other preprocessing
+    settings under the same version must not read scans preprocessed the other way."""
+    key = hashlib.sha256(preprocessing(model).encode()).hexdigest()[:8]
+    return cache_folder(model, name).with_name(f"{name}-pre{key}")
+
+
+def scan_rows(
+    models: dict[str, tuple[Model, float | None]], name: str, cases: list[Case] | None = None
+) -> list[dict]:
     """One row per scan and setting: flag, regions, flagged mL, and lesion counts against the ground truth."""
     encoders: dict[str, Detector] = {}
     for model, _ in models.values():
-        encoders.setdefault(preprocessing(model), Detector(model, DetectOptions(device="cpu")))
+        if preprocessing(model) not in encoders:
+            encoders[preprocessing(model)] = Detector(model, DetectOptions(device="cpu"))
     rows = []
     for case in set_cases(name) if cases is None else cases:
-        scans = {key: cached(d, cache_folder(d.model, name), case.case_id, case.images["t1"]) for key, d in encoders.items()}
+        scans = {key: cached(d, scan_cache(d.model, name), case.case_id, case.images["t1"]) for key, d in encoders.items()}
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0 if case.label else None
         for setting, (model, alpha) in models.items():
             scan = scans[preprocessing(model)]
@@ -143,7 +156,7 @@ def ranking(rows: list[dict]) -> list[dict]:
     return out
 
 
-def brats_cases(which: str, name: str) -> list | None:
+def brats_cases(which: str, name: str) -> list[Case] | None:
     """The BraTS cases of ``--brats report`` (None: every case of the set ``name``)."""
     if name != "brats" or which == "all":
         return None

@@ -63,5 +63,5 @@ def preprocess_config_from_json(data: dict[str, Any]) -> PreprocessConfig:
         brainmask=BrainMaskConfig(**tuples(data["brainmask"])),
         normalisation=NormalisationConfig(**tuples(data["normalisation"])),
         registration_spacing=float(data.get("registration_spacing", 2.0)),
-        stripped_boundary=StrippedBoundaryConfig(**data.get("stripped_boundary", {})),
+        stripped_boundary=StrippedBoundaryConfig.from_json(data.get("stripped_boundary", {})),
     )

@@ -33,6 +33,19 @@ class StrippedBoundaryConfig:
     fill_opening_voxels: int = 0
     fill_near_voxels: int = 2
 
+    @classmethod
+    def from_json(cls, data: dict) -> StrippedBoundaryConfig:
+        """The bundle's ``preprocess.stripped_boundary`` (absent: both steps off), numbers as their fields' types."""
+        unknown = set(data) - {"band_mm", "min_kept_fraction", "fill_opening_voxels", "fill_near_voxels"}
+        if unknown:
+            raise ValueError(f"unknown stripped_boundary setting(s): {', '.join(sorted(unknown))}")
+        for name in ("fill_opening_voxels", "fill_near_voxels"):
+            if name in data and float(data[name]) != int(data[name]):
+                raise ValueError(f"stripped_boundary.{name} must be a whole number of voxels, got {data[name]!r}")
+        ints = {k: int(data[k]) for k in ("fill_opening_voxels", "fill_near_voxels") if k in data}
+        floats = {k: float(data[k]) for k in ("band_mm", "min_kept_fraction") if k in data}
+        return cls(**floats, **ints)
+
     def __post_init__(self) -> None:
         if self.band_mm < 0 or self.fill_opening_voxels < 0 or self.fill_near_voxels < 0:
             raise ValueError("stripped_boundary settings must not be negative")

@@ -1,9 +1,9 @@
 """A subject p-value from several statistics at once, so that a scan beyond every healthy scan on any one is flagged.
 
 Why: the shipped rule reads only the largest region peak, so a glioma whose region is larger and heavier than any
-healthy scan's, but whose peak is not, is called healthy (issue 28: a BraTS scan with a subject score above all 118
-calibration scans got p 0.059). A Bonferroni combination of k statistics costs a factor k on every p-value; ranks
-cost less.
+healthy scan's, but whose peak is not, is called healthy (issue 28: a BraTS scan outside ../shared/data, with a
+subject score above all 118 calibration scans, got p 0.059 from its region peak). A Bonferroni combination of k
+statistics costs a factor k on every p-value; ranks cost less.
 
 The statistic (full conformal, Vovk et al. 2005): put the new scan among the n calibration scans; on each column
 (larger = more anomalous) give every one of the n + 1 scans its rank, the number of scans whose value is at most
@@ -14,10 +14,11 @@ its own; a scan's joint statistic is its largest rank over the columns, and
 T is computed the same way for every scan from the set of n + 1, so for a healthy scan exchangeable with the
 calibration scans ``P(p <= alpha) <= alpha`` exactly as for one statistic. A new scan strictly above every
 calibration value on some column has T = n + 1, which only the (at most k - 1) calibration scans that top another
-column can share: its p is at most k / (n + 1), so with k = 3 statistics and n >= 59 scans it is flagged at 0.05.
+column can share (when no calibration values tie at a column's maximum): its p is at most k / (n + 1), so with
+k = 3 statistics and n >= 59 scans it is flagged at 0.05.
 
-Status: a candidate of docs/map-design.md, measured by ``experiments/joint_rank_probe.py`` (probe 4); no bundle
-names it as its subject rule yet.
+Status: a candidate of docs/map-design.md, measured by ``experiments/joint_rank_probe.py`` (probe 4). With the
+region mass it flagged 3/40 degraded healthy copies, above the design's 5%, so it was not chosen; no bundle names it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-JOINT_STATISTICS = ("region_peak", "map_top1", "region_mass")
 
 
 def joint_ranks(values: np.ndarray) -> np.ndarray:

@@ -48,6 +48,15 @@ def test_the_band_is_measured_in_mm():
     assert coarse[(r > 10) & (r <= 17)].all() and not coarse[(r > 18.5) & (r <= 20)].any()
 
 
+def test_the_band_follows_the_spacing_of_each_axis_in_array_order():
+    r = _radius()
+    site = r <= 20
+    # spacing is (z, y, x), as GetSpacing()[::-1] gives it for GetArrayFromImage arrays: 3 mm along z only
+    out = band_masked(site, r <= 17.5, (3.0, 1.0, 1.0), BAND)
+    assert not out[24, 24, 24 + 18]  # along x, 3 voxels of 1 mm from the edge: inside the 6 mm band, not brain
+    assert out[24 + 18, 24, 24]  # along z, 3 voxels of 3 mm: deeper than the band, kept
+
+
 def test_the_thick_fill_fills_a_cut_slab_and_not_a_thin_ring():
     template_brain = np.zeros((30, 30, 30), dtype=bool)
     template_brain[5:25, 5:25, 5:25] = True
@@ -78,6 +87,12 @@ def test_bundles_without_the_setting_have_both_steps_off_and_bad_settings_are_re
         StrippedBoundaryConfig(band_mm=-1.0)
     with pytest.raises(ValueError, match="min_kept_fraction"):
         StrippedBoundaryConfig(min_kept_fraction=1.0)
+    assert StrippedBoundaryConfig.from_json({"fill_opening_voxels": 2.0}).fill_opening_voxels == 2
+    assert isinstance(StrippedBoundaryConfig.from_json({"fill_opening_voxels": 2.0}).fill_opening_voxels, int)
+    with pytest.raises(ValueError, match="whole number"):
+        StrippedBoundaryConfig.from_json({"fill_opening_voxels": 1.5})
+    with pytest.raises(ValueError, match="unknown"):
+        StrippedBoundaryConfig.from_json({"band": 6})
 
 
 def test_on_a_skull_stripped_sample_the_steps_change_only_what_they_should(model, mslub_sample):
@@ -89,11 +104,15 @@ def test_on_a_skull_stripped_sample_the_steps_change_only_what_they_should(model
 
     plain, banded, filled = run(StrippedBoundaryConfig()), run(BAND), run(StrippedBoundaryConfig(fill_opening_voxels=2))
     assert plain.skull_stripped and banded.skull_stripped
-    assert not (banded.native_mask & ~plain.native_mask).any()  # the band only takes away
+    assert not (banded.native_mask & ~plain.native_mask).any()  # the band only takes away ...
+    assert (plain.native_mask & ~banded.native_mask).any()  # ... and here takes some tissue the network calls not brain
     inside = sitk.GetImageFromArray(plain.native_mask.astype(np.uint8))
     depth = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(inside, insideIsPositive=True, squaredDistance=False,
                                                                 useImageSpacing=False))  # fmt: skip
     assert banded.native_mask[depth > 7].all()  # 1 mm voxels: all tissue deeper than the 6 mm band stays
+    config = replace(model.preprocess, stripped_boundary=BAND)
+    told = Preprocessor(config, model.template, model.brainmask_net).brain_mask(image, "stripped")[0]
+    assert np.array_equal(told, banded.native_mask)  # --skull stripped takes the same path as a detected stripping
     assert np.array_equal(filled.mask, plain.mask)  # the fill never enters the scored mask ...
     changed = filled.image != plain.image
     assert changed.any() and not (changed & plain.mask).any()  # ... and changes the image only outside it
