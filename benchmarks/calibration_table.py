@@ -36,6 +36,7 @@ from common import machine
 
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.case import Case
+from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.metrics import lesion_metrics
 from LatentAnomalyLib.evaluation.outputs import markdown_table
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
@@ -160,8 +161,7 @@ def brats_cases(which: str, name: str) -> list[Case] | None:
     """The BraTS cases of ``--brats report`` (None: every case of the set ``name``)."""
     if name != "brats" or which == "all":
         return None
-    split = json.loads((Path(__file__).resolve().parents[1] / "splits" / "brats_t1_split.json").read_text())
-    return [c for c in set_cases("brats") if c.case_id in split["report"]]
+    return datasets.brats_half("report")
 
 
 def main() -> None:

@@ -33,16 +33,18 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from cache_scans import set_cases
+from conformal_choices import SITE  # design 1's degraded copies
 from stripped_boundary_probe import probed_detector
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.metrics import lesion_metrics
 from LatentAnomalyLib.evaluation.realistic_lesions import REALISTIC_KINDS, paint_realistic
 from LatentAnomalyLib.evaluation.skull_stripping import VARIANTS, stripped
 from LatentAnomalyLib.pipeline import DetectionResult, Detector
-from LatentAnomalyLib.score.conformal import p_value
+from LatentAnomalyLib.score.conformal import p_value, region_statistic
 from LatentAnomalyLib.score.joint_rank import joint_rank_p, largest_region_masses
-from LatentAnomalyLib.training.augment import AugmentConfig, degrade
+from LatentAnomalyLib.training.augment import degrade
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = {
@@ -53,9 +55,6 @@ RULES = {
     "joint_peak_map": [0, 1],
 }
 SEED = 20261207
-SITE = AugmentConfig(  # design 1's degraded copies (experiments/conformal_choices.py)
-    contrast_probability=1.0, bias_probability=1.0, blur_probability=0.5, sharpen_probability=1.0, noise_probability=1.0
-)
 PIPELINES = ("current", "thick_fill", "band_mask_thick_fill")  # see stripped_boundary_probe.py
 
 
@@ -73,7 +72,7 @@ def calibration_matrix(model: Model) -> tuple[np.ndarray, list[str], float]:
 
 def statistics(result: DetectionResult, vt: float) -> list[float]:
     s = result.summary
-    mass = max((c["volume_ml"] * max(c["mean_score"] - vt, 0.0) for c in s["components"]), default=0.0)
+    mass = max((region_statistic(c, "mass", vt) for c in s["components"]), default=0.0)
     return [float(s["subject_region_peak"]), float(s["subject_score"]), float(mass)]
 
 
@@ -149,8 +148,7 @@ def main() -> None:
         write(rows, args.alpha, f"{args.pipeline}-lesions-{args.lesions_only}")
         print(tables(rows, cal, case_ids, args.alpha))
         return
-    split = json.loads((ROOT / "splits" / "brats_t1_split.json").read_text())
-    for case in [c for c in set_cases("brats") if c.case_id in split["validation"]]:
+    for case in datasets.brats_half("validation"):
         scan = sitk.ReadImage(str(case.images["t1"]))
         result = detector.detect(scan)
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label))) > 0

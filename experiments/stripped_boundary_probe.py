@@ -26,8 +26,6 @@ validation cases of splits/brats_t1_split.json. Prints flags and median p for ea
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import benchmarks_on_path  # noqa: F401 (puts benchmarks/ on the path)
 import numpy as np
@@ -37,6 +35,7 @@ from cache_scans import set_cases
 from scipy import ndimage
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.skull_stripping import stripped
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.preprocess.brainmask import mask_from_probability, predict_probability
@@ -127,8 +126,7 @@ def main() -> None:
         scan, labels = sitk.ReadImage(str(case.images["t1"])), sitk.ReadImage(str(case.brain_mask))
         for variant in args.variants.split(","):
             record("ixi-val", variant, case.case_id, stripped(scan, labels, variant))
-    split = json.loads((Path(__file__).resolve().parents[1] / "splits" / "brats_t1_split.json").read_text())
-    for case in [c for c in set_cases("brats") if c.case_id in split["validation"] and not args.no_brats]:
+    for case in [] if args.no_brats else datasets.brats_half("validation"):
         record("brats-val", "as given", case.case_id, sitk.ReadImage(str(case.images["t1"])))
     print("\n| set | variant | pipeline | flagged | median p |\n|---|---|---|---|---|")
     for key in dict.fromkeys((r["set"], r["variant"], r["pipeline"]) for r in rows):

@@ -14,8 +14,6 @@ bundle's IXI calibration stays what it was. Prints flags and median p for the cu
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import benchmarks_on_path  # noqa: F401 (puts benchmarks/ on the path)
 import numpy as np
@@ -25,6 +23,7 @@ from cache_scans import set_cases
 from scipy import ndimage
 
 from LatentAnomalyLib.bundle.model import Model
+from LatentAnomalyLib.evaluation import datasets
 from LatentAnomalyLib.evaluation.skull_stripping import stripped
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.preprocess.normalize import normalise
@@ -76,8 +75,7 @@ def main() -> None:
                 rows.append({"set": "ixi-val", "variant": variant, "pipeline": name, "case": case.case_id,
                              "flagged": s["subject_flagged"], "p": s["subject_p_value"]})  # fmt: skip
         print(case.case_id, [(r["variant"], r["pipeline"], round(r["p"], 3)) for r in rows[-6:]], flush=True)
-    split = json.loads((Path(__file__).resolve().parents[1] / "splits" / "brats_t1_split.json").read_text())
-    for case in [c for c in set_cases("brats") if c.case_id in split["validation"]]:
+    for case in datasets.brats_half("validation"):
         image = sitk.ReadImage(str(case.images["t1"]))
         for name, detector in detectors.items():
             s = detector.detect(image).summary

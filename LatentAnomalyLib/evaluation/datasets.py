@@ -14,6 +14,7 @@ from ..case import Case
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPLIT = REPO_ROOT / "splits" / "ixi_t1_split.json"
+BRATS_SPLIT = REPO_ROOT / "splits" / "brats_t1_split.json"  # validation half (choices) and report half (figures)
 
 
 def data_root() -> Path:
@@ -77,6 +78,12 @@ def brats_cases(root: Path | None = None) -> list[Case]:
             )
         )
     return cases
+
+
+def brats_half(half: str, root: Path | None = None, split_file: Path = BRATS_SPLIT) -> list[Case]:
+    """The BraTS cases of one half of the fixed split (``validation`` or ``report``), in folder order."""
+    members = set(json.loads(Path(split_file).read_text())[half])
+    return [c for c in brats_cases(root) if c.case_id in members]
 
 
 def mslub_cases(root: Path | None = None) -> list[Case]:

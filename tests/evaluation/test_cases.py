@@ -45,3 +45,16 @@ def test_training_cohort_cases_are_healthy_cases(tmp_path):
         ("s1", {"t1": Path(tmp_path / "s1.nrrd")}, True, "cohort"),
         ("s2", {"t1": Path(tmp_path / "s2.nii.gz")}, True, "cohort"),
     ]
+
+
+def test_brats_half_keeps_the_split_files_half_in_folder_order(tmp_path):
+    import json
+
+    from LatentAnomalyLib.evaluation.datasets import brats_half
+
+    for name in ("Brats18_C_1", "Brats18_A_1", "Brats18_B_1"):
+        (tmp_path / "brats2018" / name).mkdir(parents=True)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"validation": ["Brats18_B_1"], "report": ["Brats18_C_1", "Brats18_A_1"]}))
+    assert [c.case_id for c in brats_half("report", tmp_path, split)] == ["Brats18_A_1", "Brats18_C_1"]
+    assert [c.case_id for c in brats_half("validation", tmp_path, split)] == ["Brats18_B_1"]
