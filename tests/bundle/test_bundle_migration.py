@@ -2,9 +2,10 @@
 
 ``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0, ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
 format 2), ``format2_t1_1.6.0/`` those of model 1.6.0 (1.5.1 with another conformal rule) and ``format2_t1_1.7.0/``
-those of model 1.7.0 (a combined default scorer and its sets), each with its manifest and the calibration sets of
-those versions; the weights, other arrays and templates are copied from the bundled model (1.8.0, which added the
-calibration scans' ages), and each manifest verifies them: they are byte-identical.
+those of model 1.7.0 (a combined default scorer and its sets) and ``format2_t1_1.8.0/`` those of model 1.8.0 (the
+calibration scans' ages), each with its manifest and the calibration sets of those versions; the weights, other
+arrays and templates are copied from the bundled model (1.9.0, the stripped-input boundary and the ``combined``
+subject rule), and each manifest verifies them: they are byte-identical.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.cli.upgrade import main as upgrade_main
 from LatentAnomalyLib.io.read import read_image
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
+from LatentAnomalyLib.score.conformal import p_value
 from tests.conftest import MODEL, SAMPLES
 
 FORMAT1 = Path(__file__).resolve().parent / "format1_t1_1.5.0"
 FORMAT2 = Path(__file__).resolve().parent / "format2_t1_1.5.1"
 MODEL_1_6 = Path(__file__).resolve().parent / "format2_t1_1.6.0"
 MODEL_1_7 = Path(__file__).resolve().parent / "format2_t1_1.7.0"
+MODEL_1_8 = Path(__file__).resolve().parent / "format2_t1_1.8.0"
 
 
 def _with_binaries(json_files: Path, folder: Path) -> Path:
@@ -65,6 +68,12 @@ def bundle_1_6(tmp_path_factory) -> Path:
 def bundle_1_7(tmp_path_factory) -> Path:
     """Model 1.7.0."""
     return _with_binaries(MODEL_1_7, tmp_path_factory.mktemp("format2_1_7") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def bundle_1_8(tmp_path_factory) -> Path:
+    """Model 1.8.0."""
+    return _with_binaries(MODEL_1_8, tmp_path_factory.mktemp("format2_1_8") / "latent-anomaly-t1")
 
 
 @pytest.fixture(scope="module")
@@ -243,10 +252,10 @@ def test_model_1_7_0_adds_the_combined_default_scorer_and_keeps_1_6_0(bundle_1_6
     assert all(np.array_equal(sets_a[k], sets_b[k]) for k in sets_a)
 
 
-def test_model_1_8_0_is_1_7_0_with_the_calibration_ages(bundle_1_7):
+def test_model_1_8_0_is_1_7_0_with_the_calibration_ages(bundle_1_7, bundle_1_8):
     """1.8.0 adds each calibration scan's age (and the age bands) to the default scorer's sets and entry; the other
     arrays and every other file are 1.7.0's, so detection without ``--age`` is 1.7.0's."""
-    old, new = Bundle.load(bundle_1_7), Bundle.load(MODEL)
+    old, new = Bundle.load(bundle_1_7), Bundle.load(bundle_1_8)
     changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
     assert changed == {"config.json", "calibration_sets.safetensors", "scorers/gaussian4mm_atlas.json"}
     assert set(new.manifest["files"]) == set(old.manifest["files"])
@@ -258,10 +267,54 @@ def test_model_1_8_0_is_1_7_0_with_the_calibration_ages(bundle_1_7):
     assert ages.shape == (entry["n_scans"],) and int(np.isfinite(ages).sum()) == entry["n_scans_with_age"] == 115
     assert entry["age_cuts"] == [40.0, 60.0] and 20 < np.nanmin(ages) < np.nanmax(ages) < 83
     image = read_image(SAMPLES / "MSLUB_patient07_T1.nii.gz")
-    a, b = (Detector(Model.load(m), DetectOptions(device="cpu")).detect(image) for m in (bundle_1_7, MODEL))
+    a, b = (Detector(Model.load(m), DetectOptions(device="cpu")).detect(image) for m in (bundle_1_7, bundle_1_8))
     assert np.array_equal(sitk.GetArrayFromImage(a.labelmap), sitk.GetArrayFromImage(b.labelmap))
     for key in ("subject_p_value", "subject_flagged", "subject_region_peak", "components"):
         assert a.summary[key] == b.summary[key], key
+
+
+def _without(doc: dict, *keys: str) -> dict:
+    return {k: v for k, v in doc.items() if k not in keys}
+
+
+def test_model_1_9_0_is_1_8_0_with_the_stripped_boundary_and_the_combined_rule(bundle_1_8):
+    """1.9.0 (docs/map-design.md, probe 4) changes only ``config.json`` (version, description and
+    ``preprocess.stripped_boundary``) and the default scorer's subject rule; every array is 1.8.0's."""
+    old, new = Bundle.load(bundle_1_8), Bundle.load(MODEL)
+    changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
+    assert changed == {"config.json", "scorers/gaussian4mm_atlas.json"}
+    assert set(new.manifest["files"]) == set(old.manifest["files"])
+    a, b = old.json("config.json"), new.json("config.json")
+    assert (a["version"], b["version"]) == ("1.8.0", "1.9.0")
+    assert "stripped_boundary" not in a["preprocess"]
+    assert b["preprocess"].pop("stripped_boundary") == {
+        "band_mm": 6.0, "min_kept_fraction": 0.5, "fill_opening_voxels": 2, "fill_near_voxels": 2
+    }
+    assert _without(a, "version", "description") == _without(b, "version", "description")
+    ca, cb = (m.json("scorers/gaussian4mm_atlas.json")["calibration"].pop("conformal") for m in (old, new))
+    assert (ca["subject_statistic"], cb["subject_statistic"]) == ("region_peak", "combined")
+    assert cb["settings"]["subject_statistic"] == "combined"
+    assert _without(ca, "subject_statistic", "settings") == _without(cb, "subject_statistic", "settings")
+    sa, sb = (m.json("scorers/gaussian4mm_atlas.json") for m in (old, new))
+    sa["calibration"].pop("conformal"), sb["calibration"].pop("conformal")
+    assert sa == sb
+
+
+def test_model_1_9_0_maps_a_scan_with_skull_as_1_8_0_and_decides_by_bonferroni(bundle_1_8):
+    """A scan with its skull gets 1.8.0's maps and regions (the boundary steps are for stripped inputs only); its
+    p-value is ``min(1, 2 min(p_map, p_peak))`` of the two calibration sets 1.8.0 already held."""
+    image = read_image(SAMPLES / "IXI_sample_T1.nii.gz")
+    detector = Detector(Model.load(MODEL), DetectOptions(device="cpu"))
+    old = Detector(Model.load(bundle_1_8), DetectOptions(device="cpu")).detect(image)
+    new = detector.detect(image)
+    assert np.array_equal(*(sitk.GetArrayFromImage(r.heatmap) for r in (old, new)))
+    for key in ("subject_score", "subject_region_peak", "voxel_threshold"):
+        assert old.summary[key] == new.summary[key], key
+    sets = detector.calibration_sets(detector.model.default_scorer)
+    p_map = p_value(new.summary["subject_score"], sets.subject_scores)
+    p_peak = p_value(new.summary["subject_region_peak"], sets.region_max)
+    assert old.summary["subject_p_value"] == pytest.approx(p_peak)
+    assert new.summary["subject_p_value"] == pytest.approx(min(1.0, 2 * min(p_map, p_peak)))
 
 
 def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6):

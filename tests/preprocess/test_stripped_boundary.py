@@ -12,7 +12,12 @@ import SimpleITK as sitk
 
 from LatentAnomalyLib.bundle.configs import preprocess_config_from_json
 from LatentAnomalyLib.preprocess.chain import Preprocessor
-from LatentAnomalyLib.preprocess.stripped_boundary import StrippedBoundaryConfig, band_masked, thick_filled
+from LatentAnomalyLib.preprocess.stripped_boundary import (
+    StrippedBoundaryConfig,
+    _deeper_than,
+    band_masked,
+    thick_filled,
+)
 
 BAND = StrippedBoundaryConfig(band_mm=6.0)
 FILL = StrippedBoundaryConfig(fill_opening_voxels=2, fill_near_voxels=0)
@@ -32,6 +37,19 @@ def test_the_band_mask_cuts_the_outer_band_and_never_deeper_tissue():
     assert out[(r > 5) & (r <= 16)].all()
     assert not out[(r > 16.5) & (r <= 20)].any()  # the band outside the network's brain goes
     assert not (out & ~site).any()  # never adds to the site's mask
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_bounding_box_depth_equals_the_whole_array_distance_transform(seed):
+    """The band's depth on the mask's bounding box is the whole array's, also for a mask touching the array edge."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    site = ndimage.binary_opening(rng.random((30, 34, 26)) < 0.8, iterations=1)
+    site[:, :, 20:] = False  # empty margin on one side, mask touching the edge on the others
+    spacing = (1.2, 0.9, 1.0)
+    expected = ndimage.distance_transform_edt(site, sampling=spacing) > 2.5
+    assert np.array_equal(_deeper_than(site, spacing, 2.5), expected)
 
 
 def test_the_band_mask_keeps_the_site_mask_when_the_network_misses_the_brain_or_the_step_is_off():
