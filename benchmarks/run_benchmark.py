@@ -1,6 +1,7 @@
 """Regenerate the whole comparison from ../shared/data and print markdown tables.
 
     python benchmarks/run_benchmark.py [--out results/benchmark] [--model models/latent-anomaly-t1]
+    python benchmarks/run_benchmark.py --brats report --sets brats-t1,mslub   # issue 28's reported scans only
 
 Quality per method and dataset (BraTS 2018 T1/T2/FLAIR, MSLUB, IXI test split, other-site healthy
 scans), the same evaluation code as `latent-anomaly evaluate`, and the time per scan by stage.
@@ -18,7 +19,7 @@ from common import machine, require_data
 from speed_memory import STAGE_COLUMNS, run_once
 
 from LatentAnomalyLib.bundle.model import Model
-from LatentAnomalyLib.evaluation.datasets import brats_cases, ixi_cases, mslub_cases, other_site_cases
+from LatentAnomalyLib.evaluation.datasets import brats_cases, brats_half, ixi_cases, mslub_cases, other_site_cases
 from LatentAnomalyLib.evaluation.outputs import SUMMARY_COLUMNS, markdown_table, write_outputs
 from LatentAnomalyLib.evaluation.run import Method, evaluate_cases
 from LatentAnomalyLib.score.registry import BASELINE_SCORERS, COMBINED_SCORERS, LATENT_SCORERS
@@ -43,6 +44,11 @@ def main() -> None:
     parser.add_argument("--out", default="results/benchmark")
     parser.add_argument("--model")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--brats", choices=("all", "report"), default="all",
+        help="all 14 BraTS cases or the report half of splits/brats_t1_split.json (docs/map-design.md)",
+    )
+    parser.add_argument("--sets", help="comma-separated subset of the sets (the subject and speed tables need all)")
     args = parser.parse_args()
     root = require_data()
     out = Path(args.out)
@@ -51,10 +57,11 @@ def main() -> None:
         Method("intensity:t1:abs", "intensity", ("t1", "abs")),
         Method("intensity:t1:low", "intensity", ("t1", "low")),
     )
+    brats = brats_cases(root) if args.brats == "all" else brats_half("report", root)
     runs = {
-        "brats-t1": (brats_cases(root), model_methods(model, t1_plain)),
+        "brats-t1": (brats, model_methods(model, t1_plain)),
         "brats-flair-t2": (
-            brats_cases(root),
+            brats,
             [
                 Method("intensity:flair:high", "intensity", ("flair", "high")),
                 Method("intensity:t2:high", "intensity", ("t2", "high")),
@@ -64,6 +71,11 @@ def main() -> None:
         "ixi-test": (ixi_cases("test", root), model_methods(model)),  # DLMUSE brain labels as brain masks
         "other-sites": (other_site_cases(root), model_methods(model)),
     }
+    if args.sets:
+        unknown = set(args.sets.split(",")) - set(runs)
+        if unknown:
+            parser.error(f"unknown set(s) {', '.join(sorted(unknown))}; known: {', '.join(runs)}")
+        runs = {k: v for k, v in runs.items() if k in args.sets.split(",")}
     results, timings = {}, {}
     for name, (cases, methods) in runs.items():
         t0 = time.time()
@@ -81,8 +93,12 @@ def main() -> None:
         print(f"{name}: {len(cases)} cases in {timings[name]:.0f}s", flush=True)
 
     print(f"\n## Quality (measured {machine()})\n")
-    for name in ("brats-t1", "brats-flair-t2", "mslub"):
+    for name in (n for n in ("brats-t1", "brats-flair-t2", "mslub") if n in results):
         print(f"### {name}\n\n{markdown_table(results[name]['summaries'], QUALITY)}\n")
+    if args.sets:  # the tables below pool every set
+        summaries = {k: v["summaries"] for k, v in results.items()}
+        (out / "summary.json").write_text(json.dumps({"machine": machine(), "summaries": summaries}, indent=1, default=float))
+        return
     print("### Healthy scans: flagged fraction of the brain at the calibrated threshold (median over scans)\n")
     healthy_rows = []
     for name in ("ixi-test", "other-sites"):

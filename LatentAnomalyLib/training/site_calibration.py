@@ -152,7 +152,7 @@ def calibrate_site(
     subject_statistic = str(sets.get("subject_statistic", "region_peak"))
     need = needed_scans(alpha, subject_statistic)
     if len(cases) < need:
-        raise InputError(_too_few(len(cases), need, alpha))
+        raise InputError(_too_few(len(cases), need, alpha, subject_statistic))
     detector = Detector(model, DetectOptions(scorer=name, device=device, skull=skull, regions="all"))
     detector._sets[name] = None  # measure the raw regions, whatever calibration the bundle holds
     measured: list[MeasuredScan] = []
@@ -167,7 +167,7 @@ def calibrate_site(
                 rejected.append(Rejected(case.case_id, str(case.images["t1"]), reason))
                 log(f"calibrate {i}/{len(cases)}: {case.case_id} left out: {reason}")
         if len(measured) < need:
-            raise InputError(_too_few(len(measured), need, alpha, len(rejected)))
+            raise InputError(_too_few(len(measured), need, alpha, subject_statistic, len(rejected)))
         calibration = model.calibration["scorers"][name]
         voxel_fpr = float(calibration.get("voxel_fpr", 0.01))
         records = site_records(measured, voxel_fpr, float(calibration.get("min_component_ml", 0.1)), name)
@@ -202,9 +202,10 @@ def calibrate_site(
     )
 
 
-def _too_few(n: int, need: int, alpha: float, left_out: int = 0) -> str:
+def _too_few(n: int, need: int, alpha: float, subject_statistic: str, left_out: int = 0) -> str:
     usable = f"{n} usable scans ({left_out} left out)" if left_out else f"{n} scans"
-    return f"{usable} cannot reach alpha {alpha:g}: at least {need} healthy scans are needed (smallest p-value 1/(n+1))"
+    smallest = "2/(n+1) with the combined rule" if subject_statistic == "combined" else "1/(n+1)"
+    return f"{usable} cannot reach alpha {alpha:g}: at least {need} healthy scans are needed (smallest p-value {smallest})"
 
 
 def _existing_parent(out: Path) -> Path:

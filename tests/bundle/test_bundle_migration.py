@@ -317,11 +317,12 @@ def test_model_1_9_0_maps_a_scan_with_skull_as_1_8_0_and_decides_by_bonferroni(b
     assert new.summary["subject_p_value"] == pytest.approx(min(1.0, 2 * min(p_map, p_peak)))
 
 
-def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6):
-    """``--scorer gaussian4mm`` on 1.7.0 is 1.6.0's default: same maps, p-values and decision."""
+def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6, bundle_1_8):
+    """``--scorer gaussian4mm`` on 1.7.0 (and 1.8.0, the same arrays) is 1.6.0's default: same maps, p-values and
+    decision (1.9.0 maps this skull-stripped sample with its boundary steps)."""
     image = read_image(SAMPLES / "MSLUB_patient07_T1.nii.gz")
     old = Detector(Model.load(bundle_1_6), DetectOptions(device="cpu")).detect(image)
-    new = Detector(Model.load(MODEL), DetectOptions(device="cpu", scorer="gaussian4mm")).detect(image)
+    new = Detector(Model.load(bundle_1_8), DetectOptions(device="cpu", scorer="gaussian4mm")).detect(image)
     for attribute in ("heatmap", "labelmap"):
         a, b = (sitk.GetArrayFromImage(getattr(r, attribute)) for r in (old, new))
         assert np.array_equal(a, b), attribute

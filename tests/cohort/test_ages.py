@@ -77,4 +77,4 @@ def test_batch_says_when_an_age_band_cannot_flag_at_alpha(tmp_path, ixi_sample, 
     argv = ["batch", "--list", str(listing), "--out", str(tmp_path / "out"), "--alpha", "0.02", "--export", "none",
             "--device", "cpu", "--progress", "none"]
     assert main(argv) == 0
-    assert "note: scans aged 60 or older: alpha 0.02 is below 1/35" in capsys.readouterr().err
+    assert "note: scans aged 60 or older: alpha 0.02 is below 2/35 = 0.0571" in capsys.readouterr().err

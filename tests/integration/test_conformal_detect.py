@@ -78,15 +78,16 @@ def test_label_map_keeps_exactly_the_regions_with_p_at_most_alpha(model, encoded
 
 
 def test_bundled_rule_shows_every_region_of_a_flagged_scan_and_none_otherwise(model, encoded):
-    """The bundle's own rule (model 1.6.0: flagged by the largest region peak, ``flagged_scan``); the sample is
-    flagged at alpha 0.9 and not at 0.05, so both sides of the rule are checked."""
+    """Models 1.6.0-1.8.0's rule (flagged by the largest region peak, ``flagged_scan``; 1.9.0 keeps ``flagged_scan``
+    with the ``combined`` statistic, tested below); the sample is flagged at alpha 0.9 and not at 0.05, so both
+    sides of the rule are checked."""
     sets = Detector(model, DetectOptions()).calibration_sets(model.default_scorer)
-    assert (sets.subject_statistic, sets.regions_shown) == ("region_peak", "flagged_scan")
+    assert (sets.subject_statistic, sets.regions_shown) == ("combined", "flagged_scan")
     everything = finish(model, encoded, regions="all").summary
     peak = max((c["peak_score"] for c in everything["components"]), default=0.0)
     flags = set()
     for alpha in (0.05, 0.9):
-        s = finish(model, encoded, alpha=alpha).summary
+        s = finish_with_rule(model, encoded, {"subject_statistic": "region_peak"}, alpha=alpha).summary
         assert s["subject_region_peak"] == pytest.approx(peak)
         assert s["subject_flagged"] == any(c["p_value"] <= alpha for c in everything["components"])
         if s["subject_flagged"]:  # every region, each with its own p-value (some above alpha)
@@ -189,18 +190,18 @@ def test_bad_alpha_or_regions_with_threshold_are_one_line_errors(tmp_path, ixi_s
 def test_alpha_below_the_smallest_p_value_says_nothing_can_be_flagged(model, encoded):
     n = model.calibration["scorers"][model.default_scorer]["conformal"]["n_scans"]
     image, pre, scan = encoded
-    detector = Detector(model, DetectOptions(device="cpu", alpha=0.5 / (n + 1)))
+    detector = Detector(model, DetectOptions(device="cpu", alpha=1.5 / (n + 1)))  # the combined rule: p >= 2/(n+1)
     result = detector._finish(image, pre, scan, model.default_scorer, {}, 0.0)
     assert not result.summary["subject_flagged"] and result.summary["subject_region_peak_threshold"] is None
-    assert any(f"below 1/{n + 1}" in m and "no scan can be flagged" in m for m in result.summary["messages"])
-    at_alpha = finish(model, encoded, alpha=1.0 / (n + 1))  # the smallest alpha that can flag a scan: no note
+    assert any(f"below 2/{n + 1}" in m and "no scan can be flagged" in m for m in result.summary["messages"])
+    at_alpha = finish(model, encoded, alpha=2.0 / (n + 1))  # the smallest alpha that can flag a scan: no note
     assert not any("no scan can be flagged" in m for m in at_alpha.summary["messages"])
 
 
 def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
     """``--age``: the p-value is the rank among the default scorer's calibration scans of that age band only, and the
     summary names the band; no age gives the marginal p-value over all of them."""
-    from LatentAnomalyLib.score.conformal import decision_threshold, load_sets, p_value
+    from LatentAnomalyLib.score.conformal import decision_threshold, finite_number, load_sets, p_value
 
     sets = load_sets(model, model.default_scorer)
     everyone = finish(model, encoded).summary
@@ -209,8 +210,10 @@ def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
         summary = finish(model, encoded, age=age).summary
         peak = summary["subject_region_peak"]
         assert peak == everyone["subject_region_peak"]
-        assert summary["subject_p_value"] == p_value(peak, sets.region_max[band])
-        assert summary["subject_region_peak_threshold"] == decision_threshold(sets.region_max[band], 0.05)
+        p_map = p_value(summary["subject_score"], sets.subject_scores[band])
+        assert summary["subject_p_value"] == min(1.0, 2 * min(p_map, p_value(peak, sets.region_max[band])))
+        # each statistic at alpha / 2 (no threshold where a band's scans cannot reach it)
+        assert summary["subject_region_peak_threshold"] == finite_number(decision_threshold(sets.region_max[band], 0.025))
         assert summary["conformal"]["region_statistic_threshold"] == decision_threshold(sets.region_max[band], 0.05)
         assert summary["regions_not_kept"]  # the healthy sample is not flagged: its regions are scored, not shown
         for region in summary["regions_not_kept"]:
@@ -220,9 +223,8 @@ def test_age_compares_with_the_calibration_scans_of_its_band(model, encoded):
         assert summary["age_matching"]["n_calibration_scans_in_band"] == int(band.sum())
         assert summary["conformal"]["n_calibration_scans"] == int(band.sum())
         assert f"aged {summary['age_matching']['age_band']}" in summary["conformal"]["guarantee"]
-    assert finish(model, encoded, age=25.0).summary["subject_p_value"] != finish(model, encoded, age=71.0).summary[
-        "subject_p_value"
-    ]
+    young, old = (finish(model, encoded, age=a).summary["regions_not_kept"] for a in (25.0, 71.0))
+    assert [r["p_value"] for r in young] != [r["p_value"] for r in old]  # the band changes the p-values
 
 
 def test_age_errors_are_one_line(tmp_path, ixi_sample, capsys):

@@ -38,7 +38,10 @@ def test_too_few_scans_for_alpha_is_one_line_naming_the_number_needed(tmp_path, 
     code = main(["calibrate", "--scans", str(tmp_path / "scans"), "--out", str(tmp_path / "b"), "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0].startswith("error: 3 scans cannot reach alpha 0.05: at least 19 healthy scans are needed")
+    assert err[0] == (  # the bundled model's combined rule: p-values of at least 2/(n+1)
+        "error: 3 scans cannot reach alpha 0.05: at least 39 healthy scans are needed "
+        "(smallest p-value 2/(n+1) with the combined rule)"
+    )
     assert not (tmp_path / "b").exists()
 
 
@@ -56,14 +59,14 @@ def test_bad_options_are_refused_before_any_work(tmp_path, capsys, case):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Four transformed copies of the IXI sample and one unreadable file, calibrated at alpha 0.2 with ages for
-    three scans; the output of the command, its bundle and the scans."""
+    """Four transformed copies of the IXI sample and one unreadable file, calibrated at alpha 0.4 (the combined
+    rule's smallest p-value with 4 scans is 2/5) with ages for three scans; the output of the command, its bundle and the scans."""
     root = tmp_path_factory.mktemp("site")
     scans = root / "scans"
     write_site(scans, ["bias", "gain", "gamma", "noise"])
     (scans / "broken.nii.gz").write_bytes(b"not an image")
     (root / "ages.csv").write_text("case_id,age\nbias,34\ngain,51.5\ngamma,70\n")
-    argv = ["calibrate", "--scans", str(scans), "--out", str(root / "bundle"), "--alpha", "0.2", "--description",
+    argv = ["calibrate", "--scans", str(scans), "--out", str(root / "bundle"), "--alpha", "0.4", "--description",
             "Scanner B", "--ages", str(root / "ages.csv"), "--device", "cpu"]
     import contextlib
     import io
@@ -97,11 +100,11 @@ def test_the_new_bundle_holds_the_site_sets_and_keeps_the_model(site):
     assert "site's healthy brain voxels (4 scans)" in calibration["voxel_threshold_rule"]
     arrays = bundle.arrays(SETS_FILE)
     assert arrays[f"{SCORER}.region_max"].shape == (4,) and np.isnan(arrays[f"{SCORER}.ages"][3])
-    assert bundle.manifest["model_version"].startswith("1.8.0+site.")
+    assert bundle.manifest["model_version"].startswith("1.9.0+site.")
     assert (MODEL / "manifest.json").read_text() == (original.folder / "manifest.json").read_text()
     info = describe(site["bundle"])
-    assert "calibration: Scanner B (4 scans); smallest p-value 0.2000" in info["text"]
-    assert "calibration: IXI (118 scans); smallest p-value 0.0084" in describe(MODEL)["text"]
+    assert "calibration: Scanner B (4 scans); smallest p-value 0.4000" in info["text"]
+    assert "calibration: IXI (118 scans); smallest p-value 0.0168" in describe(MODEL)["text"]
 
 
 def test_detect_with_the_site_bundle_names_its_calibration_and_reproduces_the_calibration_record(site, tmp_path):
@@ -109,12 +112,15 @@ def test_detect_with_the_site_bundle_names_its_calibration_and_reproduces_the_ca
     it (the same pipeline), and its p-value counts it among the calibration scans."""
     out = tmp_path / "det"
     assert main(["detect", str(site["scans"] / "gain.nii.gz"), "--out", str(out), "--model", str(site["bundle"]),
-                 "--device", "cpu", "--progress", "none", "--alpha", "0.2"]) == 0
+                 "--device", "cpu", "--progress", "none", "--alpha", "0.4"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conformal"]["calibration_source"] == "Scanner B (4 scans)"
-    region_max = Bundle.load(site["bundle"]).arrays(SETS_FILE)[f"{SCORER}.region_max"]
+    arrays = Bundle.load(site["bundle"]).arrays(SETS_FILE)
+    region_max, subject_scores = arrays[f"{SCORER}.region_max"], arrays[f"{SCORER}.subject_scores"]
     assert summary["subject_region_peak"] == pytest.approx(region_max[1], rel=1e-6)
-    assert summary["subject_p_value"] == pytest.approx(p_value(summary["subject_region_peak"], region_max))
+    assert summary["subject_score"] == pytest.approx(subject_scores[1], rel=1e-6)
+    p_map, p_peak = p_value(summary["subject_score"], subject_scores), p_value(summary["subject_region_peak"], region_max)
+    assert summary["subject_p_value"] == pytest.approx(min(1.0, 2 * min(p_map, p_peak)))  # the combined rule
     assert summary["voxel_threshold"] == pytest.approx(read(Bundle.load(site["bundle"])).calibration(SCORER)["voxel_threshold"])
 
 
