@@ -1,6 +1,6 @@
 """Wall time, peak resident memory and per-stage times of the whole `latent-anomaly detect` command.
 
-    python benchmarks/speed_memory.py [--scan PATH] [--repeats 3] [--device cpu]
+    python benchmarks/speed_memory.py [--scan PATH] [--repeats 3] [--device cpu] [--model BUNDLE ...]
 
 Runs the real command in a child process (imports, model loading and writing included) and polls
 its resident memory with psutil; the default scan is a 240 x 240 x 155 1 mm BraTS T1.
@@ -78,18 +78,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scorer", action="append", default=[])
+    parser.add_argument("--model", action="append", default=[], help="a bundle (repeatable; default: the bundled one)")
     args = parser.parse_args()
     scan = (
         Path(args.scan) if args.scan else require_data() / "brats2018/Brats18_CBICA_ABM_1/Brats18_CBICA_ABM_1_t1.nii.gz"
     )
     rows = []
-    for scorer in args.scorer or ["default"]:
-        extra = [] if scorer == "default" else ["--scorer", scorer]
-        for i in range(args.repeats):
-            row = {"scorer": scorer, "run": i + 1, **run_once(scan, args.device, extra)}
-            rows.append(row)
+    for i in range(args.repeats):  # the models take turns, so a slower spell of the machine hits each of them
+        for model in args.model or [None]:
+            for scorer in args.scorer or ["default"]:
+                extra = ([] if scorer == "default" else ["--scorer", scorer]) + (["--model", model] if model else [])
+                row = {"model": model or "bundled", "scorer": scorer, "run": i + 1, **run_once(scan, args.device, extra)}
+                rows.append(row)
     print(f"`latent-anomaly detect {scan.name}` on {machine()}\n")
-    print(markdown_table(rows, ("scorer", "run", *STAGE_COLUMNS[1:])))
+    print(markdown_table(rows, ("model", "scorer", "run", *STAGE_COLUMNS[1:])))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--skull", default="auto", choices=SKULL_MODES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument(
+        "--subject-statistic", choices=("combined", "region_peak"),
+        help="the subject rule of the new bundle (default: the model's; the bundled model's combined needs 39 scans "
+        "for alpha 0.05, region_peak 19)",
+    )
 
 
 def read_ages(path: Path) -> dict[str, float]:
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--description must not be empty")
     result = calibrate_site(
         Path(args.model) if args.model else None, cases, out, description, alpha, ages or None, device, args.skull,
-        log=lambda s: print(s, flush=True),
+        log=lambda s: print(s, flush=True), subject_statistic=args.subject_statistic,
     )
     if result.rejected:
         listing = out.with_name(out.name + ".left-out.csv")

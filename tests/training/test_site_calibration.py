@@ -45,6 +45,24 @@ def test_too_few_scans_for_alpha_is_one_line_naming_the_number_needed(tmp_path, 
     assert not (tmp_path / "b").exists()
 
 
+def test_the_region_peak_rule_needs_fewer_scans_and_is_written_into_the_new_bundle(tmp_path, capsys):
+    """``--subject-statistic region_peak``: p-values of at least 1/(n+1), so 19 scans reach alpha 0.05 (39 with the
+    bundled combined rule), and 4 scans reach 0.2; the new bundle decides by that rule."""
+    write_site(tmp_path / "few", ["gain", "gamma", "noise"])
+    argv = ["calibrate", "--scans", str(tmp_path / "few"), "--out", str(tmp_path / "b"), "--device", "cpu",
+            "--subject-statistic", "region_peak"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: 3 scans cannot reach alpha 0.05: at least 19 healthy scans are needed (smallest p-value 1/(n+1))"
+    )
+    write_site(tmp_path / "four", ["bias", "gain", "gamma", "noise"])
+    argv = ["calibrate", "--scans", str(tmp_path / "four"), "--out", str(tmp_path / "c"), "--device", "cpu",
+            "--subject-statistic", "region_peak", "--alpha", "0.2"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert read(Bundle.load(tmp_path / "c")).calibration(SCORER)["conformal"]["subject_statistic"] == "region_peak"
+    assert "smallest p-value 0.2000" in describe(tmp_path / "c")["text"]
+
+
 @pytest.mark.parametrize("case", ["out-is-model", "alpha", "missing"])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, case):
     argv = {
