@@ -38,7 +38,7 @@ def case_arrays(detector: Detector, t1: Path, label: Path) -> tuple[np.ndarray, 
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(label))) > 0
     outside = int((truth & site & (heat == 0)).sum())
     inside = heat[site]
-    inside[inside == 0] = min(float(inside.min()), 0.0) - 1.0  # below every scored voxel: counted as missed
+    inside[inside == 0] = np.nan  # not scored: ranked below every scored voxel of every case when pooled
     return inside, truth[site], outside
 
 
@@ -62,7 +62,9 @@ def main() -> None:
                 truths.append(truth)
                 spacing = sitk.ReadImage(str(case.images["t1"])).GetSpacing()
                 outside_ml[case.case_id] = outside * float(np.prod(spacing)) / 1000.0
-            m = voxel_metrics(np.concatenate(heats), np.concatenate(truths))
+            pooled = np.concatenate(heats)
+            pooled[np.isnan(pooled)] = np.nanmin(pooled) - 1.0
+            m = voxel_metrics(pooled, np.concatenate(truths))
             results[f"{model.version}/{name}"] = {**m, "lesion_ml_with_zero_heat": outside_ml}
             biggest = max(outside_ml.items(), key=lambda kv: kv[1])
             print(f"| {model.version} | {name} | {m['auroc']:.3f} | {m['auprc']:.3f} | {m['best_dice']:.3f} | "

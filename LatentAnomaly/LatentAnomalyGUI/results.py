@@ -5,8 +5,8 @@ with the subject threshold (is this scan unusual as a whole?), the *voxel* thres
 voxels of the heatmap are flagged in the label map. With conformal calibration (models from 1.5.0) the subject
 decision is its p-value against alpha: of the subject score in 1.5.x (``subject_threshold`` is then the
 equivalent score threshold, null when alpha is under 1 / (n + 1)), of the largest region peak from 1.6.0
-(``subject_region_peak`` against ``subject_region_peak_threshold``); regions carry p-values at the calibrated
-voxel threshold only.
+(``subject_region_peak`` against ``subject_region_peak_threshold``), of either one from 1.9.0 (``combined``: each
+at alpha / 2, none when alpha is under 2 / (n + 1)); regions carry p-values at the calibrated voxel threshold only.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _ras(point: Any) -> str:
 
 def _conformal_subject_lines(summary: dict[str, Any], flagged: bool | None) -> list[str]:
     """The conformal subject decision: p-value against alpha, and the equivalent threshold of what decides it
-    (the largest region peak from model 1.6.0, the subject score before; none when alpha is under 1 / (n + 1))."""
+    (the largest region peak from model 1.6.0, with the subject score from 1.9.0, the subject score before; none
+    when alpha is under the smallest p-value)."""
     p, alpha = finite_number(summary.get("subject_p_value")), finite_number(summary.get("alpha"))
     verdict = {True: "FLAGGED", False: "not flagged", None: "not assessed"}[flagged]
     relation = "" if alpha is None else (" <=" if p <= alpha else " >")
@@ -172,11 +173,17 @@ def format_model_info(info: dict[str, Any]) -> str:
         conformal = thresholds.get("conformal")
         subject = f", subject threshold {_number(thresholds.get('subject'), 3)}"
         if isinstance(conformal, dict):  # models from 1.5.0: flagged by p-value; the threshold is alpha 0.05's
-            decided_by = (
-                f"flagged when the largest region peak is above {_number(conformal['subject_region_peak_threshold'], 3)}"
-                if conformal.get("subject_region_peak_threshold") is not None  # model 1.6.0 and later
-                else f"subject score threshold {_number(conformal.get('subject_threshold'), 3)}"
-            )
+            peak = conformal.get("subject_region_peak_threshold")
+            score = conformal.get("subject_threshold")
+            if peak is not None and score is not None:  # model 1.9.0's combined rule: either one flags
+                decided_by = (
+                    f"flagged when the subject score is above {_number(score, 3)} or the largest region peak is "
+                    f"above {_number(peak, 3)}"
+                )
+            elif peak is not None:  # models 1.6.0 to 1.8.0: the largest region peak
+                decided_by = f"flagged when the largest region peak is above {_number(peak, 3)}"
+            else:
+                decided_by = f"subject score threshold {_number(score, 3)}"
             subject = (
                 f", conformal calibration ({conformal.get('n_scans', '?')} healthy scans): {decided_by} at alpha "
                 f"{conformal.get('alpha', '?')}"

@@ -192,12 +192,17 @@ def calibrate_site(
         },
         metrics_key="site_calibration",
     )
-    version = _site_version(model.version, records)
+    version = _site_version(model.version, records, subject_statistic)
+    factor = 2 if subject_statistic == "combined" else 1
+    rule = "Bonferroni over the map statistic and the largest region peak" if factor == 2 else "largest region peak"
+    site_note = (  # the model's own sentence on its calibration (118 IXI scans, 2/119) no longer holds
+        f" Site calibration: {len(measured)} healthy scans of {description}; a scan is flagged by its {rule}, so "
+        f"p-values are at least {factor}/{len(measured) + 1}."
+    )
     bundle = write(
         model.bundle.folder, records, settings, version, out, ages=ages, sets=origin,
-        description=model.config.get("description"),
+        description=str(model.config.get("description", "")).split(" Site calibration:")[0] + site_note,
     )
-    factor = 2 if subject_statistic == "combined" else 1
     return SiteCalibration(
         bundle, [s.case_id for s in measured], rejected, records["voxel_threshold"], factor / (len(measured) + 1),
         version,
@@ -216,7 +221,9 @@ def _existing_parent(out: Path) -> Path:
     return parent
 
 
-def _site_version(base: str, records: dict[str, Any]) -> str:
-    """The model version with a local part naming these sets, so resumed cohort runs tell calibrations apart."""
-    digest = hashlib.sha256(repr((records["voxel_threshold"], records["records"])).encode()).hexdigest()[:8]
+def _site_version(base: str, records: dict[str, Any], subject_statistic: str) -> str:
+    """The model version with a local part naming these sets and the subject rule, so resumed cohort runs tell
+    calibrations apart."""
+    key = (records["voxel_threshold"], records["records"], subject_statistic)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
     return f"{base.split('+')[0]}+site.{digest}"

@@ -79,9 +79,9 @@ def test_slicer_module_model_text_shows_the_conformal_threshold():
     t = info["thresholds"][default]
     line = next(x for x in results.format_model_info(info).splitlines() if x.startswith(f"  {default}:"))
     c = t["conformal"]
+    assert c["subject_threshold"] is not None and "subject_region_peak_threshold" in c  # 1.9.0: combined
     decided_by = (
-        f"flagged when the largest region peak is above {c['subject_region_peak_threshold']:.3f}"
-        if "subject_region_peak_threshold" in c
-        else f"subject score threshold {t['subject']:.3f}"
+        f"flagged when the subject score is above {c['subject_threshold']:.3f} or the largest region peak is above "
+        f"{c['subject_region_peak_threshold']:.3f}"
     )
     assert line.endswith(f"conformal calibration ({c['n_scans']} healthy scans): {decided_by} at alpha 0.05")

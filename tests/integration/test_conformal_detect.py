@@ -79,7 +79,7 @@ def test_label_map_keeps_exactly_the_regions_with_p_at_most_alpha(model, encoded
 
 def test_bundled_rule_shows_every_region_of_a_flagged_scan_and_none_otherwise(model, encoded):
     """Models 1.6.0-1.8.0's rule (flagged by the largest region peak, ``flagged_scan``; 1.9.0 keeps ``flagged_scan``
-    with the ``combined`` statistic, tested below); the sample is flagged at alpha 0.9 and not at 0.05, so both
+    with the ``combined`` statistic, tested below and on the MS sample, which it flags at 0.7); the sample is flagged at alpha 0.9 and not at 0.05, so both
     sides of the rule are checked."""
     sets = Detector(model, DetectOptions()).calibration_sets(model.default_scorer)
     assert (sets.subject_statistic, sets.regions_shown) == ("combined", "flagged_scan")
@@ -97,6 +97,28 @@ def test_bundled_rule_shows_every_region_of_a_flagged_scan_and_none_otherwise(mo
             assert s["components"] == [] and len(s["regions_not_kept"]) == everything["n_components"]
         flags.add(s["subject_flagged"])
     assert flags == {True, False}
+
+
+def test_the_bundled_combined_rule_flags_the_ms_sample_at_0_7_and_then_shows_every_region(model, mslub_sample):
+    """Model 1.9.0's own rule on a scan it flags: p = min(1, 2 min(p_map, p_peak)) (the MS sample: 0.59), every
+    region shown when flagged (alpha 0.7), none at 0.05."""
+    from LatentAnomalyLib.score.conformal import p_value
+
+    image = read_image(mslub_sample["T1"])
+    detector = Detector(model, DetectOptions(device="cpu", alpha=0.7))
+    pre = detector.preprocess(image, {})
+    scan = detector.encode(pre)
+    flagged = detector._finish(image, pre, scan, model.default_scorer, {}, 0.0).summary
+    sets = detector.calibration_sets(model.default_scorer)
+    p_map = p_value(flagged["subject_score"], sets.subject_scores)
+    p_peak = p_value(flagged["subject_region_peak"], sets.region_max)
+    assert flagged["subject_p_value"] == pytest.approx(min(1.0, 2 * min(p_map, p_peak)))
+    assert flagged["subject_p_value"] <= 0.7
+    assert flagged["subject_flagged"] and flagged["components"] and not flagged["regions_not_kept"]
+    quiet_detector = Detector(model, DetectOptions(device="cpu"))
+    quiet = quiet_detector._finish(image, pre, scan, model.default_scorer, {}, 0.0).summary
+    assert quiet["subject_p_value"] == flagged["subject_p_value"] and not quiet["subject_flagged"]
+    assert quiet["components"] == [] and len(quiet["regions_not_kept"]) == len(flagged["components"])
 
 
 def test_user_threshold_gives_the_voxel_threshold_map_without_region_p_values(model, encoded):

@@ -16,7 +16,7 @@ from LatentAnomalyLib.bundle.info import describe
 from LatentAnomalyLib.cli.main import main
 from LatentAnomalyLib.score.conformal import p_value
 from LatentAnomalyLib.training.conformal_bundle import SETS_FILE
-from LatentAnomalyLib.training.site_calibration import needed_scans
+from LatentAnomalyLib.training.site_calibration import _site_version, needed_scans
 from tests.conftest import MODEL
 from tests.training.tiny_cohort import write_site
 
@@ -59,8 +59,15 @@ def test_the_region_peak_rule_needs_fewer_scans_and_is_written_into_the_new_bund
     argv = ["calibrate", "--scans", str(tmp_path / "four"), "--out", str(tmp_path / "c"), "--device", "cpu",
             "--subject-statistic", "region_peak", "--alpha", "0.2"]
     assert main(argv) == 0, capsys.readouterr().err
-    assert read(Bundle.load(tmp_path / "c")).calibration(SCORER)["conformal"]["subject_statistic"] == "region_peak"
+    contents = read(Bundle.load(tmp_path / "c"))
+    assert contents.calibration(SCORER)["conformal"]["subject_statistic"] == "region_peak"
     assert "smallest p-value 0.2000" in describe(tmp_path / "c")["text"]
+    assert contents.config["description"].endswith(
+        "Site calibration: 4 healthy scans of four; a scan is flagged by its largest region peak, so p-values are at "
+        "least 1/5."
+    )
+    records = {"voxel_threshold": 2.5, "records": [{"case_id": "a"}]}  # same sets, another rule: another version
+    assert _site_version("1.9.0", records, "combined") != _site_version("1.9.0", records, "region_peak")
 
 
 @pytest.mark.parametrize("case", ["out-is-model", "alpha", "missing"])
