@@ -29,14 +29,14 @@ from LatentAnomalyLib.pipeline import DetectOptions, Detector
 from LatentAnomalyLib.preprocess.brainmask import stripped_mask
 
 
-def case_arrays(detector: Detector, t1: Path, label: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """Heat and truth over the input's own mask, and the tumour voxels outside the detector's mask."""
+def case_arrays(detector: Detector, t1: Path, label: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Heat and truth over the input's own mask, and the tumour millilitres the detector's map does not score."""
     image = read_image(t1)
     result = detector.detect(image)
     heat = sitk.GetArrayFromImage(result.heatmap).astype(np.float32)
     site = sitk.GetArrayFromImage(stripped_mask(image)) > 0
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(label))) > 0
-    outside = int((truth & site & (heat == 0)).sum())
+    outside = int((truth & site & (heat == 0)).sum()) * float(np.prod(image.GetSpacing())) / 1000.0
     inside = heat[site]
     inside[inside == 0] = np.nan  # not scored: ranked below every scored voxel of every case when pooled
     return inside, truth[site], outside
@@ -60,8 +60,7 @@ def main() -> None:
                 heat, truth, outside = case_arrays(detector, case.images["t1"], case.label)
                 heats.append(heat)
                 truths.append(truth)
-                spacing = sitk.ReadImage(str(case.images["t1"])).GetSpacing()
-                outside_ml[case.case_id] = outside * float(np.prod(spacing)) / 1000.0
+                outside_ml[case.case_id] = outside
             pooled = np.concatenate(heats)
             pooled[np.isnan(pooled)] = np.nanmin(pooled) - 1.0
             m = voxel_metrics(pooled, np.concatenate(truths))

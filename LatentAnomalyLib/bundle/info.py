@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..score.age_bands import band_index, band_label
-from ..score.conformal import DEFAULT_ALPHA, SUBJECT_DESCRIPTIONS, decision_threshold, load_sets
+from ..score.conformal import DEFAULT_ALPHA, SUBJECT_DESCRIPTIONS, decision_threshold, load_sets, p_value_factor
 from .contents import read as read_contents
 from .format import Bundle, default_model_path
 from .migrate import calibration_view
@@ -34,11 +34,10 @@ def conformal_info(bundle: Bundle, calibration: dict[str, Any], scorer: str) -> 
     sets = load_sets(SimpleNamespace(calibration=calibration, bundle=bundle), scorer) if entry else None
     if sets is None:
         return None
-    factor = 2 if sets.subject_statistic == "combined" else 1
     return {
         "n_scans": sets.n,
         "source": sets.label,
-        "smallest_p_value": factor / (sets.n + 1),
+        "smallest_p_value": p_value_factor(sets.subject_statistic) / (sets.n + 1),
         "subject_statistic": SUBJECT_DESCRIPTIONS[sets.subject_statistic],
         "region_statistic": sets.region_statistic,
         "regions_shown": sets.regions_shown,

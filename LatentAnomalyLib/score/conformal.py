@@ -49,6 +49,12 @@ SUBJECT_DESCRIPTIONS = {
 REGIONS_SHOWN = ("p_value", "flagged_scan")
 
 
+def p_value_factor(subject_statistic: str) -> int:
+    """How many calibration p-values a subject p-value multiplies: 2 for the Bonferroni ``combined`` statistic,
+    1 otherwise. The smallest p-value n calibration scans can give is ``factor / (n + 1)``."""
+    return 2 if subject_statistic == "combined" else 1
+
+
 def p_values(values: np.ndarray | Sequence[float] | float, calibration: np.ndarray) -> np.ndarray:
     """Conformal p-values ``(1 + #{calibration >= v}) / (n + 1)`` of each value (larger value = more anomalous)."""
     cal = np.sort(np.asarray(calibration, dtype=np.float64))
@@ -165,7 +171,7 @@ class CalibrationSets:
         """The values above which a scan is flagged at ``alpha``: its map statistic (``subject_threshold``; None
         when only the region peak decides) or, with the region peak, its largest region peak score (either one
         suffices; each at alpha / 2 for ``combined``)."""
-        level = alpha / 2.0 if self.subject_statistic == "combined" else alpha
+        level = alpha / p_value_factor(self.subject_statistic)
         out: dict[str, float | None] = {
             "subject_threshold": None
             if self.subject_statistic == "region_peak"
@@ -195,7 +201,7 @@ class CalibrationSets:
     def smallest_p_note(self, alpha: float) -> str | None:
         """A note when no scan can be flagged at ``alpha``: p-values are at least 1 / (n + 1) (2 / (n + 1) for the
         Bonferroni ``combined`` statistic)."""
-        factor = 2 if self.subject_statistic == "combined" else 1
+        factor = p_value_factor(self.subject_statistic)
         smallest = factor / (self.n + 1)
         if alpha >= smallest:
             return None

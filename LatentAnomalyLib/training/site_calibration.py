@@ -39,7 +39,7 @@ from ..io.read import read_image
 from ..pipeline import DetectOptions, Detector
 from ..preprocess.input_kind import check_input_kind
 from ..score.components import label_components
-from ..score.conformal import DEFAULT_ALPHA, check_alpha
+from ..score.conformal import DEFAULT_ALPHA, check_alpha, p_value_factor
 from ..score.subject import subject_score
 from .conformal_bundle import SetsOrigin, write
 from .crossfit import subject_candidates
@@ -50,7 +50,7 @@ Log = Callable[[str], None]
 def needed_scans(alpha: float, subject_statistic: str) -> int:
     """How many calibration scans can give a p-value at most ``alpha``: p >= 1 / (n + 1) (2 / (n + 1) for the
     Bonferroni ``combined`` statistic), so n >= factor / alpha - 1."""
-    factor = 2 if subject_statistic == "combined" else 1
+    factor = p_value_factor(subject_statistic)
     return max(1, math.ceil(factor / check_alpha(alpha) - 1 - 1e-9))
 
 
@@ -193,7 +193,7 @@ def calibrate_site(
         metrics_key="site_calibration",
     )
     version = _site_version(model.version, records, subject_statistic)
-    factor = 2 if subject_statistic == "combined" else 1
+    factor = p_value_factor(subject_statistic)
     rule = "Bonferroni over the map statistic and the largest region peak" if factor == 2 else "largest region peak"
     site_note = (  # the model's own sentence on its calibration (118 IXI scans, 2/119) no longer holds
         f" Site calibration: {len(measured)} healthy scans of {description}; a scan is flagged by its {rule}, so "
@@ -211,7 +211,8 @@ def calibrate_site(
 
 def _too_few(n: int, need: int, alpha: float, subject_statistic: str, left_out: int = 0) -> str:
     usable = f"{n} usable scans ({left_out} left out)" if left_out else f"{n} scans"
-    smallest = "2/(n+1) with the combined rule" if subject_statistic == "combined" else "1/(n+1)"
+    factor = p_value_factor(subject_statistic)
+    smallest = f"{factor}/(n+1)" + (" with the combined rule" if factor == 2 else "")
     return f"{usable} cannot reach alpha {alpha:g}: at least {need} healthy scans are needed (smallest p-value {smallest})"
 
 
