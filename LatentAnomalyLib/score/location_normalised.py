@@ -1,0 +1,124 @@
+"""A score map normalised at each place by what healthy scans' maps do there (issue 28, candidate B).
+
+The default map is standardised within each scan, so one number (its voxel threshold) must serve every place
+in the brain. Healthy maps are not equally quiet everywhere: the skull base, the ventricle borders and the
+brain surface run hotter than the white matter, and their tail sets the peaks that 5% of healthy scans
+reach, which hides faint tumours elsewhere (``experiments/missed_tumours.py``). This scorer takes the base
+map of a bundle's scorer and, on the model grid, subtracts the healthy mean at each voxel and divides by the
+healthy spread there; both were estimated from cross-fitted healthy maps (:func:`location_statistics`),
+smoothed, with a floor on the spread so that a place where every healthy scan agrees cannot turn noise into
+evidence.
+
+Like :class:`~.latent_atlas_sum.LatentAtlasSumScorer` it holds no fitted encoder statistics of its own: it is
+bound (:meth:`bind`) to the bundle's base scorer and that scorer's post-processing, and its own
+post-processing is the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import ndimage
+
+from .base import EncodedScan, needs_mirror
+from .postprocess import PostprocessConfig, postprocess
+
+
+def location_statistics(
+    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], sigma_vox: float, floor_fraction: float, min_scans: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-voxel mean and spread of healthy ``maps``, each counted only inside its own mask.
+
+    Sums, sums of squares and counts are smoothed with the same Gaussian (``sigma_vox``; 0 for none) before
+    dividing, so each voxel's estimate pools its neighbourhood without leaking values from outside the masks.
+    Voxels seen in fewer than ``min_scans`` masks get mean 0 and the median spread; the spread is at least
+    ``floor_fraction`` times the median spread over the voxels seen often enough."""
+    total = np.zeros(maps[0].shape, np.float64)
+    squares = np.zeros_like(total)
+    count = np.zeros_like(total)
+    for score, mask in zip(maps, masks):
+        inside = mask.astype(bool)
+        total += np.where(inside, score, 0.0)
+        squares += np.where(inside, np.square(score, dtype=np.float64), 0.0)
+        count += inside
+    seen = count >= min_scans
+    if sigma_vox > 0:
+        total, squares, count = (
+            ndimage.gaussian_filter(a, sigma_vox, mode="constant") for a in (total, squares, count)
+        )
+    safe = np.maximum(count, 1e-6)
+    mean = total / safe
+    spread = np.sqrt(np.maximum(squares / safe - mean**2, 0.0))
+    typical = float(np.median(spread[seen])) if seen.any() else 1.0
+    spread = np.maximum(spread, floor_fraction * typical)
+    mean[~seen], spread[~seen] = 0.0, typical
+    return mean.astype(np.float32), spread.astype(np.float32)
+
+
+class LocationNormalisedScorer:
+    """The base scorer's post-processed map minus the healthy ``mean`` and divided by the healthy ``spread`` at
+    each model-grid voxel (0 outside the brain mask)."""
+
+    name: ClassVar[str] = "location_normalised"
+
+    def __init__(self, base: str, mean: np.ndarray, spread: np.ndarray, settings: Mapping[str, Any] | None = None):
+        if mean.shape != spread.shape:
+            raise ValueError(f"mean {mean.shape} and spread {spread.shape} must have one shape")
+        if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(spread)) or np.any(spread <= 0):
+            raise ValueError("the location statistics must be finite, with a positive spread")
+        self.base = base
+        self.mean, self.spread = mean.astype(np.float32), spread.astype(np.float32)
+        self.settings = dict(settings or {})
+        self._bound: tuple[Any, PostprocessConfig] | None = None
+
+    @property
+    def needs(self) -> frozenset[str]:
+        return frozenset(getattr(self._bound[0], "needs", {"image", "latent"})) if self._bound else frozenset()
+
+    @property
+    def mirror_average(self) -> bool:
+        """True when the base map averages with the mirrored view (so detect encodes the mirrored scan)."""
+        return self._bound is not None and needs_mirror(self._bound[0])
+
+    def bind(self, scorers: Mapping[str, Any], calibration: Mapping[str, Any]) -> None:
+        """Attach the base scorer and its post-processing (``calibration["scorers"][base]["postprocess"]``)."""
+        if self.base not in scorers:
+            raise ValueError(f"{self.name} needs the scorer {self.base!r} in the same model")
+        options = dict(calibration["scorers"].get(self.base, {}).get("postprocess", {}))
+        self._bound = (scorers[self.base], PostprocessConfig(**options))
+
+    def fit(self, scans: Sequence[EncodedScan]) -> None:
+        """Nothing to fit here: the statistics come from cross-fitted maps (:func:`location_statistics`)."""
+        self._require_bound()
+
+    def base_map(self, scan: EncodedScan) -> np.ndarray:
+        """The base scorer's post-processed map on the model grid."""
+        scorer, config = self._require_bound()
+        return postprocess(scorer.score(scan), scan.mask, config)
+
+    def normalise(self, base_map: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if base_map.shape != self.mean.shape:
+            raise ValueError(f"a {base_map.shape} map does not fit location statistics of shape {self.mean.shape}")
+        return np.where(mask, (base_map - self.mean) / self.spread, 0.0).astype(np.float32)
+
+    def score(self, scan: EncodedScan) -> np.ndarray:
+        return self.normalise(self.base_map(scan), scan.mask.astype(bool))
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"mean": self.mean, "spread": self.spread}, {
+            "scorer": self.name,
+            "params": {"base": self.base},
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> LocationNormalisedScorer:
+        """The scorer of a bundle's files, unbound."""
+        return cls(meta["params"]["base"], arrays["mean"], arrays["spread"], meta.get("settings"))
+
+    def _require_bound(self) -> tuple[Any, PostprocessConfig]:
+        if self._bound is None:
+            raise ValueError(f"{self.name} is not bound to its base scorer {self.base!r} (call bind first)")
+        return self._bound
