@@ -37,6 +37,7 @@ import SimpleITK as sitk
 import torch
 from cache_scans import cache_folder, set_cases
 from conformal_choices import SITE
+from scipy import ndimage
 
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.evaluation import datasets
@@ -59,11 +60,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "location_norm"
 BASE = "gaussian4mm_atlas"
 SEED = 20261207
-MAPS = ("B", "B_mean", "C")
+ASYMMETRY_OF = {"C": "B", "C_mean": "B_mean", "S_asym": "S", "C_mean_inner": "B_mean", "S_asym_inner": "S"}
+INNER = {"C_mean_inner": 2, "S_asym_inner": 2}  # added after the first results: asymmetry only 4 mm inside both sides
+MAPS = ("S", "B", "B_mean", *ASYMMETRY_OF)
 ASYM_WEIGHT = 0.5
 ASYM_POST = PostprocessConfig(median_size=3, gaussian_sigma_vox=2.0, erode_mask_vox=0, scan_normalise=False)
 VARIANTS_B = {"B": {"sigma_vox": 2.0, "floor_fraction": 0.5, "mean_only": False},
-              "B_mean": {"sigma_vox": 2.0, "floor_fraction": 0.5, "mean_only": True}}  # fmt: skip
+              "B_mean": {"sigma_vox": 2.0, "floor_fraction": 0.5, "mean_only": True},
+              "S": {"identity": True}}  # fmt: skip
 
 
 def calibration_scans(model: Model) -> list[tuple[str, CachedScan]]:
@@ -102,6 +106,8 @@ def cross_fitted_maps(model: Model, scans: list[tuple[str, CachedScan]]) -> dict
 def statistics_for(data: dict, variant: str, exclude_fold: int | None) -> tuple[np.ndarray, np.ndarray]:
     keep = data["folds"] != exclude_fold
     v = VARIANTS_B[variant]
+    if v.get("identity"):  # the shipped map itself, calibrated here as the others (a check of this script)
+        return np.zeros(data["maps"].shape[1:], np.float32), np.ones(data["maps"].shape[1:], np.float32)
     mean, spread = location_statistics(data["maps"][keep], data["masks"][keep], v["sigma_vox"], v["floor_fraction"], 20)
     if v["mean_only"]:
         spread = np.full_like(spread, float(np.median(spread[data["masks"][keep].mean(0) > 0.5])))
@@ -110,13 +116,15 @@ def statistics_for(data: dict, variant: str, exclude_fold: int | None) -> tuple[
 
 def calibrate(model: Model, data: dict, variant: str, scans: list[tuple[str, CachedScan]]) -> dict:
     """Stage 2 for one variant: voxel threshold and calibration set from the normalised cross-fitted maps."""
-    stats = {f: statistics_for(data, variant.replace("C", "B"), f) for f in sorted(set(data["folds"].tolist()))}
+    stats = {
+        f: statistics_for(data, ASYMMETRY_OF.get(variant, variant), f) for f in sorted(set(data["folds"].tolist()))
+    }
     z = [np.where(m, (x - stats[f][0]) / stats[f][1], 0.0).astype(np.float32)
          for x, m, f in zip(data["maps"], data["masks"], data["folds"])]  # fmt: skip
-    if variant == "C":
+    if variant in ASYMMETRY_OF:
         asym = [asymmetry_statistics(scans, data, f) for f in sorted(stats)]
         z = [
-            with_asymmetry(zi, a, asym[f], m)
+            with_asymmetry(zi, a, asym[f], m, INNER.get(variant, 0))
             for zi, a, f, m in zip(z, ASYM_CACHE["maps"], data["folds"], data["masks"])
         ]
     val = [zi[m] for zi, m, p in zip(z, data["masks"], data["parts"]) if p == "val"]
@@ -159,8 +167,11 @@ def asymmetry_statistics(scans: list[tuple[str, CachedScan]], data: dict, exclud
 ASYM_CACHE: dict = {}
 
 
-def with_asymmetry(b_map: np.ndarray, asym: np.ndarray, stats, mask: np.ndarray) -> np.ndarray:
-    z = np.where(mask, np.maximum((asym - stats[0]) / stats[1], 0.0), 0.0)
+def with_asymmetry(b_map: np.ndarray, asym: np.ndarray, stats, mask: np.ndarray, inner: int = 0) -> np.ndarray:
+    support = np.asarray(mask, bool)
+    if inner:  # only where the voxel and its mirror place are both inside the brain, ``inner`` voxels deep
+        support = ndimage.binary_erosion(support & mirror_x(support), iterations=inner)
+    z = np.where(support, np.maximum((asym - stats[0]) / stats[1], 0.0), 0.0)
     ahead = b_map >= mirror_x(b_map)
     return (b_map + ASYM_WEIGHT * np.where(ahead, z, 0.0)).astype(np.float32)
 
@@ -168,12 +179,12 @@ def with_asymmetry(b_map: np.ndarray, asym: np.ndarray, stats, mask: np.ndarray)
 class AsymmetryAdded:
     """Candidate C: a B scorer's map plus the one-sided, location-normalised asymmetry (see the docstring)."""
 
-    def __init__(self, b: LocationNormalisedScorer, stats) -> None:
-        self.b, self.stats = b, stats
+    def __init__(self, b: LocationNormalisedScorer, stats, inner: int = 0) -> None:
+        self.b, self.stats, self.inner = b, stats, inner
         self.needs, self.mirror_average = b.needs, True
 
     def score(self, scan: EncodedScan) -> np.ndarray:
-        return with_asymmetry(self.b.score(scan), asymmetry_map(scan), self.stats, scan.mask.astype(bool))
+        return with_asymmetry(self.b.score(scan), asymmetry_map(scan), self.stats, scan.mask.astype(bool), self.inner)
 
 
 class LastMap:
@@ -195,19 +206,26 @@ def probed_model(model: Model, data: dict, calibrations: dict, scans: list[tuple
     """The bundle with one location-normalised scorer per variant and fold (and ``@all`` for other inputs)."""
     scorers, entries = dict(model.scorers), dict(model.calibration["scorers"])
     scorers[BASE] = LastMap(model.scorers[BASE])
+    subject = model.calibration["scorers"][BASE]["subject"]  # read by the summary only, not by the probe
+    entry = {"postprocess": IDENTITY_POSTPROCESS, "min_component_ml": 0.1, "subject": subject}
     for variant in VARIANTS_B:
+        wanted = [k for k, v in ASYMMETRY_OF.items() if v == variant and k in calibrations]
+        if variant not in calibrations and not wanted:
+            continue
         for f in [*sorted(set(data["folds"].tolist())), None]:
             mean, spread = statistics_for(data, variant, f)
             scorer = LocationNormalisedScorer(BASE, mean, spread)
             scorer.bind(scorers, model.calibration)
             name = f"{variant}@{'all' if f is None else f}"
             scorers[name] = scorer
-            if variant == "B":
-                scorers[name.replace("B", "C")] = AsymmetryAdded(scorer, asymmetry_statistics(scans, data, f))
-                entries[name.replace("B", "C")] = {"voxel_threshold": calibrations["C"]["voxel_threshold"],
-                                                   "postprocess": IDENTITY_POSTPROCESS, "min_component_ml": 0.1}  # fmt: skip
-            entries[name] = {"voxel_threshold": calibrations[variant]["voxel_threshold"],
-                             "postprocess": IDENTITY_POSTPROCESS, "min_component_ml": 0.1}  # fmt: skip
+            entries[name] = {**entry, "voxel_threshold": calibrations.get(variant, {}).get("voxel_threshold", 0.0)}
+            for added in wanted:
+                asym = asymmetry_statistics(scans, data, f)
+                scorers[name.replace(variant, added)] = AsymmetryAdded(scorer, asym, INNER.get(added, 0))
+                entries[name.replace(variant, added)] = {
+                    **entry,
+                    "voxel_threshold": calibrations[added]["voxel_threshold"],
+                }
     return dataclasses.replace(model, scorers=scorers, calibration={**model.calibration, "scorers": entries})
 
 
@@ -216,6 +234,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--skip-degraded", action="store_true")
+    parser.add_argument("--maps", default=",".join(MAPS), help="which maps to probe beside the shipped one")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = Model.load(None)
@@ -223,7 +242,8 @@ def main() -> None:
     data = cross_fitted_maps(model, scans)
     assert data["case_ids"].tolist() == [s.case_id for _, s in scans]
     calibrations = {"shipped": shipped_calibration(model)}
-    for variant in MAPS:
+    maps = args.maps.split(",")
+    for variant in maps:
         path = OUT / f"calibration-{variant}.json"
         if not path.is_file():
             path.write_text(json.dumps(calibrate(model, data, variant, scans)))
@@ -239,13 +259,17 @@ def main() -> None:
     rows: list[dict] = []
 
     def names(fold: int | None) -> dict[str, str]:
-        return {"shipped": BASE, **{v: f"{v}@{'all' if fold is None else fold}" for v in MAPS}}
+        return {"shipped": BASE, **{v: f"{v}@{'all' if fold is None else fold}" for v in maps}}
 
     def keep(set_name, variant, case, results, fold, truth=None, spacing=None, extra=None) -> None:
         row = {"set": set_name, "variant": variant, "case": case, **(extra or {})}
         for label, name in names(fold).items():
             s = results[name].summary
-            row[label] = [float(s["subject_region_peak"]), float(s["subject_score"])]
+            statistic = s["subject_score"]  # the shipped map's conformal map statistic; the variants' is computed here
+            if label != "shipped":
+                statistic = map_statistic("normalised", results[name].model_heatmap, results[name].preprocessed.mask)
+            peak = max((c["peak_score"] for c in s["components"]), default=0.0)  # every region: regions "all"
+            row[label] = [float(peak), float(statistic)]
             if truth is not None:
                 found = lesion_metrics(sitk.GetArrayFromImage(results[name].labelmap) > 0, truth, spacing, 0.1)
                 row[label] += [found["n_lesions"], found["n_detected"]]

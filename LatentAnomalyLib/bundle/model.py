@@ -20,6 +20,7 @@ from ..encode.families import EncoderConfig, build_encoder
 from ..preprocess.brainmask_net import build_net as build_brainmask_net
 from ..preprocess.template import Template
 from ..score.latent_atlas_sum import bind_sums
+from ..score.location_normalised import bind_location_normalised
 from ..score.location import LatentSpace
 from ..score.registry import LATENT_SCORERS, scorer_class
 from .configs import PreprocessConfig, preprocess_config_from_json
@@ -103,6 +104,7 @@ class Model:
                 scorers[name] = scorer_type.from_state(arrays, meta)
         calibration = calibration_view(contents.scorers)
         bind_sums(scorers, calibration)
+        bind_location_normalised(scorers, calibration)
         if config["default_scorer"] not in scorers:
             raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
         return cls(

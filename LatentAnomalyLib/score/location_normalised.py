@@ -9,6 +9,10 @@ healthy spread there; both were estimated from cross-fitted healthy maps (:func:
 smoothed, with a floor on the spread so that a place where every healthy scan agrees cannot turn noise into
 evidence.
 
+Optionally (candidate C) the scorer adds the hemispheric asymmetry of :mod:`.asymmetry`, normalised the same way by
+its own healthy statistics, clipped at 0 and kept on the side whose normalised map is the higher of the two mirror
+places, times ``asymmetry_weight``.
+
 Like :class:`~.latent_atlas_sum.LatentAtlasSumScorer` it holds no fitted encoder statistics of its own: it is
 bound (:meth:`bind`) to the bundle's base scorer and that scorer's post-processing, and its own
 post-processing is the identity.
@@ -22,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
+from .asymmetry import asymmetry_map, one_sided
 from .base import EncodedScan, needs_mirror
 from .postprocess import PostprocessConfig, postprocess
 
@@ -59,17 +64,35 @@ def location_statistics(
 
 class LocationNormalisedScorer:
     """The base scorer's post-processed map minus the healthy ``mean`` and divided by the healthy ``spread`` at
-    each model-grid voxel (0 outside the brain mask)."""
+    each model-grid voxel (0 outside the brain mask), plus the one-sided normalised asymmetry when ``asymmetry``
+    (its healthy mean and spread) is given."""
 
     name: ClassVar[str] = "location_normalised"
 
-    def __init__(self, base: str, mean: np.ndarray, spread: np.ndarray, settings: Mapping[str, Any] | None = None):
-        if mean.shape != spread.shape:
-            raise ValueError(f"mean {mean.shape} and spread {spread.shape} must have one shape")
-        if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(spread)) or np.any(spread <= 0):
-            raise ValueError("the location statistics must be finite, with a positive spread")
+    def __init__(
+        self,
+        base: str,
+        mean: np.ndarray,
+        spread: np.ndarray,
+        settings: Mapping[str, Any] | None = None,
+        asymmetry: tuple[np.ndarray, np.ndarray] | None = None,
+        asymmetry_weight: float = 0.0,
+    ):
+        for m, s in [(mean, spread), *([asymmetry] if asymmetry is not None else [])]:
+            if m.shape != mean.shape or s.shape != mean.shape:
+                raise ValueError(f"the location statistics must all have one shape, not {m.shape} and {s.shape}")
+            if not np.all(np.isfinite(m)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+                raise ValueError("the location statistics must be finite, with a positive spread")
+        if (
+            not np.isfinite(asymmetry_weight)
+            or asymmetry_weight < 0
+            or (asymmetry_weight > 0) != (asymmetry is not None)
+        ):
+            raise ValueError("asymmetry_weight must be > 0 exactly when asymmetry statistics are given")
         self.base = base
         self.mean, self.spread = mean.astype(np.float32), spread.astype(np.float32)
+        self.asymmetry = None if asymmetry is None else tuple(a.astype(np.float32) for a in asymmetry)
+        self.asymmetry_weight = float(asymmetry_weight)
         self.settings = dict(settings or {})
         self._bound: tuple[Any, PostprocessConfig] | None = None
 
@@ -79,8 +102,8 @@ class LocationNormalisedScorer:
 
     @property
     def mirror_average(self) -> bool:
-        """True when the base map averages with the mirrored view (so detect encodes the mirrored scan)."""
-        return self._bound is not None and needs_mirror(self._bound[0])
+        """True when the asymmetry or the base map needs the mirrored view (so detect encodes the mirrored scan)."""
+        return self.asymmetry is not None or (self._bound is not None and needs_mirror(self._bound[0]))
 
     def bind(self, scorers: Mapping[str, Any], calibration: Mapping[str, Any]) -> None:
         """Attach the base scorer and its post-processing (``calibration["scorers"][base]["postprocess"]``)."""
@@ -104,21 +127,43 @@ class LocationNormalisedScorer:
         return np.where(mask, (base_map - self.mean) / self.spread, 0.0).astype(np.float32)
 
     def score(self, scan: EncodedScan) -> np.ndarray:
-        return self.normalise(self.base_map(scan), scan.mask.astype(bool))
+        mask = scan.mask.astype(bool)
+        normalised = self.normalise(self.base_map(scan), mask)
+        if self.asymmetry is None:
+            return normalised
+        mean, spread = self.asymmetry
+        evidence = np.where(mask, np.maximum((asymmetry_map(scan) - mean) / spread, 0.0), 0.0)
+        return (normalised + np.float32(self.asymmetry_weight) * one_sided(normalised, evidence)).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"mean": self.mean, "spread": self.spread}, {
-            "scorer": self.name,
-            "params": {"base": self.base},
-            "settings": self.settings,
-        }
+        arrays = {"mean": self.mean, "spread": self.spread}
+        if self.asymmetry is not None:
+            arrays.update(asymmetry_mean=self.asymmetry[0], asymmetry_spread=self.asymmetry[1])
+        params = {"base": self.base, "asymmetry_weight": self.asymmetry_weight}
+        return arrays, {"scorer": self.name, "params": params, "settings": self.settings}
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> LocationNormalisedScorer:
         """The scorer of a bundle's files, unbound."""
-        return cls(meta["params"]["base"], arrays["mean"], arrays["spread"], meta.get("settings"))
+        asymmetry = (arrays["asymmetry_mean"], arrays["asymmetry_spread"]) if "asymmetry_mean" in arrays else None
+        params = meta["params"]
+        return cls(
+            params["base"],
+            arrays["mean"],
+            arrays["spread"],
+            meta.get("settings"),
+            asymmetry,
+            float(params.get("asymmetry_weight", 0.0)),
+        )
 
     def _require_bound(self) -> tuple[Any, PostprocessConfig]:
         if self._bound is None:
             raise ValueError(f"{self.name} is not bound to its base scorer {self.base!r} (call bind first)")
         return self._bound
+
+
+def bind_location_normalised(scorers: Mapping[str, Any], calibration: Mapping[str, Any]) -> None:
+    """Bind every :class:`LocationNormalisedScorer` among ``scorers`` to its base (model loading, after the sums)."""
+    for scorer in scorers.values():
+        if isinstance(scorer, LocationNormalisedScorer):
+            scorer.bind(scorers, calibration)

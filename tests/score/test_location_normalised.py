@@ -95,3 +95,49 @@ def test_state_round_trip_and_refusals() -> None:
     again.bind({"base": _Constant()}, {"scorers": {"base": {"postprocess": IDENTITY}}})
     with pytest.raises(ValueError, match="does not fit"):
         again.score(EncodedScan(np.zeros((4, 4, 4), np.float32), np.ones((4, 4, 4), bool), np.zeros(1)))
+
+
+def _asymmetric_scan(bump_x: int) -> EncodedScan:
+    """A scan whose image has a bump at x = ``bump_x`` and whose latent differs from the mirrored copy's in the
+    cells of that half (what a one-sided lesion does)."""
+    image = np.zeros(SHAPE, np.float32)
+    image[2:4, 3:5, bump_x] = 5.0
+    scan = _scan(image)
+    latent = np.zeros((3, 2, 2, 3), np.float32)
+    mirrored = latent.copy()
+    cell = 0 if bump_x < SHAPE[2] // 2 else 2
+    latent[:, :, :, cell] = 1.0
+    mirrored[:, :, :, 2 - cell] = 1.0
+    scan.latent, scan.mirrored_latent = latent, mirrored
+    return scan
+
+
+def test_asymmetry_is_added_on_the_hotter_side_only() -> None:
+    zeros, ones = np.zeros(SHAPE, np.float32), np.ones(SHAPE, np.float32)
+    plain = LocationNormalisedScorer("base", zeros, ones)
+    with_asym = LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros, ones), asymmetry_weight=0.5)
+    for scorer in (plain, with_asym):
+        scorer.bind({"base": _Constant()}, {"scorers": {"base": {"postprocess": IDENTITY}}})
+    scan = _asymmetric_scan(bump_x=2)
+    extra = with_asym.score(scan) - plain.score(scan)
+    bump, mirror = (slice(2, 4), slice(3, 5), 2), (slice(2, 4), slice(3, 5), SHAPE[2] - 1 - 2)
+    assert np.all(extra[bump] > 0.05) and np.all(extra[mirror] == 0.0)  # ties (both sides 0) keep it on both
+    assert np.all(extra >= 0.0) and np.all(extra[~scan.mask] == 0.0)
+    symmetric = _asymmetric_scan(bump_x=2)
+    symmetric.mirrored_latent = symmetric.latent.copy()
+    np.testing.assert_array_equal(with_asym.score(symmetric), plain.score(symmetric))
+
+
+def test_asymmetry_state_round_trip_and_weight_rule() -> None:
+    zeros, ones = np.zeros(SHAPE, np.float32), np.ones(SHAPE, np.float32)
+    scorer = LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros, 2 * ones), asymmetry_weight=0.5)
+    arrays, meta = scorer.state()
+    again = LocationNormalisedScorer.from_state(arrays, meta)
+    assert again.asymmetry_weight == 0.5 and np.all(again.asymmetry[1] == 2.0) and again.mirror_average
+    assert LocationNormalisedScorer.from_state(*LocationNormalisedScorer("b", zeros, ones).state()).asymmetry is None
+    with pytest.raises(ValueError, match="exactly when"):
+        LocationNormalisedScorer("base", zeros, ones, asymmetry_weight=0.5)
+    with pytest.raises(ValueError, match="exactly when"):
+        LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros, ones))
+    with pytest.raises(ValueError, match="one shape"):
+        LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros[:2], ones[:2]), asymmetry_weight=0.5)

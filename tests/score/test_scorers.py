@@ -11,13 +11,16 @@ from LatentAnomalyLib.score.base import EncodedScan
 from LatentAnomalyLib.score.family import FAMILY_SCORERS
 from LatentAnomalyLib.score.location import LatentSpace, LocationConfig, squared_distances
 from LatentAnomalyLib.score.lof import lof_score, lof_state
-from LatentAnomalyLib.score.registry import COMBINED_SCORERS, LATENT_SCORERS, SCORERS
+from LatentAnomalyLib.score.registry import COMBINED_SCORERS, DERIVED_SCORERS, LATENT_SCORERS, SCORERS
 
 SHAPE = (16, 16, 16)  # model grid of the toy problem; latent grid 4 x 4 x 4 at stride 4
 CHANNELS = 6
 # Encoder families' own scores need a trained family module: tests/score/test_encoders_scorers.py covers them;
 # combined scorers sum other scorers' maps: tests/score/test_latent_atlas_sum.py.
-GENERIC = sorted(set(SCORERS) - {cls.name for cls in FAMILY_SCORERS.values()} - set(COMBINED_SCORERS))
+# derived scorers normalise another scorer's map: tests/score/test_location_normalised.py.
+GENERIC = sorted(
+    set(SCORERS) - {cls.name for cls in FAMILY_SCORERS.values()} - set(COMBINED_SCORERS) - set(DERIVED_SCORERS)
+)
 
 
 def _toy_scans(n: int, rng: np.random.Generator, anomaly: bool = False) -> list[EncodedScan]:
