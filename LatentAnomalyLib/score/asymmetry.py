@@ -31,3 +31,14 @@ def asymmetry_map(scan: EncodedScan) -> np.ndarray:
 def one_sided(anomaly: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     """``evidence`` where ``anomaly`` is at least its value at the mirror place, 0 on the other side."""
     return np.where(anomaly >= mirror_x(anomaly), evidence, 0.0).astype(np.float32)
+
+
+def symmetric_support(mask: np.ndarray, inner_voxels: int) -> np.ndarray:
+    """Where a voxel and its mirror place are both in ``mask``, at least ``inner_voxels`` deep (an erosion): at the
+    brain's edge the two sides compare brain with whatever a skull-stripping tool left, which is not a lesion."""
+    support = np.asarray(mask, dtype=bool)
+    if inner_voxels <= 0:
+        return support
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(support & mirror_x(support), iterations=inner_voxels)

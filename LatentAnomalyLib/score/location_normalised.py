@@ -10,7 +10,8 @@ smoothed, with a floor on the spread so that a place where every healthy scan ag
 evidence.
 
 Optionally (candidate C) the scorer adds the hemispheric asymmetry of :mod:`.asymmetry`, normalised the same way by
-its own healthy statistics, clipped at 0 and kept on the side whose normalised map is the higher of the two mirror
+its own healthy statistics, clipped at 0, read only where both mirror places are at least
+``asymmetry_inner_voxels`` inside the brain, and kept on the side whose normalised map is the higher of the two mirror
 places, times ``asymmetry_weight``.
 
 Like :class:`~.latent_atlas_sum.LatentAtlasSumScorer` it holds no fitted encoder statistics of its own: it is
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
-from .asymmetry import asymmetry_map, one_sided
+from .asymmetry import asymmetry_map, one_sided, symmetric_support
 from .base import EncodedScan, needs_mirror
 from .postprocess import PostprocessConfig, postprocess
 
@@ -77,6 +78,7 @@ class LocationNormalisedScorer:
         settings: Mapping[str, Any] | None = None,
         asymmetry: tuple[np.ndarray, np.ndarray] | None = None,
         asymmetry_weight: float = 0.0,
+        asymmetry_inner_voxels: int = 0,
     ):
         for m, s in [(mean, spread), *([asymmetry] if asymmetry is not None else [])]:
             if m.shape != mean.shape or s.shape != mean.shape:
@@ -93,6 +95,9 @@ class LocationNormalisedScorer:
         self.mean, self.spread = mean.astype(np.float32), spread.astype(np.float32)
         self.asymmetry = None if asymmetry is None else tuple(a.astype(np.float32) for a in asymmetry)
         self.asymmetry_weight = float(asymmetry_weight)
+        if asymmetry_inner_voxels < 0 or int(asymmetry_inner_voxels) != asymmetry_inner_voxels:
+            raise ValueError(f"asymmetry_inner_voxels must be a whole number >= 0, not {asymmetry_inner_voxels!r}")
+        self.asymmetry_inner_voxels = int(asymmetry_inner_voxels)
         self.settings = dict(settings or {})
         self._bound: tuple[Any, PostprocessConfig] | None = None
 
@@ -132,14 +137,19 @@ class LocationNormalisedScorer:
         if self.asymmetry is None:
             return normalised
         mean, spread = self.asymmetry
-        evidence = np.where(mask, np.maximum((asymmetry_map(scan) - mean) / spread, 0.0), 0.0)
+        support = symmetric_support(mask, self.asymmetry_inner_voxels)
+        evidence = np.where(support, np.maximum((asymmetry_map(scan) - mean) / spread, 0.0), 0.0)
         return (normalised + np.float32(self.asymmetry_weight) * one_sided(normalised, evidence)).astype(np.float32)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {"mean": self.mean, "spread": self.spread}
         if self.asymmetry is not None:
             arrays.update(asymmetry_mean=self.asymmetry[0], asymmetry_spread=self.asymmetry[1])
-        params = {"base": self.base, "asymmetry_weight": self.asymmetry_weight}
+        params = {
+            "base": self.base,
+            "asymmetry_weight": self.asymmetry_weight,
+            "asymmetry_inner_voxels": self.asymmetry_inner_voxels,
+        }
         return arrays, {"scorer": self.name, "params": params, "settings": self.settings}
 
     @classmethod
@@ -154,6 +164,7 @@ class LocationNormalisedScorer:
             meta.get("settings"),
             asymmetry,
             float(params.get("asymmetry_weight", 0.0)),
+            int(params.get("asymmetry_inner_voxels", 0)),
         )
 
     def _require_bound(self) -> tuple[Any, PostprocessConfig]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from LatentAnomalyLib.score.asymmetry import symmetric_support
 from LatentAnomalyLib.score.base import EncodedScan
 from LatentAnomalyLib.score.location_normalised import LocationNormalisedScorer, location_statistics
 
@@ -141,3 +142,33 @@ def test_asymmetry_state_round_trip_and_weight_rule() -> None:
         LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros, ones))
     with pytest.raises(ValueError, match="one shape"):
         LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros[:2], ones[:2]), asymmetry_weight=0.5)
+
+
+def test_symmetric_support_is_both_sides_inside_and_deep() -> None:
+    mask = np.zeros(SHAPE, bool)
+    mask[1:-1, 1:-1, 1:8] = True  # reaches x = 7 on one side, x = 2 on the other at most (mirror of 7)
+    support = symmetric_support(mask, 0)
+    assert np.array_equal(support, mask)
+    inner = symmetric_support(mask, 1)
+    both = mask & mask[..., ::-1]
+    assert inner.sum() < both.sum() and np.all(both[inner]) and np.array_equal(inner, inner[..., ::-1])
+
+
+def test_asymmetry_inner_voxels_drops_the_edge_and_round_trips() -> None:
+    zeros, ones = np.zeros(SHAPE, np.float32), np.ones(SHAPE, np.float32)
+    edge = LocationNormalisedScorer("base", zeros, ones, asymmetry=(zeros, ones), asymmetry_weight=0.5)
+    deep = LocationNormalisedScorer(
+        "base", zeros, ones, asymmetry=(zeros, ones), asymmetry_weight=0.5, asymmetry_inner_voxels=1
+    )
+    for scorer in (edge, deep):
+        scorer.bind({"base": _Constant()}, {"scorers": {"base": {"postprocess": IDENTITY}}})
+    scan = _asymmetric_scan(bump_x=2)
+    support = symmetric_support(scan.mask, 1)
+    plain = deep.normalise(deep.base_map(scan), scan.mask)
+    assert np.all((deep.score(scan) - plain)[~support] == 0.0)
+    assert np.any((edge.score(scan) - plain)[~support & scan.mask] > 0.0)
+    assert LocationNormalisedScorer.from_state(*deep.state()).asymmetry_inner_voxels == 1
+    with pytest.raises(ValueError, match="whole number"):
+        LocationNormalisedScorer(
+            "b", zeros, ones, asymmetry=(zeros, ones), asymmetry_weight=0.5, asymmetry_inner_voxels=-1
+        )
