@@ -34,9 +34,16 @@ QUALITY = tuple(
 )
 
 
+def bundle_scorers(model: Model) -> list[str]:
+    """Every scorer of :data:`MODEL_SCORERS` the bundle has (a combined scorer only from model 1.7.0), and its default
+    scorer when that is none of them (a location-normalised map, model 1.10.0 on)."""
+    names = [s for s in MODEL_SCORERS if s in model.scorers]
+    return names + ([model.default_scorer] if model.default_scorer not in names else [])
+
+
 def model_methods(model: Model, extra: tuple[Method, ...] = ()) -> list[Method]:
-    """Every scorer of :data:`MODEL_SCORERS` the bundle has (a combined scorer only from model 1.7.0), then ``extra``."""
-    return [Method(f"model:{s}", "model", (s,)) for s in MODEL_SCORERS if s in model.scorers] + list(extra)
+    """A method per :func:`bundle_scorers` name, then ``extra``."""
+    return [Method(f"model:{s}", "model", (s,)) for s in bundle_scorers(model)] + list(extra)
 
 
 def main() -> None:
@@ -45,8 +52,11 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--brats", choices=("all", "report"), default="all",
-        help="all 14 BraTS cases or the report half of splits/brats_t1_split.json (docs/map-design.md)",
+        "--brats",
+        choices=("all", "report", "validation"),
+        default="all",
+        help="all 14 BraTS cases, or the report or validation half of splits/brats_t1_split.json (docs/map-design.md; "
+        "only the validation half may choose)",
     )
     parser.add_argument("--sets", help="comma-separated subset of the sets (the subject and speed tables need all)")
     args = parser.parse_args()
@@ -57,7 +67,7 @@ def main() -> None:
         Method("intensity:t1:abs", "intensity", ("t1", "abs")),
         Method("intensity:t1:low", "intensity", ("t1", "low")),
     )
-    brats = brats_cases(root) if args.brats == "all" else brats_half("report", root)
+    brats = brats_cases(root) if args.brats == "all" else brats_half(args.brats, root)
     runs = {
         "brats-t1": (brats, model_methods(model, t1_plain)),
         "brats-flair-t2": (
@@ -67,7 +77,10 @@ def main() -> None:
                 Method("intensity:t2:high", "intensity", ("t2", "high")),
             ],
         ),
-        "mslub": (mslub_cases(root), model_methods(model, (Method("intensity:flair:high", "intensity", ("flair", "high")),))),
+        "mslub": (
+            mslub_cases(root),
+            model_methods(model, (Method("intensity:flair:high", "intensity", ("flair", "high")),)),
+        ),
         "ixi-test": (ixi_cases("test", root), model_methods(model)),  # DLMUSE brain labels as brain masks
         "other-sites": (other_site_cases(root), model_methods(model)),
     }
@@ -97,7 +110,9 @@ def main() -> None:
         print(f"### {name}\n\n{markdown_table(results[name]['summaries'], QUALITY)}\n")
     if args.sets:  # the tables below pool every set
         summaries = {k: v["summaries"] for k, v in results.items()}
-        (out / "summary.json").write_text(json.dumps({"machine": machine(), "summaries": summaries}, indent=1, default=float))
+        (out / "summary.json").write_text(
+            json.dumps({"machine": machine(), "summaries": summaries}, indent=1, default=float)
+        )
         return
     print("### Healthy scans: flagged fraction of the brain at the calibrated threshold (median over scans)\n")
     healthy_rows = []
@@ -118,7 +133,7 @@ def main() -> None:
     subject_rows = []
     from LatentAnomalyLib.evaluation.metrics import subject_metrics
 
-    for scorer in (s for s in MODEL_SCORERS if s in model.scorers):
+    for scorer in bundle_scorers(model):
         method = f"model:{scorer}"
         scores, lesion = [], []
         for name, is_lesion in (("brats-t1", True), ("mslub", True), ("ixi-test", False), ("other-sites", False)):
@@ -150,7 +165,7 @@ def main() -> None:
         f"### Whole `latent-anomaly detect` per scorer on {SPEED_SCAN} (one run each): seconds by stage, peak memory\n"
     )
     stage_rows = []
-    for scorer in MODEL_SCORERS:
+    for scorer in bundle_scorers(model):
         stage_rows.append({"scorer": scorer, **run_once(root / SPEED_SCAN, args.device, ["--scorer", scorer])})
     print(markdown_table(stage_rows, STAGE_COLUMNS) + "\n")
     (out / "summary.json").write_text(
