@@ -20,8 +20,8 @@ from ..encode.families import EncoderConfig, build_encoder
 from ..preprocess.brainmask_net import build_net as build_brainmask_net
 from ..preprocess.template import Template
 from ..score.latent_atlas_sum import bind_sums
-from ..score.location_normalised import bind_location_normalised
 from ..score.location import LatentSpace
+from ..score.location_normalised import bind_location_normalised
 from ..score.registry import LATENT_SCORERS, scorer_class
 from .configs import PreprocessConfig, preprocess_config_from_json
 from .configs import tuples as _tuples
