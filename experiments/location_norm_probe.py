@@ -37,7 +37,6 @@ import SimpleITK as sitk
 import torch
 from cache_scans import cache_folder, set_cases
 from conformal_choices import SITE
-from scipy import ndimage
 
 from LatentAnomalyLib.bundle.model import Model
 from LatentAnomalyLib.evaluation import datasets
@@ -45,12 +44,11 @@ from LatentAnomalyLib.evaluation.metrics import lesion_metrics
 from LatentAnomalyLib.evaluation.realistic_lesions import REALISTIC_KINDS, paint_realistic
 from LatentAnomalyLib.evaluation.skull_stripping import VARIANTS, stripped
 from LatentAnomalyLib.pipeline import DetectOptions, Detector
-from LatentAnomalyLib.score.base import EncodedScan, mirror_x, upsample
+from LatentAnomalyLib.score.asymmetry import asymmetry_map, one_sided, symmetric_support
 from LatentAnomalyLib.score.components import label_components
 from LatentAnomalyLib.score.conformal import p_value
 from LatentAnomalyLib.score.latent_atlas_sum import IDENTITY_POSTPROCESS
 from LatentAnomalyLib.score.location_normalised import LocationNormalisedScorer, location_statistics
-from LatentAnomalyLib.score.postprocess import PostprocessConfig, postprocess
 from LatentAnomalyLib.score.subject import map_statistic
 from LatentAnomalyLib.training.augment import degrade
 from LatentAnomalyLib.training.crossfit import fit_named, folds, load_ixi
@@ -64,7 +62,6 @@ ASYMMETRY_OF = {"C": "B", "C_mean": "B_mean", "S_asym": "S", "C_mean_inner": "B_
 INNER = {"C_mean_inner": 2, "S_asym_inner": 2}  # added after the first results: asymmetry only 4 mm inside both sides
 MAPS = ("S", "B", "B_mean", *ASYMMETRY_OF)
 ASYM_WEIGHT = 0.5
-ASYM_POST = PostprocessConfig(median_size=3, gaussian_sigma_vox=2.0, erode_mask_vox=0, scan_normalise=False)
 VARIANTS_B = {"B": {"sigma_vox": 2.0, "floor_fraction": 0.5, "mean_only": False},
               "B_mean": {"sigma_vox": 2.0, "floor_fraction": 0.5, "mean_only": True},
               "S": {"identity": True}}  # fmt: skip
@@ -147,12 +144,6 @@ def shipped_calibration(model: Model) -> dict:
             "case_ids": list(entry["case_ids"]), "cal": cal.tolist()}  # fmt: skip
 
 
-def asymmetry_map(scan: EncodedScan) -> np.ndarray:
-    """Mean squared latent difference between each cell and its mirror position (both sides get it), on the grid."""
-    diff = np.mean(np.square(scan.latent - scan.mirrored_latent), axis=0)
-    return postprocess(upsample(diff, scan.mask.shape) * scan.mask, scan.mask, ASYM_POST)
-
-
 def asymmetry_statistics(scans: list[tuple[str, CachedScan]], data: dict, exclude_fold: int | None):
     key = f"asym{exclude_fold}"
     if key not in ASYM_CACHE:
@@ -168,23 +159,9 @@ ASYM_CACHE: dict = {}
 
 
 def with_asymmetry(b_map: np.ndarray, asym: np.ndarray, stats, mask: np.ndarray, inner: int = 0) -> np.ndarray:
-    support = np.asarray(mask, bool)
-    if inner:  # only where the voxel and its mirror place are both inside the brain, ``inner`` voxels deep
-        support = ndimage.binary_erosion(support & mirror_x(support), iterations=inner)
-    z = np.where(support, np.maximum((asym - stats[0]) / stats[1], 0.0), 0.0)
-    ahead = b_map >= mirror_x(b_map)
-    return (b_map + ASYM_WEIGHT * np.where(ahead, z, 0.0)).astype(np.float32)
-
-
-class AsymmetryAdded:
-    """Candidate C: a B scorer's map plus the one-sided, location-normalised asymmetry (see the docstring)."""
-
-    def __init__(self, b: LocationNormalisedScorer, stats, inner: int = 0) -> None:
-        self.b, self.stats, self.inner = b, stats, inner
-        self.needs, self.mirror_average = b.needs, True
-
-    def score(self, scan: EncodedScan) -> np.ndarray:
-        return with_asymmetry(self.b.score(scan), asymmetry_map(scan), self.stats, scan.mask.astype(bool), self.inner)
+    """A normalised map plus the one-sided asymmetry, on stored maps (stage 2): the library scorer's formula."""
+    z = np.where(symmetric_support(mask, inner), np.maximum((asym - stats[0]) / stats[1], 0.0), 0.0)
+    return (b_map + np.float32(ASYM_WEIGHT) * one_sided(b_map, z)).astype(np.float32)
 
 
 class LastMap:
@@ -214,18 +191,18 @@ def probed_model(model: Model, data: dict, calibrations: dict, scans: list[tuple
             continue
         for f in [*sorted(set(data["folds"].tolist())), None]:
             mean, spread = statistics_for(data, variant, f)
-            scorer = LocationNormalisedScorer(BASE, mean, spread)
-            scorer.bind(scorers, model.calibration)
-            name = f"{variant}@{'all' if f is None else f}"
-            scorers[name] = scorer
-            entries[name] = {**entry, "voxel_threshold": calibrations.get(variant, {}).get("voxel_threshold", 0.0)}
-            for added in wanted:
+            suffix = f"@{'all' if f is None else f}"
+            built = {variant: LocationNormalisedScorer(BASE, mean, spread)} if variant in calibrations else {}
+            for added in wanted:  # the library scorer with the asymmetry; LastMap scores the base map once
                 asym = asymmetry_statistics(scans, data, f)
-                scorers[name.replace(variant, added)] = AsymmetryAdded(scorer, asym, INNER.get(added, 0))
-                entries[name.replace(variant, added)] = {
-                    **entry,
-                    "voxel_threshold": calibrations[added]["voxel_threshold"],
-                }
+                built[added] = LocationNormalisedScorer(
+                    BASE, mean, spread, asymmetry=asym, asymmetry_weight=ASYM_WEIGHT,
+                    asymmetry_inner_voxels=INNER.get(added, 0),
+                )  # fmt: skip
+            for label, scorer in built.items():
+                scorer.bind(scorers, model.calibration)
+                scorers[label + suffix] = scorer
+                entries[label + suffix] = {**entry, "voxel_threshold": calibrations[label]["voxel_threshold"]}
     return dataclasses.replace(model, scorers=scorers, calibration={**model.calibration, "scorers": entries})
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from location_norm_probe import (
+    ASYM_CACHE,
     ASYM_WEIGHT,
     ASYMMETRY_OF,
     BASE,
@@ -89,8 +90,6 @@ def records_and_entry(model: Model, data: dict, scans: list, variant: str) -> tu
     stats = statistics_for(data, ASYMMETRY_OF.get(variant, variant), int(data["folds"][0]))
     probe = np.where(data["masks"][0], (probe - stats[0]) / stats[1], 0.0).astype(np.float32)
     if variant in ASYMMETRY_OF:
-        from location_norm_probe import ASYM_CACHE
-
         asym = asymmetry_statistics(scans, data, int(data["folds"][0]))
         probe = with_asymmetry(probe, ASYM_CACHE["maps"][0], asym, data["masks"][0], INNER.get(variant, 0))
     np.testing.assert_allclose(maps[0], probe, rtol=1e-5, atol=1e-5)
