@@ -17,18 +17,19 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from . import __version__
 from .bundle.model import Model
 from .encode.devices import resolve_device
 from .encode.encoding import encode
 from .errors import InputError
+from .outputs.detection_summary import detection_summary
 from .preprocess.chain import Preprocessed, Preprocessor
 from .score.age_bands import calibration_for_age, check_age
 from .score.base import EncodedScan, needs_mirror
 from .score.components import label_components
 from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
 from .score.postprocess import PostprocessConfig, postprocess
-from .score.subject import map_statistic, subject_score
+from .score.scan_decision import DecisionEvidence, decision_evidence, describe_decision
+from .score.subject import map_statistic
 
 Progress = Callable[[str, float], None]
 
@@ -46,6 +47,7 @@ class DetectOptions:
     alpha: float = DEFAULT_ALPHA  # subject flag and region false-positive rate (bundles with calibration sets)
     regions: str | None = None  # "calibrated" (p <= alpha) or "all" (voxel threshold); None: "all" with --threshold
     age: float | None = None  # patient age in years: p-values against the calibration scans of its band (age_bands.py)
+
 
 REGION_MODES = ("calibrated", "all")
 NO_SETS_NOTE = (
@@ -112,7 +114,9 @@ class Detector:
         need = "reconstruction" in self.scorer.needs if reconstruction is None else reconstruction
         mirror = needs_mirror(self.scorer) if mirrored is None else mirrored
         stats = (self.model.latent_mean, self.model.latent_std)
-        out = encode(self.model.encoder, pre.image[None], self.device, mirrored=mirror, reconstruction=need, stats=stats)
+        out = encode(
+            self.model.encoder, pre.image[None], self.device, mirrored=mirror, reconstruction=need, stats=stats
+        )
         self.device = out.device
         if out.message:
             self.messages.append(out.message)
@@ -187,11 +191,21 @@ class Detector:
         else:
             calibrated = components
         peak = max((c["peak_score"] for c in calibrated), default=0.0)
-        labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user, float(peak))
+        decision = None
+        decides = self.model.decision_scorer(name)
+        if sets is not None and decides is not None and self.calibration_sets(decides) is not None:
+            grid = self.model.preprocess.grid
+            threshold_d = self.calibration_sets(decides).voxel_threshold
+            decision = decision_evidence(
+                self.model, name, encoded, model_heatmap, lambda m: pre.to_native(m, grid), threshold_d
+            )
+        labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user, float(peak), decision)
         labelmap = sitk.GetImageFromArray(labels)
         labelmap.CopyInformation(image)
         timings["map_to_scan"] = time.perf_counter() - t
-        summary = self._summary(pre, raw, heatmap, labels, conformal.pop("kept"), threshold, timings, name, user)
+        kept = conformal.pop("kept")
+        summary = detection_summary(self, pre, raw, heatmap, labels, kept, threshold, timings, name, user)
+        summary["model"]["decision_scorer"] = decision.scorer if decision else None  # None: this map decided
         summary.update(conformal)
         return DetectionResult(heatmap, labelmap, summary, pre, model_heatmap, list(self.messages))
 
@@ -204,6 +218,7 @@ class Detector:
         components: list[dict[str, Any]],
         user_threshold: bool,
         region_peak: float,
+        decision: DecisionEvidence | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Label map (uint8) and the summary's p-value fields, by the calibration sets' rule or, without
         them, by the voxel threshold alone (model 1.4.0 rules).
@@ -211,7 +226,8 @@ class Detector:
         ``regions`` "calibrated" keeps the regions the calibration sets' rule shows (by region p-value, or every
         region of a flagged scan); "all" keeps every region above the voxel threshold. A user ``--threshold``
         means "all" (the region calibration holds at the calibrated voxel threshold only), and its regions get no
-        p-values. ``region_peak`` is the largest region peak score at the calibrated voxel threshold.
+        p-values. ``region_peak`` is the largest region peak score at the calibrated voxel threshold. With
+        ``decision`` (:mod:`.score.scan_decision`) the subject fields come from the decision scorer's map and sets.
         """
         sets = self.calibration_sets(name)
         mode = self.options.regions or ("all" if user_threshold else "calibrated")
@@ -220,17 +236,24 @@ class Detector:
             labels = (ids > 0).astype(np.uint8)
             return labels, {"kept": components, "subject_p_value": None, "alpha": None, "regions": "all"}
         alpha = self.options.alpha
-        matched, everyone = None, sets
+        decides = decision.scorer if decision else name
+        decision_sets = self.calibration_sets(decides) if decision else sets
+        matched, everyone = None, decision_sets
         if self.options.age is not None:
             try:
                 label = f"{self.model.name} {self.model.version} ({name})"
                 sets, matched, outside = calibration_for_age(sets, float(self.options.age), label)
+                decision_sets = sets
+                if decision:
+                    label = f"{self.model.name} {self.model.version} ({decides})"
+                    decision_sets, matched, outside = calibration_for_age(decision_sets, float(self.options.age), label)
             except ValueError as error:
                 raise InputError(f"--age: {error}") from None
             self._note(outside)
-        self._note(sets.smallest_p_note(alpha))
-        score = map_statistic(sets.map_statistic, raw, mask)
-        fields: dict[str, Any] = {"subject_score": score, **sets.subject(score, alpha, region_peak)}
+        self._note(decision_sets.smallest_p_note(alpha))
+        score = map_statistic(decision_sets.map_statistic, decision.raw if decision else raw, mask)
+        peak = decision.region_peak if decision else region_peak
+        fields: dict[str, Any] = {"subject_score": score, **decision_sets.subject(score, alpha, peak)}
         if matched:  # the not-a-brain check (subject score far above its threshold) compares with every scan
             fields["subject_score_threshold"] = everyone.thresholds(alpha)["subject_score_threshold"]
         scored = components if user_threshold else sets.regions(components, alpha)
@@ -239,11 +262,20 @@ class Detector:
         dropped = [c for c in scored if c not in kept]
         for number, component in enumerate(kept, start=1):
             component["id"] = number
+        if decision:  # regions are the shown map's: their p-value threshold is its sets'
+            fields["subject_decision"] = {
+                "scorer": decides,
+                "shown_scorer": name,
+                "why": describe_decision(decision, name),
+            }
+            fields["subject_decision"]["region_statistic_threshold"] = sets.describe(alpha)[
+                "region_statistic_threshold"
+            ]
         fields.update(
             kept=kept,
             alpha=alpha,
             regions=mode,
-            conformal=sets.describe(alpha, mode, matched["age_band"] if matched else None),
+            conformal=decision_sets.describe(alpha, mode, matched["age_band"] if matched else None),
             age_matching=matched,
             regions_not_kept=[{k: v for k, v in c.items() if k != "id"} for c in dropped],
         )
@@ -253,46 +285,3 @@ class Detector:
         """Add a note for the user once (detectors are reused over many scans)."""
         if note and note not in self.messages:
             self.messages.append(note)
-
-    def _summary(
-        self,
-        pre: Preprocessed,
-        raw_scores: np.ndarray,
-        heatmap: sitk.Image,
-        labels: np.ndarray,
-        components: list[dict[str, Any]],
-        threshold: float,
-        timings: dict[str, float],
-        name: str,
-        user_threshold: bool,
-    ) -> dict[str, Any]:
-        voxel_ml = float(np.prod(heatmap.GetSpacing())) / 1000.0
-        brain_ml = float(pre.native_mask.sum()) * voxel_ml
-        flagged_ml = float((labels > 0).sum()) * voxel_ml
-        # before post-processing (score/postprocess.py); a combined scorer's map is its parts' post-processed sum
-        score = subject_score(raw_scores, pre.mask)
-        calibration = self.model.calibration["scorers"][name]
-        subject = calibration["subject"]
-        healthy = np.asarray(subject["healthy_scores"], dtype=float)
-        return {
-            "model": {"name": self.model.name, "version": self.model.version, "scorer": name},
-            "library_version": __version__,
-            "device": self.device,
-            "skull_stripped_input": pre.skull_stripped,
-            "subject_score": score,
-            "subject_threshold": float(subject["threshold"]),
-            "subject_flagged": bool(score > float(subject["threshold"])),
-            "subject_healthy_percentile": float((healthy < score).mean() * 100.0) if healthy.size else None,
-            "voxel_threshold": threshold,
-            "voxel_threshold_source": "user"
-            if user_threshold
-            else calibration.get("voxel_threshold_rule", "calibrated"),
-            "brain_volume_ml": brain_ml,
-            "flagged_volume_ml": flagged_ml,
-            "flagged_fraction_of_brain": flagged_ml / brain_ml if brain_ml else 0.0,
-            "n_components": len(components),
-            "components": components,
-            "registration": {k: float(v) for k, v in pre.info.items()},
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "messages": list(self.messages),
-        }

@@ -74,7 +74,8 @@ def rate(flags: list[bool]) -> dict[str, float]:
 def run_site(
     name: str, site: dict[str, float], cases: list[Case], model: Model, work: Path, n_lesions: int, log=print
 ) -> dict:
-    detector = Detector(model, DetectOptions(device="cpu", regions="all"))
+    deciding = model.decision_scorer(model.default_scorer) or model.default_scorer  # the map that flags a scan
+    detector = Detector(model, DetectOptions(scorer=deciding, device="cpu", regions="all"))
     scorer = detector.scorer_name
     detector._sets[scorer] = None
     ixi = load_sets(model, scorer)
@@ -94,7 +95,7 @@ def run_site(
             path = folder / f"{case.case_id}.nii.gz"
             if not path.is_file():
                 sitk.WriteImage(site_scan(case, site), str(path))
-            scan = measure(detector, Case(case.case_id, {"t1": path}), folder)
+            scan = measure(detector, Case(case.case_id, {"t1": path}), folder)[scorer]
             measured[part].append(scan)
             if part == "held_out" and i < n_lesions:
                 lesions.append(lesion_heatmap(detector, path, rng, KINDS[i % len(KINDS)], folder))
@@ -187,7 +188,8 @@ def main() -> int:
 
 
 def pilot(model: Model, cases: list[Case], out: Path) -> int:
-    detector = Detector(model, DetectOptions(device="cpu", regions="all"))
+    deciding = model.decision_scorer(model.default_scorer) or model.default_scorer
+    detector = Detector(model, DetectOptions(scorer=deciding, device="cpu", regions="all"))
     ixi = load_sets(model, detector.scorer_name)
     detector._sets[detector.scorer_name] = None
     threshold = float(model.calibration["scorers"][detector.scorer_name]["voxel_threshold"])
@@ -198,7 +200,7 @@ def pilot(model: Model, cases: list[Case], out: Path) -> int:
                 path = Path(work) / f"{name}-{case.case_id}.nii.gz"
                 image = read_image(case.images["t1"]) if site is None else site_scan(case, site)
                 sitk.WriteImage(image, str(path))
-                scan = measure(detector, Case(case.case_id, {"t1": path}), Path(work))
+                scan = measure(detector, Case(case.case_id, {"t1": path}), Path(work))[detector.scorer_name]
                 ps.append(p_value(peak_at(scan.heatmap_file, threshold, 0.1), ixi.region_max))
             print(f"site {name}: IXI p-values {', '.join(f'{p:.3f}' for p in ps)}", flush=True)
     return 0

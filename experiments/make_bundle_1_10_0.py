@@ -1,5 +1,6 @@
 """Model 1.10.0 from model 1.9.0: the fifth probe's chosen map added as a location-normalised scorer, cross-fitted and
-calibrated, and made the default.
+calibrated, and made the default (``--role default``, the first candidate: its voxel map lost AUPRC) or the scan's
+decision only (``--role decision``, shipped: the heatmap stays 1.9.0's; ``score/scan_decision.py``).
 
 Why a script: docs/map-design.md (fifth probe) chose, on validation data only, a map that normalises the shipped
 default map by healthy statistics per place and may add the hemispheric asymmetry
@@ -11,7 +12,8 @@ fold scorer that did not see it; the voxel threshold is the 99th percentile of t
 the records go through ``conformal_bundle.write`` with 1.9.0's settings (``combined`` rule). The encoder, the
 other scorers and the preprocessing stay byte for byte.
 
-    python experiments/make_bundle_1_10_0.py --variant C_mean --model runs/bundle-1.9.0 --out models/latent-anomaly-t1
+    cd experiments && python make_bundle_1_10_0.py --variant S_asym_inner --role decision \
+        --model ../runs/bundle-1.9.0 --out ../models/latent-anomaly-t1
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from LatentAnomalyLib.score.components import label_components
 from LatentAnomalyLib.score.latent_atlas_sum import IDENTITY_POSTPROCESS
 from LatentAnomalyLib.score.location_normalised import LocationNormalisedScorer
 from LatentAnomalyLib.score.subject import subject_score
-from LatentAnomalyLib.training.conformal_bundle import write
+from LatentAnomalyLib.training.conformal_bundle import SetsOrigin, write
 from LatentAnomalyLib.training.crossfit import subject_candidates
 
 VERSION = "1.10.0"
@@ -133,6 +135,13 @@ def main() -> None:
     parser.add_argument("--variant", required=True, choices=sorted(DESCRIPTION_ADDED))
     parser.add_argument("--model", type=Path, required=True, help="the 1.9.0 bundle")
     parser.add_argument("--out", type=Path, required=True, help="where to write 1.10.0 (may be --model)")
+    parser.add_argument(
+        "--role",
+        choices=("default", "decision"),
+        default="decision",
+        help="the new scorer as the default map (the first candidate) or only as the scan's decision, the heatmap and "
+        "label map staying 1.9.0's (the shipped 1.10.0)",
+    )
     args = parser.parse_args()
     model = Model.load(args.model)
     if model.version != "1.9.0":
@@ -147,19 +156,29 @@ def main() -> None:
     contents = bundle_contents.read(model.bundle)
     contents.scorers[NAME] = {**meta, "postprocess": dict(IDENTITY_POSTPROCESS), "calibration": entry}
     contents.config["scorers"][NAME] = {"meta": f"scorers/{NAME}.json", "arrays": f"scorers/{NAME}.safetensors"}
-    contents.config["default_scorer"] = NAME
+    if args.role == "default":
+        contents.config["default_scorer"] = NAME
+    else:
+        contents.config["decision_scorers"] = {BASE: NAME}
     staged = bundle_contents.rewrite(
         model.bundle, contents, work / "staged", VERSION, arrays={f"scorers/{NAME}.safetensors": arrays}
     )
     settings = copy.deepcopy(model.calibration["scorers"][BASE]["conformal"]["settings"])
     settings["how"] = (
-        f"python experiments/make_bundle_1_10_0.py --variant {args.variant} (after experiments/location_norm_probe.py;"
+        f"python experiments/make_bundle_1_10_0.py --variant {args.variant} --role {args.role} (after experiments/location_norm_probe.py;"
         " docs/map-design.md, fifth probe)"
     )
     ages = participant_ages(data_root() / "ixi-t1" / "participants.csv")
-    description = model.config["description"] + DESCRIPTION_ADDED[args.variant]
-    out = write(staged, records, settings, VERSION, args.out, description, ages)
-    print(f"wrote {out} (model {VERSION}, default {NAME}, voxel threshold {entry['voxel_threshold']:.3f})")
+    added = DESCRIPTION_ADDED[args.variant] if args.role == "default" else DECISION_ADDED[args.variant]
+    origin = SetsOrigin(  # write()'s IXI cross-fit wording; metrics.json keeps 1.9.0's "crossfit" record
+        f"{records['folds']}-fold cross-fit over {len(records['records'])} healthy IXI scans (98 train + 20 validation; "
+        "Hammersmith Hospital 3T; the test split never used): the scorer's statistics fitted on the other folds, the "
+        "encoder unchanged",
+        "IXI",
+        metrics_key=f"crossfit_{NAME}",
+    )
+    out = write(staged, records, settings, VERSION, args.out, model.config["description"] + added, ages, origin)
+    print(f"wrote {out} (model {VERSION}, {NAME} as the {args.role}, voxel threshold {entry['voxel_threshold']:.3f})")
 
 
 ASYMMETRY_WORDS = (
@@ -174,6 +193,12 @@ DESCRIPTION_ADDED = {
     "S_asym_inner": " Model 1.10.0: the default map is 1.9.0's"
     + ASYMMETRY_WORDS
     + ", cross-fitted and calibrated on the same 118 scans.",
+}
+DECISION_ADDED = {
+    "S_asym_inner": f" Model 1.10.0: a scan's p-value and flag come from the scorer {NAME}, 1.9.0's default map"
+    + ASYMMETRY_WORDS
+    + ", cross-fitted and calibrated on the same 118 scans (same combined rule); the heatmap, the regions and the "
+    "label map stay 1.9.0's default map, and a flagged scan shows every region of it above its voxel threshold.",
 }
 
 

@@ -115,6 +115,7 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
         "encoder": config["encoder"],
         "scorers": list(config["scorers"]),
         "default_scorer": config["default_scorer"],
+        "decision_scorers": dict(config.get("decision_scorers", {})),
         "thresholds": {
             name: {
                 "voxel": c["voxel_threshold"],
@@ -137,6 +138,8 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
         f"  trained on {info['training_data'].get('dataset', '?')} ({info['training_data'].get('split_file', '?')})",
         f"  scorers: {', '.join(info['scorers'])} (default {info['default_scorer']})",
     ]
+    for shown, decides in info["decision_scorers"].items():
+        lines.append(f"  {shown}: the scan's p-value and flag come from {decides}'s map and sets; {shown}'s map is shown")
     for name, t in info["thresholds"].items():
         lines += _threshold_lines(name, t)
     info["text"] = "\n".join(lines)

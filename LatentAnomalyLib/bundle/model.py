@@ -60,6 +60,11 @@ class Model:
     def default_scorer(self) -> str:
         return str(self.config["default_scorer"])
 
+    def decision_scorer(self, name: str) -> str | None:
+        """The scorer whose map and calibration sets decide the scan when ``name``'s map is shown (config
+        ``decision_scorers``, model 1.10.0), or ``None`` when ``name`` decides from its own map."""
+        return self.config.get("decision_scorers", {}).get(name)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Model:
         bundle = Bundle.load(path or default_model_path())
@@ -67,7 +72,13 @@ class Model:
             return cls._from_bundle(bundle)
         except BundleError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:  # a config this library cannot use
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            RuntimeError,
+        ) as error:  # a config this library cannot use
             first = (str(error).strip().splitlines() or [""])[0]
             raise BundleError(
                 f"{bundle.folder}: config or data files do not fit this library ({type(error).__name__}: {first})"
@@ -107,6 +118,16 @@ class Model:
         bind_location_normalised(scorers, calibration)
         if config["default_scorer"] not in scorers:
             raise BundleError(f"{bundle.folder}: default scorer {config['default_scorer']!r} is not in the bundle")
+        for shown, decides in config.get("decision_scorers", {}).items():
+            if shown not in scorers or decides not in scorers or shown == decides:
+                raise BundleError(
+                    f"{bundle.folder}: decision_scorers maps {shown!r} to {decides!r}: not two of its scorers"
+                )
+            sets = [bool(calibration["scorers"][n].get("conformal")) for n in (shown, decides)]
+            if sets[0] and not sets[1]:  # else the shown scorer's sets would decide without a word
+                raise BundleError(
+                    f"{bundle.folder}: decision_scorers: {decides} decides for {shown} but has no calibration sets"
+                )
         return cls(
             name=bundle.manifest["model_name"],
             version=bundle.manifest["model_version"],

@@ -132,8 +132,12 @@ class LocationNormalisedScorer:
         return np.where(mask, (base_map - self.mean) / self.spread, 0.0).astype(np.float32)
 
     def score(self, scan: EncodedScan) -> np.ndarray:
+        return self.score_from_base(scan, self.base_map(scan))
+
+    def score_from_base(self, scan: EncodedScan, base_map: np.ndarray) -> np.ndarray:
+        """:meth:`score` given the base scorer's post-processed map, when detection has computed it already."""
         mask = scan.mask.astype(bool)
-        normalised = self.normalise(self.base_map(scan), mask)
+        normalised = self.normalise(base_map, mask)
         if self.asymmetry is None:
             return normalised
         mean, spread = self.asymmetry
@@ -141,12 +145,20 @@ class LocationNormalisedScorer:
         evidence = np.where(support, np.maximum((asymmetry_map(scan) - mean) / spread, 0.0), 0.0)
         return (normalised + np.float32(self.asymmetry_weight) * one_sided(normalised, evidence)).astype(np.float32)
 
+    @property
+    def base_unchanged(self) -> bool:
+        """True when the base map is not normalised (mean 0 and spread 1 everywhere: only the asymmetry is added)."""
+        return not self.mean.any() and bool(np.all(self.spread == 1.0))
+
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {"mean": self.mean, "spread": self.spread}
+        """Arrays and JSON; an unchanged base map stores no mean and spread (``params["base_normalised"]`` false)."""
+        omit = self.base_unchanged and self.asymmetry is not None  # the asymmetry's arrays give the shape
+        arrays = {} if omit else {"mean": self.mean, "spread": self.spread}
         if self.asymmetry is not None:
             arrays.update(asymmetry_mean=self.asymmetry[0], asymmetry_spread=self.asymmetry[1])
         params = {
             "base": self.base,
+            "base_normalised": not omit,
             "asymmetry_weight": self.asymmetry_weight,
             "asymmetry_inner_voxels": self.asymmetry_inner_voxels,
         }
@@ -157,10 +169,16 @@ class LocationNormalisedScorer:
         """The scorer of a bundle's files, unbound."""
         asymmetry = (arrays["asymmetry_mean"], arrays["asymmetry_spread"]) if "asymmetry_mean" in arrays else None
         params = meta["params"]
+        if params.get("base_normalised", True):
+            mean, spread = arrays["mean"], arrays["spread"]
+        elif asymmetry is not None:
+            mean, spread = np.zeros_like(asymmetry[0]), np.ones_like(asymmetry[0])
+        else:
+            raise ValueError("a location-normalised scorer that changes nothing (no statistics, no asymmetry)")
         return cls(
             params["base"],
-            arrays["mean"],
-            arrays["spread"],
+            mean,
+            spread,
             meta.get("settings"),
             asymmetry,
             float(params.get("asymmetry_weight", 0.0)),

@@ -38,6 +38,7 @@ from ..errors import InputError
 from ..io.read import read_image
 from ..pipeline import DetectOptions, Detector
 from ..preprocess.input_kind import check_input_kind
+from ..score.base import needs_mirror
 from ..score.components import label_components
 from ..score.conformal import DEFAULT_ALPHA, check_alpha, p_value_factor
 from ..score.subject import subject_score
@@ -75,29 +76,32 @@ class Rejected:
     reason: str
 
 
-def measure(detector: Detector, case: Case, folder: Path) -> MeasuredScan:
-    """``case`` through the detector's pipeline with its scorer; raises :class:`InputError` (or another error) for a
-    scan that fails the input checks."""
+def measure(detector: Detector, case: Case, folder: Path, names: Sequence[str] | None = None) -> dict[str, MeasuredScan]:
+    """``case`` through the detector's pipeline with each of ``names`` (default: the detector's scorer), preprocessed
+    and encoded once; raises :class:`InputError` (or another error) for a scan that fails the input checks."""
     path = case.images["t1"]
     image = read_image(path)
     pre = detector.preprocess(image, {})
-    encoded = detector.encode(pre)
-    name = detector.scorer_name
-    result = detector._finish(image, pre, encoded, name, {}, 0.0)
-    _, warnings = check_input_kind(result.preprocessed, detector.model)  # refuses scans unlike the training data
-    raw = detector.model.scorers[name].score(encoded)
-    heatmap_file = folder / f"{case.case_id}.mha"
-    sitk.WriteImage(result.heatmap, str(heatmap_file))
-    return MeasuredScan(
-        case.case_id,
-        str(path),
-        subject_candidates(raw, pre.mask),
-        float(subject_score(raw, pre.mask)),
-        result.model_heatmap[pre.mask].astype(np.float32),
-        heatmap_file,
-        float(result.summary["brain_volume_ml"]),
-        list(warnings),
-    )
+    names = list(names or [detector.scorer_name])
+    encoded = detector.encode(pre, mirrored=any(needs_mirror(detector.model.scorers[n]) for n in names))
+    out = {}
+    for name in names:
+        result = detector._finish(image, pre, encoded, name, {}, 0.0)
+        _, warnings = check_input_kind(result.preprocessed, detector.model)  # refuses scans unlike the training data
+        raw = detector.model.scorers[name].score(encoded)
+        heatmap_file = folder / f"{case.case_id}.{name}.mha"
+        sitk.WriteImage(result.heatmap, str(heatmap_file))
+        out[name] = MeasuredScan(
+            case.case_id,
+            str(path),
+            subject_candidates(raw, pre.mask),
+            float(subject_score(raw, pre.mask)),
+            result.model_heatmap[pre.mask].astype(np.float32),
+            heatmap_file,
+            float(result.summary["brain_volume_ml"]),
+            list(warnings),
+        )
+    return out
 
 
 def site_records(scans: Sequence[MeasuredScan], voxel_fpr: float, min_ml: float, scorer: str) -> dict[str, Any]:
@@ -155,29 +159,63 @@ def calibrate_site(
     need = needed_scans(alpha, subject_statistic)
     if len(cases) < need:
         raise InputError(_too_few(len(cases), need, alpha, subject_statistic))
+    names = [name, *filter(None, [model.decision_scorer(name)])]  # a decision scorer is calibrated on the site too
     detector = Detector(model, DetectOptions(scorer=name, device=device, skull=skull, regions="all"))
-    detector._sets[name] = None  # measure the raw regions, whatever calibration the bundle holds
-    measured: list[MeasuredScan] = []
+    detector._sets.update({n: None for n in names})  # measure the raw regions, whatever calibration the bundle holds
+    measured: dict[str, list[MeasuredScan]] = {n: [] for n in names}
     rejected: list[Rejected] = []
     with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=_existing_parent(out)) as work:
         for i, case in enumerate(cases, start=1):
             try:
-                measured.append(measure(detector, case, Path(work)))
+                for n, scan in measure(detector, case, Path(work), names).items():
+                    measured[n].append(scan)
                 log(f"calibrate {i}/{len(cases)}: {case.case_id}")
             except Exception as error:  # a bad scan is reported, never dropped silently
                 reason = " ".join(str(error).split()) or type(error).__name__
                 rejected.append(Rejected(case.case_id, str(case.images["t1"]), reason))
                 log(f"calibrate {i}/{len(cases)}: {case.case_id} left out: {reason}")
-        if len(measured) < need:
-            raise InputError(_too_few(len(measured), need, alpha, subject_statistic, len(rejected)))
-        calibration = model.calibration["scorers"][name]
-        voxel_fpr = float(calibration.get("voxel_fpr", 0.01))
-        records = site_records(measured, voxel_fpr, float(calibration.get("min_component_ml", 0.1)), name)
-    scores = [s.subject_score for s in measured]
-    subject_fpr = float(calibration.get("subject_fpr", 0.05))
+        n_used = len(measured[name])
+        if n_used < need:
+            raise InputError(_too_few(n_used, need, alpha, subject_statistic, len(rejected)))
+        records = {n: _records(model, n, measured[n]) for n in names}
     settings = dict(sets.get("settings") or {"region_statistic": "peak"})
     settings.update(alpha=alpha, site_description=description, subject_statistic=subject_statistic)
-    origin = SetsOrigin(
+    version = _site_version(model.version, [records[n] for n in names], subject_statistic)
+    factor = p_value_factor(subject_statistic)
+    rule = "Bonferroni over the map statistic and the largest region peak" if factor == 2 else "largest region peak"
+    site_note = (  # the model's own sentence on its calibration (118 IXI scans, 2/119) no longer holds
+        f" Site calibration: {n_used} healthy scans of {description}; a scan is flagged by its {rule}, so "
+        f"p-values are at least {factor}/{n_used + 1}."
+    )
+    source = model.bundle.folder
+    for n in names:  # the second write starts from the first's bundle
+        origin = _origin(model, n, measured[n], records[n], description, len(rejected), n != name)
+        source = write(
+            source, records[n], settings, version, out, ages=ages, sets=origin,
+            description=str(model.config.get("description", "")).split(" Site calibration:")[0] + site_note,
+        )
+    return SiteCalibration(
+        source, [s.case_id for s in measured[name]], rejected, records[name]["voxel_threshold"],
+        factor / (n_used + 1), version,
+    )
+
+
+def _records(model: Model, name: str, measured: Sequence[MeasuredScan]) -> dict[str, Any]:
+    calibration = model.calibration["scorers"][name]
+    voxel_fpr = float(calibration.get("voxel_fpr", 0.01))
+    return site_records(measured, voxel_fpr, float(calibration.get("min_component_ml", 0.1)), name)
+
+
+def _origin(
+    model: Model, name: str, measured: Sequence[MeasuredScan], records: dict[str, Any], description: str,
+    n_left_out: int, decision: bool,
+) -> SetsOrigin:
+    """Where one scorer's site sets come from, and the calibration fields they replace."""
+    calibration = model.calibration["scorers"][name]
+    voxel_fpr = float(calibration.get("voxel_fpr", 0.01))
+    scores = [s.subject_score for s in measured]
+    subject_fpr = float(calibration.get("subject_fpr", 0.05))
+    return SetsOrigin(
         description=f"split conformal over {len(measured)} healthy scans of {description} (site calibration: the "
         f"encoder and scorers of {model.name} {model.version} unchanged, none of them fitted on these scans)",
         source=description,
@@ -187,26 +225,11 @@ def calibrate_site(
             f"({len(measured)} scans)",
             "subject": {**calibration["subject"], "threshold": float(np.quantile(scores, 1.0 - subject_fpr)),
                         "healthy_scores": scores},
-            "site": {"description": description, "n_scans": len(measured), "n_left_out": len(rejected),
+            "site": {"description": description, "n_scans": len(measured), "n_left_out": n_left_out,
                      "based_on": f"{model.name} {model.version}"},
         },
-        metrics_key="site_calibration",
-    )
-    version = _site_version(model.version, records, subject_statistic)
-    factor = p_value_factor(subject_statistic)
-    rule = "Bonferroni over the map statistic and the largest region peak" if factor == 2 else "largest region peak"
-    site_note = (  # the model's own sentence on its calibration (118 IXI scans, 2/119) no longer holds
-        f" Site calibration: {len(measured)} healthy scans of {description}; a scan is flagged by its {rule}, so "
-        f"p-values are at least {factor}/{len(measured) + 1}."
-    )
-    bundle = write(
-        model.bundle.folder, records, settings, version, out, ages=ages, sets=origin,
-        description=str(model.config.get("description", "")).split(" Site calibration:")[0] + site_note,
-    )
-    return SiteCalibration(
-        bundle, [s.case_id for s in measured], rejected, records["voxel_threshold"], factor / (len(measured) + 1),
-        version,
-    )
+        metrics_key="site_calibration_decision" if decision else "site_calibration",
+    )  # fmt: skip
 
 
 def _too_few(n: int, need: int, alpha: float, subject_statistic: str, left_out: int = 0) -> str:
@@ -222,9 +245,9 @@ def _existing_parent(out: Path) -> Path:
     return parent
 
 
-def _site_version(base: str, records: dict[str, Any], subject_statistic: str) -> str:
-    """The model version with a local part naming these sets and the subject rule, so resumed cohort runs tell
-    calibrations apart."""
-    key = (records["voxel_threshold"], records["records"], subject_statistic)
+def _site_version(base: str, records: Sequence[dict[str, Any]], subject_statistic: str) -> str:
+    """The model version with a local part naming these sets (every scorer calibrated) and the subject rule, so
+    resumed cohort runs tell calibrations apart."""
+    key = ([(r["voxel_threshold"], r["records"]) for r in records], subject_statistic)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
     return f"{base.split('+')[0]}+site.{digest}"

@@ -172,3 +172,19 @@ def test_asymmetry_inner_voxels_drops_the_edge_and_round_trips() -> None:
         LocationNormalisedScorer(
             "b", zeros, ones, asymmetry=(zeros, ones), asymmetry_weight=0.5, asymmetry_inner_voxels=-1
         )
+
+
+def test_an_unchanged_base_map_stores_no_statistics_and_scores_the_same() -> None:
+    zeros, ones = np.zeros(SHAPE, np.float32), np.ones(SHAPE, np.float32)
+    rng = np.random.default_rng(3)
+    asym = (rng.normal(size=SHAPE).astype(np.float32), (1.0 + rng.random(SHAPE)).astype(np.float32))
+    scorer = LocationNormalisedScorer("constant", zeros, ones, None, asym, 0.5, 1)
+    arrays, meta = scorer.state()
+    assert set(arrays) == {"asymmetry_mean", "asymmetry_spread"} and meta["params"]["base_normalised"] is False
+    loaded = LocationNormalisedScorer.from_state(arrays, meta)
+    assert loaded.base_unchanged and np.array_equal(loaded.mean, zeros) and np.array_equal(loaded.spread, ones)
+    normalised = LocationNormalisedScorer("constant", asym[0], asym[1], None, asym, 0.5, 1)
+    arrays, meta = normalised.state()
+    assert {"mean", "spread"} <= set(arrays) and meta["params"]["base_normalised"] is True
+    with pytest.raises(ValueError, match="changes nothing"):
+        LocationNormalisedScorer.from_state({}, {"params": {"base": "constant", "base_normalised": False}})

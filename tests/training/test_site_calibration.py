@@ -67,7 +67,7 @@ def test_the_region_peak_rule_needs_fewer_scans_and_is_written_into_the_new_bund
         "least 1/5."
     )
     records = {"voxel_threshold": 2.5, "records": [{"case_id": "a"}]}  # same sets, another rule: another version
-    assert _site_version("1.9.0", records, "combined") != _site_version("1.9.0", records, "region_peak")
+    assert _site_version("1.9.0", [records], "combined") != _site_version("1.9.0", [records], "region_peak")
 
 
 @pytest.mark.parametrize("case", ["out-is-model", "alpha", "missing"])
@@ -125,7 +125,9 @@ def test_the_new_bundle_holds_the_site_sets_and_keeps_the_model(site):
     assert "site's healthy brain voxels (4 scans)" in calibration["voxel_threshold_rule"]
     arrays = bundle.arrays(SETS_FILE)
     assert arrays[f"{SCORER}.region_max"].shape == (4,) and np.isnan(arrays[f"{SCORER}.ages"][3])
-    assert bundle.manifest["model_version"].startswith("1.9.0+site.")
+    assert bundle.manifest["model_version"].startswith(original.manifest["model_version"] + "+site.")
+    deciding = read(bundle).config.get("decision_scorers", {}).get(SCORER, SCORER)  # 1.10.0: it is calibrated too
+    assert read(bundle).calibration(deciding)["conformal"]["source"] == "Scanner B"
     assert (MODEL / "manifest.json").read_text() == (original.folder / "manifest.json").read_text()
     info = describe(site["bundle"])
     assert "calibration: Scanner B (4 scans); smallest p-value 0.4000" in info["text"]
@@ -141,7 +143,8 @@ def test_detect_with_the_site_bundle_names_its_calibration_and_reproduces_the_ca
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conformal"]["calibration_source"] == "Scanner B (4 scans)"
     arrays = Bundle.load(site["bundle"]).arrays(SETS_FILE)
-    region_max, subject_scores = arrays[f"{SCORER}.region_max"], arrays[f"{SCORER}.subject_scores"]
+    deciding = summary["model"]["decision_scorer"] or SCORER  # the map whose sets decide (1.10.0: another scorer)
+    region_max, subject_scores = arrays[f"{deciding}.region_max"], arrays[f"{deciding}.subject_scores"]
     assert summary["subject_region_peak"] == pytest.approx(region_max[1], rel=1e-6)
     assert summary["subject_score"] == pytest.approx(subject_scores[1], rel=1e-6)
     p_map, p_peak = p_value(summary["subject_score"], subject_scores), p_value(summary["subject_region_peak"], region_max)
@@ -163,3 +166,26 @@ def test_batch_scores_name_the_calibration(site, tmp_path):
 def test_an_existing_out_is_refused_without_overwrite(site, capsys):
     assert main(site["argv"]) == 2
     assert "exists; choose a new folder or pass --overwrite" in capsys.readouterr().err
+
+
+def test_a_decision_scorer_is_calibrated_on_the_site_too(tmp_path, capsys):
+    """A bundle whose scan decision comes from another scorer (``decision_scorers``): both scorers get the site's
+    sets and voxel thresholds, else the site's p-values would still be the other calibration's."""
+    from tests.score.decision_bundle import DECIDES, decision_bundle
+
+    model = decision_bundle(MODEL, tmp_path / "m", 0.0)
+    write_site(tmp_path / "four", ["bias", "gain", "gamma", "noise"])
+    argv = ["calibrate", "--scans", str(tmp_path / "four"), "--out", str(tmp_path / "c"), "--device", "cpu",
+            "--model", str(model), "--subject-statistic", "region_peak", "--alpha", "0.2", "--description", "four"]
+    assert main(argv) == 0, capsys.readouterr().err
+    bundle = Bundle.load(tmp_path / "c")
+    contents = read(bundle)
+    metrics = bundle.json("metrics.json")
+    for name, key in [(SCORER, "site_calibration"), (DECIDES, "site_calibration_decision")]:
+        conformal = contents.calibration(name)["conformal"]
+        assert conformal["source"] == "four" and conformal["n_scans"] == 4, name
+        assert conformal["subject_statistic"] == "region_peak"
+        assert metrics[key]["scorer"] == name and metrics[key]["n_scans"] == 4
+        assert bundle.arrays(SETS_FILE)[f"{name}.subject_scores"].shape == (4,)
+    assert contents.calibration(DECIDES)["voxel_threshold"] != 3.0  # the made-up threshold was replaced
+    assert contents.config["decision_scorers"] == {SCORER: DECIDES}
