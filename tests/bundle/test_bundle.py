@@ -61,7 +61,7 @@ def test_bundled_default_model_is_data_only_and_verified(model):
     allowed = (".json", ".safetensors", ".nii.gz")
     files = model.bundle.manifest["files"]
     assert all(name.endswith(allowed) for name in files)
-    assert sum((MODEL / f).stat().st_size for f in files) < 50e6
+    assert sum((MODEL / f).stat().st_size for f in files) < 56e6  # 1.10.0: + the asymmetry statistics (4.9 MB)
     Bundle.load(MODEL).verify()
 
 

@@ -2,10 +2,11 @@
 
 ``format1_t1_1.5.0/`` keeps the JSON files of model 1.5.0, ``format2_t1_1.5.1/`` those of model 1.5.1 (1.5.0 in
 format 2), ``format2_t1_1.6.0/`` those of model 1.6.0 (1.5.1 with another conformal rule) and ``format2_t1_1.7.0/``
-those of model 1.7.0 (a combined default scorer and its sets) and ``format2_t1_1.8.0/`` those of model 1.8.0 (the
-calibration scans' ages), each with its manifest and the calibration sets of those versions; the weights, other
-arrays and templates are copied from the bundled model (1.9.0, the stripped-input boundary and the ``combined``
-subject rule), and each manifest verifies them: they are byte-identical.
+those of model 1.7.0 (a combined default scorer and its sets), ``format2_t1_1.8.0/`` those of model 1.8.0 (the
+calibration scans' ages) and ``format2_t1_1.9.0/`` those of model 1.9.0 (the stripped-input boundary and the
+``combined`` subject rule), each with its manifest and the calibration sets of those versions; the weights, other
+arrays and templates are copied from the bundled model (1.10.0, a decision scorer), and each manifest verifies
+them: they are byte-identical.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FORMAT2 = Path(__file__).resolve().parent / "format2_t1_1.5.1"
 MODEL_1_6 = Path(__file__).resolve().parent / "format2_t1_1.6.0"
 MODEL_1_7 = Path(__file__).resolve().parent / "format2_t1_1.7.0"
 MODEL_1_8 = Path(__file__).resolve().parent / "format2_t1_1.8.0"
+MODEL_1_9 = Path(__file__).resolve().parent / "format2_t1_1.9.0"
 
 
 def _with_binaries(json_files: Path, folder: Path) -> Path:
@@ -74,6 +76,12 @@ def bundle_1_7(tmp_path_factory) -> Path:
 def bundle_1_8(tmp_path_factory) -> Path:
     """Model 1.8.0."""
     return _with_binaries(MODEL_1_8, tmp_path_factory.mktemp("format2_1_8") / "latent-anomaly-t1")
+
+
+@pytest.fixture(scope="module")
+def bundle_1_9(tmp_path_factory) -> Path:
+    """Model 1.9.0."""
+    return _with_binaries(MODEL_1_9, tmp_path_factory.mktemp("format2_1_9") / "latent-anomaly-t1")
 
 
 @pytest.fixture(scope="module")
@@ -277,10 +285,10 @@ def _without(doc: dict, *keys: str) -> dict:
     return {k: v for k, v in doc.items() if k not in keys}
 
 
-def test_model_1_9_0_is_1_8_0_with_the_stripped_boundary_and_the_combined_rule(bundle_1_8):
+def test_model_1_9_0_is_1_8_0_with_the_stripped_boundary_and_the_combined_rule(bundle_1_8, bundle_1_9):
     """1.9.0 (docs/map-design.md, probe 4) changes only ``config.json`` (version, description and
     ``preprocess.stripped_boundary``) and the default scorer's subject rule; every array is 1.8.0's."""
-    old, new = Bundle.load(bundle_1_8), Bundle.load(MODEL)
+    old, new = Bundle.load(bundle_1_8), Bundle.load(bundle_1_9)
     changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
     assert changed == {"config.json", "scorers/gaussian4mm_atlas.json"}
     assert set(new.manifest["files"]) == set(old.manifest["files"])
@@ -300,11 +308,11 @@ def test_model_1_9_0_is_1_8_0_with_the_stripped_boundary_and_the_combined_rule(b
     assert sa == sb
 
 
-def test_model_1_9_0_maps_a_scan_with_skull_as_1_8_0_and_decides_by_bonferroni(bundle_1_8):
+def test_model_1_9_0_maps_a_scan_with_skull_as_1_8_0_and_decides_by_bonferroni(bundle_1_8, bundle_1_9):
     """A scan with its skull gets 1.8.0's maps and regions (the boundary steps are for stripped inputs only); its
     p-value is ``min(1, 2 min(p_map, p_peak))`` of the two calibration sets 1.8.0 already held."""
     image = read_image(SAMPLES / "IXI_sample_T1.nii.gz")
-    detector = Detector(Model.load(MODEL), DetectOptions(device="cpu"))
+    detector = Detector(Model.load(bundle_1_9), DetectOptions(device="cpu"))
     old = Detector(Model.load(bundle_1_8), DetectOptions(device="cpu")).detect(image)
     new = detector.detect(image)
     assert np.array_equal(*(sitk.GetArrayFromImage(r.heatmap) for r in (old, new)))
@@ -328,3 +336,37 @@ def test_model_1_7_0_detects_with_gaussian4mm_as_1_6_0_did(bundle_1_6, bundle_1_
         assert np.array_equal(a, b), attribute
     for key in ("subject_p_value", "subject_flagged", "subject_region_peak", "voxel_threshold", "components"):
         assert old.summary[key] == new.summary[key], key
+
+
+def test_model_1_10_0_is_1_9_0_with_a_decision_scorer(bundle_1_9):
+    """1.10.0 (docs/map-design.md, decision-only role) adds the scorer gaussian4mm_atlas_location, its arrays and
+    calibration sets, and names it the default scorer's decision scorer; every 1.9.0 file but the config, the metrics
+    and the calibration sets (to which it only adds) is byte-identical."""
+    old, new = Bundle.load(bundle_1_9), Bundle.load(MODEL)
+    changed = {n for n, d in old.manifest["files"].items() if new.manifest["files"].get(n) != d}
+    assert changed == {"config.json", "metrics.json", "calibration_sets.safetensors"}
+    added = set(new.manifest["files"]) - set(old.manifest["files"])
+    assert added == {"scorers/gaussian4mm_atlas_location.json", "scorers/gaussian4mm_atlas_location.safetensors"}
+    a, b = old.json("config.json"), new.json("config.json")
+    assert (a["version"], b["version"]) == ("1.9.0", "1.10.0")
+    assert b.pop("decision_scorers") == {"gaussian4mm_atlas": "gaussian4mm_atlas_location"}
+    assert b["scorers"].pop("gaussian4mm_atlas_location")
+    assert _without(a, "version", "description") == _without(b, "version", "description")
+    sets_a, sets_b = old.arrays("calibration_sets.safetensors"), new.arrays("calibration_sets.safetensors")
+    assert all(k.startswith("gaussian4mm_atlas_location.") for k in set(sets_b) - set(sets_a))
+    assert all(np.array_equal(sets_a[k], sets_b[k], equal_nan=True) for k in sets_a)
+    metrics_a, metrics_b = old.json("metrics.json"), new.json("metrics.json")
+    assert metrics_b.pop("crossfit_gaussian4mm_atlas_location")["n_scans"] == 118
+    assert metrics_a == metrics_b
+
+
+def test_model_1_10_0_shows_1_9_0s_map_and_regions_and_decides_by_its_decision_scorer(bundle_1_9):
+    image = read_image(SAMPLES / "MSLUB_patient07_T1.nii.gz")
+    old = Detector(Model.load(bundle_1_9), DetectOptions(device="cpu", regions="all")).detect(image)
+    new = Detector(Model.load(MODEL), DetectOptions(device="cpu", regions="all")).detect(image)
+    assert np.array_equal(*(sitk.GetArrayFromImage(r.heatmap) for r in (old, new)))
+    assert np.array_equal(*(sitk.GetArrayFromImage(r.labelmap) for r in (old, new)))  # every region: the same map's
+    assert old.summary["voxel_threshold"] == new.summary["voxel_threshold"]
+    assert new.summary["subject_decision"]["scorer"] == "gaussian4mm_atlas_location"
+    assert "subject_decision" not in old.summary
+    assert new.summary["subject_score"] != old.summary["subject_score"]  # another map's statistic

@@ -97,7 +97,7 @@ def test_info_describes_the_bundle(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["checksums"] == "verified"
     assert {"ocsvm", "lof", "gaussian4mm", "residual", "atlas"} <= set(info["scorers"])
-    assert info["size_mb"] < 50
+    assert info["size_mb"] < 56  # 1.10.0: 54.8 MB with the asymmetry statistics
 
 
 def test_evaluate_writes_tables_and_a_self_contained_report(tmp_path, mslub_sample, capsys):

@@ -31,8 +31,10 @@ def test_default_heatmap_is_the_latent_heatmap_plus_half_the_atlas_heatmap(model
     summary = results["gaussian4mm_atlas"].summary
     assert summary["model"]["scorer"] == "gaussian4mm_atlas"
     assert summary["voxel_threshold"] == model.calibration["scorers"]["gaussian4mm_atlas"]["voxel_threshold"]
-    sets = model.bundle.arrays("calibration_sets.safetensors")  # its own calibration sets, not gaussian4mm's
-    healthy, healthy_scores = sets["gaussian4mm_atlas.region_max"], sets["gaussian4mm_atlas.subject_scores"]
+    deciding = model.decision_scorer("gaussian4mm_atlas") or "gaussian4mm_atlas"  # 1.10.0: another map decides
+    assert summary["model"]["decision_scorer"] == model.decision_scorer("gaussian4mm_atlas")
+    sets = model.bundle.arrays("calibration_sets.safetensors")  # the deciding scorer's own sets, not gaussian4mm's
+    healthy, healthy_scores = sets[f"{deciding}.region_max"], sets[f"{deciding}.subject_scores"]
     p_peak = (1 + (healthy >= summary["subject_region_peak"]).sum()) / (len(healthy) + 1)
     p_map = (1 + (healthy_scores >= summary["subject_score"]).sum()) / (len(healthy) + 1)
     assert summary["subject_p_value"] == pytest.approx(min(1.0, 2 * min(p_map, p_peak)))  # the combined rule (1.9.0)

@@ -27,7 +27,7 @@ def start_pacs(url: str, out: Path) -> tuple[subprocess.Popen, list[str]]:
     """``latent-anomaly pacs --once`` as a child process; its stderr lines are collected as they come."""
     env = dict(os.environ, LATENT_ANOMALY_PACS_USER=USER, LATENT_ANOMALY_PACS_PASSWORD=PASSWORD)
     command = [sys.executable, "-m", "LatentAnomalyLib.cli.main", "pacs", url, "--out", str(out), "--once"]
-    command += ["--device", "cpu", "--alpha", "0.7", "--retry-for", "120"]
+    command += ["--device", "cpu", "--alpha", "0.9", "--retry-for", "120"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
 
@@ -88,7 +88,7 @@ def test_killed_mid_run_then_rerun_with_two_workers_stores_each_object_once_and_
     finally:
         process.kill()  # SIGKILL: no clean-up code runs
         process.wait()
-    argv = ["pacs", orthanc.url, "--out", str(out), "--once", "--device", "cpu", "--alpha", "0.7", "--workers", "2"]
+    argv = ["pacs", orthanc.url, "--out", str(out), "--once", "--device", "cpu", "--alpha", "0.9", "--workers", "2"]
     assert main(argv) == 0
     assert len(orthanc.series_of("SEG")) == len(orthanc.series_of("SR")) == 2
     assert orthanc.count_instances() == uploaded + 4
