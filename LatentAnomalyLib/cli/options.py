@@ -97,4 +97,7 @@ def subject_text(summary: dict) -> str:
     )
     source = (summary.get("conformal") or {}).get("calibration_source")
     against += f"; calibration: {source}" if source else ""
+    decision = summary.get("subject_decision")
+    if decision:  # the statistics are another map's than the one shown (model 1.10.0's decision scorer)
+        score = f"{decision['scorer']}: {score}"
     return f"{score}, p-value {summary['subject_p_value']:.3f} ({flag} at alpha {summary['alpha']:g}{against})"

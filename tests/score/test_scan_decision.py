@@ -82,3 +82,11 @@ def test_info_names_the_decision_scorer(tmp_path):
     shown = info["default_scorer"]
     assert info["decision_scorers"] == {shown: DECIDES}
     assert f"{shown}: the scan's p-value and flag come from {DECIDES}'s map and sets" in info["text"]
+
+
+def test_the_command_line_verdict_names_the_map_its_statistics_come_from(runs):
+    from LatentAnomalyLib.cli.options import subject_text
+
+    assert subject_text(runs["flags"].summary).startswith(f"{DECIDES}: subject score ")
+    own = {k: v for k, v in runs["flags"].summary.items() if k != "subject_decision"}  # a map deciding by itself
+    assert subject_text(own).startswith("subject score ")
