@@ -53,8 +53,9 @@ def shows_flagged_scan_regions(summary: dict[str, Any]) -> bool:
 
 def calibration_text(summary: dict[str, Any]) -> str | None:
     """"calibration: IXI (118 scans)" or a site's "calibration: <its description> (N scans)": which healthy scans
-    the p-values compare with (None for a summary without p-values). Summaries before site calibration name no
-    source; their calibration was the IXI cross-fit, which their description says."""
+    the p-values compare with (None for a summary without p-values), and the map they are read on when another
+    scorer than the shown one decides. Summaries before site calibration name no source; their calibration was the
+    IXI cross-fit, which their description says."""
     conformal = summary.get("conformal")
     if not isinstance(conformal, dict) or finite_number(summary.get("subject_p_value")) is None:
         return None
@@ -65,4 +66,7 @@ def calibration_text(summary: dict[str, Any]) -> str | None:
             return None
         n = conformal.get("n_calibration_scans", "?")
         source = f"{'IXI' if 'IXI' in description else 'healthy scans'} ({n} scans)"
+    decision = summary.get("subject_decision")
+    if isinstance(decision, dict) and decision.get("scorer"):  # model 1.10.0: another map than the heatmap decides
+        source += f", read on the map of scorer {decision['scorer']}"
     return f"calibration: {source}"

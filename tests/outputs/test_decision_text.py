@@ -65,3 +65,9 @@ def test_calibration_text_names_the_healthy_scans_a_p_value_compares_with():
     assert calibration_text({**site, "subject_p_value": None}) is None  # no p-value, nothing to name
     assert calibration_text({"subject_p_value": 0.2}) is None
     assert calibration_text({"subject_p_value": 0.2, "conformal": {"regions_shown": "..."}}) is None  # says nothing
+
+
+def test_calibration_text_names_the_decision_scorers_map_when_another_map_decides():
+    summary = {"subject_p_value": 0.2, "conformal": {"calibration_source": "IXI (118 scans)"},
+               "subject_decision": {"scorer": "gaussian4mm_atlas_location", "shown_scorer": "gaussian4mm_atlas"}}
+    assert calibration_text(summary) == "calibration: IXI (118 scans), read on the map of scorer gaussian4mm_atlas_location"
