@@ -26,7 +26,14 @@ from .preprocess.chain import Preprocessed, Preprocessor
 from .score.age_bands import calibration_for_age, check_age
 from .score.base import EncodedScan, needs_mirror
 from .score.components import label_components
-from .score.conformal import DEFAULT_ALPHA, CalibrationSets, check_alpha, load_sets
+from .score.conformal import (
+    DEFAULT_ALPHA,
+    CalibrationSets,
+    check_alpha,
+    decision_threshold,
+    finite_number,
+    load_sets,
+)
 from .score.postprocess import PostprocessConfig, postprocess
 from .score.scan_decision import DecisionEvidence, decision_evidence, describe_decision
 from .score.subject import map_statistic
@@ -197,7 +204,7 @@ class Detector:
             grid = self.model.preprocess.grid
             threshold_d = self.calibration_sets(decides).voxel_threshold
             decision = decision_evidence(
-                self.model, name, encoded, model_heatmap, lambda m: pre.to_native(m, grid), threshold_d
+                self.model, decides, name, encoded, model_heatmap, lambda m: pre.to_native(m, grid), threshold_d
             )
         labels, conformal = self._conformal(name, raw, pre.mask, ids, components, user, float(peak), decision)
         labelmap = sitk.GetImageFromArray(labels)
@@ -267,10 +274,8 @@ class Detector:
                 "scorer": decides,
                 "shown_scorer": name,
                 "why": describe_decision(decision, name),
+                "region_statistic_threshold": finite_number(decision_threshold(sets.region_max, alpha)),
             }
-            fields["subject_decision"]["region_statistic_threshold"] = sets.describe(alpha)[
-                "region_statistic_threshold"
-            ]
         fields.update(
             kept=kept,
             alpha=alpha,

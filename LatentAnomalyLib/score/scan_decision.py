@@ -35,16 +35,19 @@ class DecisionEvidence:
 
 
 def decision_evidence(
-    model: Any, shown: str, encoded: EncodedScan, shown_map: np.ndarray, to_native: Any, voxel_threshold: float
-) -> DecisionEvidence | None:
-    """The evidence of ``model``'s decision scorer for ``shown`` (``None`` when ``shown`` decides by itself).
+    model: Any,
+    name: str,
+    shown: str,
+    encoded: EncodedScan,
+    shown_map: np.ndarray,
+    to_native: Any,
+    voxel_threshold: float,
+) -> DecisionEvidence:
+    """The evidence of decision scorer ``name`` of ``model`` for the shown scorer ``shown``.
 
     ``shown_map`` is the shown scorer's post-processed model-grid map: a location-normalised decision scorer built
     on it reuses it instead of scoring the scan twice. ``to_native`` maps a model-grid map to the scan's grid,
     where regions are measured as for the shown map."""
-    name = model.decision_scorer(shown)
-    if name is None:
-        return None
     scorer = model.scorers[name]
     if isinstance(scorer, LocationNormalisedScorer) and scorer.base == shown:
         raw = scorer.score_from_base(encoded, shown_map)

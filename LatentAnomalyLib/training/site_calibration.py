@@ -82,12 +82,12 @@ def measure(detector: Detector, case: Case, folder: Path, names: Sequence[str] |
     path = case.images["t1"]
     image = read_image(path)
     pre = detector.preprocess(image, {})
+    _, warnings = check_input_kind(pre, detector.model)  # refuses scans unlike the training data
     names = list(names or [detector.scorer_name])
     encoded = detector.encode(pre, mirrored=any(needs_mirror(detector.model.scorers[n]) for n in names))
     out = {}
     for name in names:
         result = detector._finish(image, pre, encoded, name, {}, 0.0)
-        _, warnings = check_input_kind(result.preprocessed, detector.model)  # refuses scans unlike the training data
         raw = detector.model.scorers[name].score(encoded)
         heatmap_file = folder / f"{case.case_id}.{name}.mha"
         sitk.WriteImage(result.heatmap, str(heatmap_file))
